@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Nabla",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Nabla", targets: ["Nabla"]),
+        .executable(name: "nabla", targets: ["nabla"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Debian's libtcc-dev (static libtcc.a) wrapped as a system library.
+        .systemLibrary(name: "CTCC", path: "Sources/CTCC"),
+        // C that JIT-compiled kernels call into, built optimised by the package build.
+        .target(
+            name: "NablaRuntime",
+            path: "runtime",
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+        ),
+        .target(
+            name: "Nabla",
+            dependencies: ["CTCC", "NablaRuntime"]
+        ),
+        .executableTarget(
+            name: "nabla",
+            dependencies: [
+                "Nabla",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "quickstart",
+            dependencies: ["Nabla"],
+            path: "examples/quickstart"
+        ),
+        .testTarget(
+            name: "NablaTests",
+            dependencies: ["Nabla"]
+        ),
+    ]
+)

@@ -1,0 +1,118 @@
+/// Builds a graph one operation at a time.
+///
+/// Create inputs with `input(_:shape:)`, combine the returned `Tensor`s with operators and
+/// functions, then call `graph(outputs:)` to get an immutable `Graph` holding just what the
+/// outputs need. Derivatives (`gradient(of:wrt:)`) append to the same builder, so forward
+/// values are shared with the derivative computation and nothing is recomputed.
+///
+/// A builder is not thread-safe; build each graph on one thread (graphs and kernels made from
+/// it are freely shareable).
+public final class GraphBuilder {
+    private(set) var nodes: [Graph.Node] = []
+    private(set) var inputPorts: [Graph.Port] = []
+    private var scalarConstants: [UInt64: Int] = [:]
+
+    public init() {}
+
+    /// Rebuilds an existing graph in a new builder, so it can be extended or differentiated.
+    ///
+    /// Returns the builder and a tensor for each node of `graph`, indexed like `graph.nodes`.
+    public static func replaying(_ graph: Graph) -> (GraphBuilder, [Tensor]) {
+        let builder = GraphBuilder()
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(graph.nodes.count)
+        for node in graph.nodes {
+            let id = builder.append(Graph.Node(
+                operation: node.operation, inputs: node.inputs.map { tensors[$0].id }, shape: node.shape))
+            tensors.append(Tensor(builder: builder, id: id))
+        }
+        builder.inputPorts = graph.inputs.map { Graph.Port(name: $0.name, node: tensors[$0.node].id) }
+        return (builder, tensors)
+    }
+
+    /// Declares a named input of the given shape (a scalar by default).
+    /// - Throws: `NablaError.duplicateName` if an input of that name exists.
+    public func input(_ name: String, shape: Shape = .scalar) throws -> Tensor {
+        if inputPorts.contains(where: { $0.name == name }) {
+            throw NablaError.duplicateName(kind: "input", name: name)
+        }
+        let id = append(Graph.Node(operation: Input(), inputs: [], shape: shape))
+        inputPorts.append(Graph.Port(name: name, node: id))
+        return Tensor(builder: self, id: id)
+    }
+
+    /// A scalar constant. Equal constants share one node.
+    public func constant(_ value: Double) -> Tensor {
+        if let id = scalarConstants[value.bitPattern] { return Tensor(builder: self, id: id) }
+        let id = append(Graph.Node(operation: Constant(TensorData(value)), inputs: [], shape: .scalar))
+        scalarConstants[value.bitPattern] = id
+        return Tensor(builder: self, id: id)
+    }
+
+    /// A tensor constant.
+    public func constant(_ value: TensorData) -> Tensor {
+        if value.shape.isScalar { return constant(value.scalar) }
+        let id = append(Graph.Node(operation: Constant(value), inputs: [], shape: value.shape))
+        return Tensor(builder: self, id: id)
+    }
+
+    /// A tensor of the given shape filled with `value` (a broadcast scalar, not stored data).
+    public func filled(_ value: Double, shape: Shape) -> Tensor {
+        let scalar = constant(value)
+        if shape.isScalar { return scalar }
+        // A scalar always broadcasts, so this cannot fail.
+        return try! apply(BroadcastTo(shape: shape), [scalar])
+    }
+
+    /// Appends `operation` applied to `operands` after checking shapes.
+    ///
+    /// This is the one way nodes other than inputs and constants enter a graph.
+    public func apply(_ operation: some Operation, _ operands: [Tensor]) throws -> Tensor {
+        for operand in operands where operand.builder !== self {
+            throw NablaError.mixedBuilders(op: operation.name)
+        }
+        let shape = try operation.outputShape(for: operands.map(\.shape))
+        let id = append(Graph.Node(operation: operation, inputs: operands.map(\.id), shape: shape))
+        return Tensor(builder: self, id: id)
+    }
+
+    private func append(_ node: Graph.Node) -> Int {
+        nodes.append(node)
+        return nodes.count - 1
+    }
+
+    /// The graph computing the given outputs, in the given order.
+    ///
+    /// Only nodes the outputs depend on are kept; every declared input is kept, in declaration
+    /// order, so a kernel's input list does not change when an input goes unused.
+    /// - Throws: `NablaError.duplicateName` for a repeated output name, `.mixedBuilders` for a
+    ///   tensor from another builder.
+    public func graph(outputs: [(String, Tensor)]) throws -> Graph {
+        var seen = Set<String>()
+        for (name, tensor) in outputs {
+            guard seen.insert(name).inserted else { throw NablaError.duplicateName(kind: "output", name: name) }
+            guard tensor.builder === self else { throw NablaError.mixedBuilders(op: "output '\(name)'") }
+        }
+        var live = [Bool](repeating: false, count: nodes.count)
+        for port in inputPorts { live[port.node] = true }
+        for (_, tensor) in outputs { live[tensor.id] = true }
+        for id in stride(from: nodes.count - 1, through: 0, by: -1) where live[id] {
+            for operand in nodes[id].inputs { live[operand] = true }
+        }
+        var newIndex = [Int](repeating: -1, count: nodes.count)
+        var kept: [Graph.Node] = []
+        for (id, node) in nodes.enumerated() where live[id] {
+            newIndex[id] = kept.count
+            kept.append(Graph.Node(operation: node.operation, inputs: node.inputs.map { newIndex[$0] }, shape: node.shape))
+        }
+        return Graph(
+            nodes: kept,
+            inputs: inputPorts.map { Graph.Port(name: $0.name, node: newIndex[$0.node]) },
+            outputs: outputs.map { Graph.Port(name: $0.0, node: newIndex[$0.1.id]) })
+    }
+
+    /// The graph computing the given outputs, in the order written.
+    public func graph(outputs: KeyValuePairs<String, Tensor>) throws -> Graph {
+        try graph(outputs: outputs.map { ($0.key, $0.value) })
+    }
+}

@@ -1,0 +1,237 @@
+/// A symbolic f64 tensor: a node of the graph a `GraphBuilder` is building.
+///
+/// Combine tensors with the arithmetic operators and the functions in this module; each call
+/// appends a node and checks shapes at once. Operations between two tensors can fail (their
+/// shapes may not broadcast) and so are marked `throws`; one `try` covers a whole expression:
+///
+/// ```swift
+/// let L = try 0.5 * sum(square(y - Phi.matmul(theta)))
+/// ```
+public struct Tensor {
+    /// The builder whose graph holds this tensor.
+    public let builder: GraphBuilder
+    /// Index of this tensor's node in the builder.
+    public let id: Int
+
+    /// The static shape.
+    public var shape: Shape { builder.nodes[id].shape }
+
+    /// The operation that produced this tensor.
+    public var operation: any Operation { builder.nodes[id].operation }
+
+    /// A scalar constant in the same builder.
+    func constant(_ value: Double) -> Tensor { builder.constant(value) }
+}
+
+// MARK: - Arithmetic
+
+precedencegroup ExponentiationPrecedence {
+    higherThan: MultiplicationPrecedence
+    associativity: right
+}
+
+/// Elementwise power: `x ** 2`, `a ** b`.
+infix operator **: ExponentiationPrecedence
+
+extension Tensor {
+    public static func + (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Add(), [lhs, rhs]) }
+    public static func - (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Subtract(), [lhs, rhs]) }
+    public static func * (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Multiply(), [lhs, rhs]) }
+    public static func / (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Divide(), [lhs, rhs]) }
+    /// Elementwise power with a tensor exponent (broadcasting).
+    public static func ** (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Power(), [lhs, rhs]) }
+
+    // A scalar operand always broadcasts, so these cannot fail.
+    public static func + (lhs: Tensor, rhs: Double) -> Tensor { try! lhs + lhs.constant(rhs) }
+    public static func + (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) + rhs }
+    public static func - (lhs: Tensor, rhs: Double) -> Tensor { try! lhs - lhs.constant(rhs) }
+    public static func - (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) - rhs }
+    public static func * (lhs: Tensor, rhs: Double) -> Tensor { try! lhs * lhs.constant(rhs) }
+    public static func * (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) * rhs }
+    public static func / (lhs: Tensor, rhs: Double) -> Tensor { try! lhs / lhs.constant(rhs) }
+    public static func / (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) / rhs }
+    /// Elementwise power with a constant exponent; `x ** 2` compiles to a multiplication.
+    public static func ** (lhs: Tensor, rhs: Double) -> Tensor { pow(lhs, rhs) }
+    /// A constant raised to a tensor power, elementwise.
+    public static func ** (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) ** rhs }
+
+    public static prefix func - (operand: Tensor) -> Tensor { operand.unary(Negate()) }
+
+    func unary(_ operation: some Operation) -> Tensor {
+        // Elementwise unary operations accept every shape.
+        try! builder.apply(operation, [self])
+    }
+}
+
+// MARK: - Elementwise functions
+
+/// Elementwise power with a constant exponent.
+public func pow(_ x: Tensor, _ exponent: Double) -> Tensor {
+    if exponent == 1 { return x }
+    return x.unary(PowConstant(exponent: exponent))
+}
+/// Elementwise power with a tensor exponent (broadcasting).
+public func pow(_ x: Tensor, _ exponent: Tensor) throws -> Tensor { try x ** exponent }
+/// Elementwise square, `x * x`.
+public func square(_ x: Tensor) -> Tensor { pow(x, 2) }
+public func sqrt(_ x: Tensor) -> Tensor { x.unary(Sqrt()) }
+public func exp(_ x: Tensor) -> Tensor { x.unary(Exp()) }
+/// Natural logarithm.
+public func log(_ x: Tensor) -> Tensor { x.unary(Log()) }
+public func sin(_ x: Tensor) -> Tensor { x.unary(Sin()) }
+public func cos(_ x: Tensor) -> Tensor { x.unary(Cos()) }
+public func tan(_ x: Tensor) -> Tensor { x.unary(Tan()) }
+public func tanh(_ x: Tensor) -> Tensor { x.unary(Tanh()) }
+/// Logistic function 1 / (1 + e^-x), computed without overflow for large |x|.
+public func sigmoid(_ x: Tensor) -> Tensor { x.unary(Sigmoid()) }
+/// max(x, 0); its derivative at 0 is taken as 0.
+public func relu(_ x: Tensor) -> Tensor { x.unary(Relu()) }
+/// |x|; its derivative at 0 is taken as 0.
+public func abs(_ x: Tensor) -> Tensor { x.unary(Abs()) }
+/// log(1 + e^x), computed without overflow for large x.
+public func softplus(_ x: Tensor) -> Tensor { x.unary(Softplus()) }
+/// 1 where x > 0, else 0 (derivative zero everywhere it is defined).
+public func step(_ x: Tensor) -> Tensor { x.unary(Step()) }
+/// -1, 0 or 1 by the sign of x (derivative zero everywhere it is defined).
+public func sign(_ x: Tensor) -> Tensor { x.unary(Sign()) }
+
+// MARK: - Reductions
+
+/// Sum of all elements (a scalar).
+public func sum(_ x: Tensor) -> Tensor {
+    try! x.builder.apply(Sum(axes: Array(0..<x.shape.rank)), [x])
+}
+/// Sum over the given axes, which are removed from the shape. Negative axes count from the end.
+public func sum(_ x: Tensor, axes: [Int]) throws -> Tensor {
+    try x.builder.apply(Sum(axes: normalizedAxes(axes, rank: x.shape.rank, op: "sum")), [x])
+}
+/// Sum over one axis.
+public func sum(_ x: Tensor, axis: Int) throws -> Tensor { try sum(x, axes: [axis]) }
+/// Mean of all elements (a scalar).
+public func mean(_ x: Tensor) -> Tensor {
+    sum(x) * (1.0 / Double(max(x.shape.count, 1)))
+}
+/// Mean over the given axes, which are removed from the shape.
+public func mean(_ x: Tensor, axes: [Int]) throws -> Tensor {
+    let axes = try normalizedAxes(axes, rank: x.shape.rank, op: "mean")
+    let n = axes.reduce(1) { $0 * x.shape[$1] }
+    return try sum(x, axes: axes) * (1.0 / Double(max(n, 1)))
+}
+/// Mean over one axis.
+public func mean(_ x: Tensor, axis: Int) throws -> Tensor { try mean(x, axes: [axis]) }
+
+func normalizedAxes(_ axes: [Int], rank: Int, op: String) throws -> [Int] {
+    var result: [Int] = []
+    for axis in axes {
+        let a = axis < 0 ? axis + rank : axis
+        guard a >= 0, a < rank else {
+            throw NablaError.invalidArgument(op: op, reason: "axis \(axis) is out of range for rank \(rank)")
+        }
+        guard !result.contains(a) else {
+            throw NablaError.invalidArgument(op: op, reason: "axis \(axis) is given twice")
+        }
+        result.append(a)
+    }
+    return result.sorted()
+}
+
+// MARK: - Linear algebra and layout
+
+extension Tensor {
+    /// Matrix product: matrix-matrix, matrix-vector, vector-matrix, or vector-vector (a scalar).
+    public func matmul(_ other: Tensor) throws -> Tensor { try builder.apply(MatMul(), [self, other]) }
+
+    /// Reverses the axes (the matrix transpose for rank 2).
+    public var transposed: Tensor { try! transposed(Array((0..<shape.rank).reversed())) }
+
+    /// Permutes the axes: axis `i` of the result is axis `permutation[i]` of this tensor.
+    public func transposed(_ permutation: [Int]) throws -> Tensor {
+        try builder.apply(Transpose(permutation: permutation), [self])
+    }
+
+    /// The same elements, row-major, in a new shape with the same element count.
+    public func reshaped(_ shape: Shape) throws -> Tensor {
+        if shape == self.shape { return self }
+        return try builder.apply(Reshape(shape: shape), [self])
+    }
+
+    /// Broadcasts to a larger shape under NumPy rules.
+    public func broadcast(to shape: Shape) throws -> Tensor {
+        if shape == self.shape { return self }
+        return try builder.apply(BroadcastTo(shape: shape), [self])
+    }
+
+    /// Elements along each axis from `start` up to (not including) `end` in steps of `step`.
+    ///
+    /// One `SliceRange` per leading axis; axes beyond them are kept whole. Integer indices drop
+    /// their axis. Negative bounds count from the end, as in NumPy.
+    public func slice(_ ranges: [SliceRange]) throws -> Tensor {
+        guard ranges.count <= shape.rank else {
+            throw NablaError.invalidArgument(op: "slice", reason: "\(ranges.count) indices for a tensor of rank \(shape.rank) (shape \(shape))")
+        }
+        var starts: [Int] = [], ends: [Int] = [], steps: [Int] = [], dropped: [Int] = []
+        for axis in 0..<shape.rank {
+            let n = shape[axis]
+            let range = axis < ranges.count ? ranges[axis] : .all
+            switch range {
+            case let .index(i):
+                let j = i < 0 ? i + n : i
+                guard j >= 0, j < n else {
+                    throw NablaError.invalidArgument(op: "index", reason: "index \(i) is out of range for axis \(axis) of extent \(n) (shape \(shape))")
+                }
+                starts.append(j); ends.append(j + 1); steps.append(1); dropped.append(axis)
+            case let .range(start, end, step):
+                guard step > 0 else {
+                    throw NablaError.invalidArgument(op: "slice", reason: "step \(step) must be positive")
+                }
+                func clamp(_ v: Int?, _ fallback: Int) -> Int {
+                    guard let v else { return fallback }
+                    return Swift.min(Swift.max(v < 0 ? v + n : v, 0), n)
+                }
+                let s = clamp(start, 0), e = Swift.max(clamp(end, n), clamp(start, 0))
+                starts.append(s); ends.append(e); steps.append(step)
+            }
+        }
+        var result = self
+        if starts != Array(repeating: 0, count: shape.rank) || ends != shape.dims || steps.contains(where: { $0 != 1 }) {
+            result = try builder.apply(Slice(starts: starts, ends: ends, steps: steps), [self])
+        }
+        if !dropped.isEmpty {
+            let kept = result.shape.dims.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+            result = try result.reshaped(Shape(kept))
+        }
+        return result
+    }
+
+    /// `x[1...]`-style slicing: see `slice(_:)`.
+    public subscript(_ ranges: SliceRange...) -> Tensor {
+        get throws { try slice(ranges) }
+    }
+}
+
+/// One axis of a slice: a single index (which drops the axis) or a strided range.
+public enum SliceRange: Hashable, Sendable, ExpressibleByIntegerLiteral {
+    case index(Int)
+    /// Elements from `start` (default 0) to `end` (default the extent), every `step`-th.
+    case range(start: Int?, end: Int?, step: Int)
+
+    /// The whole axis.
+    public static let all = SliceRange.range(start: nil, end: nil, step: 1)
+
+    public init(integerLiteral value: Int) { self = .index(value) }
+
+    /// `from...` in NumPy's `x[from:]`.
+    public static func from(_ start: Int) -> SliceRange { .range(start: start, end: nil, step: 1) }
+    /// `x[:end]`.
+    public static func upTo(_ end: Int) -> SliceRange { .range(start: nil, end: end, step: 1) }
+    /// `x[start:end]`.
+    public static func between(_ start: Int, _ end: Int) -> SliceRange { .range(start: start, end: end, step: 1) }
+}
+
+/// Outer product of two vectors: `a[i] * b[j]`.
+public func outer(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    guard a.shape.rank == 1, b.shape.rank == 1 else {
+        throw NablaError.shapeMismatch(op: "outer", shapes: [a.shape, b.shape], reason: "both operands must be vectors")
+    }
+    return try a.reshaped([a.shape[0], 1]) * b.reshaped([1, b.shape[0]])
+}

@@ -1,0 +1,176 @@
+/// Options for C emission.
+public struct CEmitOptions: Sendable {
+    /// Name of the kernel function; mangled into a C identifier.
+    public var functionName: String
+    /// Call Nabla's optimised runtime (`nabla_matmul`) for heavy products instead of inlining
+    /// loops. JIT kernels do; standalone C does not, so it needs nothing but libm.
+    public var useRuntime: Bool
+
+    public init(functionName: String = "nabla_kernel", useRuntime: Bool = false) {
+        self.functionName = functionName
+        self.useRuntime = useRuntime
+    }
+
+    /// Self-contained C99 that needs only libm.
+    public static let standalone = CEmitOptions()
+}
+
+/// Generated C for one graph, and what a caller needs to know to call it.
+public struct CKernelSource: Sendable {
+    /// The C translation unit.
+    public let code: String
+    /// The mangled name of the entry point
+    /// `int NAME(const double *const *inputs, double *const *outputs, void *workspace)`.
+    public let functionName: String
+    /// Bytes of scratch memory the entry point needs at `workspace` (0: it may be NULL).
+    public let workspaceBytes: Int
+    /// Shapes of the inputs, in the order the entry point takes them.
+    public let inputShapes: [Shape]
+    /// Shapes of the outputs, in the order the entry point writes them.
+    public let outputShapes: [Shape]
+}
+
+/// Writes one C99 function computing every output of `graph`.
+///
+/// The entry point is `int NAME(const double *const *inputs, double *const *outputs,
+/// void *workspace)`: `inputs[i]` points at input `i`'s elements (row-major) in declaration
+/// order, `outputs[j]` at room for output `j`'s, and `workspace` at `workspaceBytes` bytes of
+/// scratch aligned to 8 bytes, which only one call may use at a time. Output buffers must not
+/// overlap inputs or each other. It returns 0. The function keeps no state of its own, so
+/// calls with separate workspaces may run concurrently.
+///
+/// No text from the graph's names reaches the C: identifiers are derived from node indices.
+public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws -> CKernelSource {
+    let nodes = graph.nodes
+    let count = nodes.count
+    var outputNode = [Int?](repeating: nil, count: count)  // which output a node is computed into
+    var inputIndex = [Int?](repeating: nil, count: count)
+    for (k, port) in graph.inputs.enumerated() { inputIndex[port.node] = k }
+    for (k, port) in graph.outputs.enumerated() {
+        let node = nodes[port.node]
+        if node.shape.rank > 0, outputNode[port.node] == nil, !(node.operation is Input), !(node.operation is Constant) {
+            outputNode[port.node] = k
+        }
+    }
+    let needsBuffer = (0..<count).map { i in
+        nodes[i].shape.rank > 0 && outputNode[i] == nil && inputIndex[i] == nil && !(nodes[i].operation is Constant)
+    }
+    let plan = MemoryPlan(graph: graph, needsBuffer: needsBuffer)
+
+    let constants = CWriter()
+    let declarations = CWriter()
+    declarations.indent = 1
+    var values: [CValue] = []
+    values.reserveCapacity(count)
+    for (i, node) in nodes.enumerated() {
+        let shape = node.shape
+        if let k = inputIndex[i] {
+            let name = "in\(k)"
+            declarations.line("const double *const \(name) = inputs[\(k)];")
+            values.append(CValue(shape: shape, storage: shape.rank == 0 ? .local("\(name)[0]") : .pointer(name)))
+        } else if let constant = node.operation as? Constant {
+            if shape.rank == 0 {
+                values.append(CValue(shape: shape, storage: .literal(cLiteral(constant.value.scalar))))
+            } else {
+                let name = "c\(i)"
+                let elements = constant.value.scalars.map(cLiteral)
+                let body = stride(from: 0, to: elements.count, by: 8)
+                    .map { "    " + elements[$0..<min($0 + 8, elements.count)].joined(separator: ", ") }
+                    .joined(separator: ",\n")
+                constants.line("static const double \(name)[\(max(elements.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
+                values.append(CValue(shape: shape, storage: .pointer(name)))
+            }
+        } else if let k = outputNode[i] {
+            values.append(CValue(shape: shape, storage: .pointer("out\(k)")))
+        } else if let offset = plan.offsets[i] {
+            let name = "b\(i)"
+            declarations.line("double *const \(name) = ws + \(offset);")
+            values.append(CValue(shape: shape, storage: .pointer(name)))
+        } else {
+            let name = "s\(i)"
+            declarations.line("double \(name);")
+            values.append(CValue(shape: shape, storage: .local(name)))
+        }
+    }
+
+    let body = CWriter()
+    body.indent = 1
+    for (i, node) in nodes.enumerated() where inputIndex[i] == nil && !(node.operation is Constant) {
+        body.line("/* %\(i) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", "))) \(node.shape) */")
+        let cnode = CNode(output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime, writer: body)
+        if node.shape.count <= 1 {
+            try node.operation.emitC(cnode)
+        } else {
+            // A block per node keeps loop variables and temporaries local to it.
+            try body.block("") { try node.operation.emitC(cnode) }
+        }
+    }
+    for (k, port) in graph.outputs.enumerated() where outputNode[port.node] != k {
+        let source = values[port.node]
+        let target = CValue(shape: source.shape, storage: .pointer("out\(k)"))
+        body.line("/* output \(k) = %\(port.node) */")
+        let copy = CNode(output: target, inputs: [source], useRuntime: false, writer: body)
+        copy.gather(offset: 0, strides: source.shape.strides)
+    }
+
+    let function = cIdentifier(options.functionName)
+    var lines: [String] = []
+    lines.append("/* Generated by Nabla: \(graph.inputs.count) inputs, \(graph.outputs.count) outputs, \(count) nodes. */")
+    lines.append("/* Entry point: int \(function)(const double *const *inputs, double *const *outputs, void *workspace); */")
+    lines.append("/* Workspace: \(plan.size * 8) bytes. */")
+    lines.append("")
+    let bodyText = body.text
+    let libm = ["sqrt", "exp", "log", "log1p", "sin", "cos", "tan", "tanh", "pow", "fabs"]
+    var usedHelpers = CHelper.all.filter { bodyText.contains($0.name + "(") }
+    // Helpers call libm too; include what they need.
+    var usedText = bodyText + usedHelpers.map(\.code).joined()
+    if options.useRuntime && bodyText.contains("nabla_matmul(") {
+        lines.append("void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);")
+    }
+    usedHelpers = CHelper.all.filter { usedText.contains($0.name + "(") }
+    usedText = bodyText + usedHelpers.map(\.code).joined()
+    for fn in libm where usedText.contains(fn + "(") {
+        lines.append(fn == "pow" ? "double pow(double, double);" : "double \(fn)(double);")
+    }
+    for helper in usedHelpers { lines.append(helper.code) }
+    if !constants.lines.isEmpty { lines.append(contentsOf: constants.lines) }
+    lines.append("")
+    lines.append("int \(function)(const double *const *inputs, double *const *outputs, void *workspace) {")
+    lines.append("    (void)inputs; (void)outputs; (void)workspace;")
+    if plan.size > 0 { lines.append("    double *const ws = (double *)workspace;") }
+    for (k, _) in graph.outputs.enumerated() { lines.append("    double *const out\(k) = outputs[\(k)];") }
+    lines.append(contentsOf: declarations.lines)
+    lines.append(bodyText)
+    lines.append("    return 0;")
+    lines.append("}")
+    lines.append("")
+    return CKernelSource(
+        code: lines.joined(separator: "\n"), functionName: function, workspaceBytes: plan.size * 8,
+        inputShapes: graph.inputShapes, outputShapes: graph.outputShapes)
+}
+
+/// Small static functions the generated C defines when it uses them. Each mirrors the
+/// interpreter's Swift definition operation for operation, so both round the same way.
+struct CHelper {
+    let name: String
+    let code: String
+
+    static let all = [
+        CHelper(name: "nabla_sigmoid", code: """
+            static double nabla_sigmoid(double x) {
+                double e;
+                if (x >= 0) return 1.0 / (1.0 + exp(-x));
+                e = exp(x);
+                return e / (1.0 + e);
+            }
+            """),
+        CHelper(name: "nabla_relu", code: "static double nabla_relu(double x) { return x < 0 ? 0.0 : x; }"),
+        CHelper(name: "nabla_softplus", code: """
+            static double nabla_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
+            """),
+        CHelper(name: "nabla_step", code: "static double nabla_step(double x) { return x > 0 ? 1.0 : (x != x ? x : 0.0); }"),
+        CHelper(name: "nabla_sign", code: """
+            static double nabla_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x != x ? x : 0.0)); }
+            """),
+    ]
+}

@@ -1,0 +1,64 @@
+/// A static computation over f64 tensors: nodes in topological order, named inputs, named
+/// outputs.
+///
+/// A graph is a value. Every transformation (differentiation, simplification, compilation)
+/// takes a graph and returns a new one, so each can be tested alone and composed with the
+/// others.
+public struct Graph: Sendable, CustomStringConvertible {
+    /// One node: an operation applied to earlier nodes, with its result's shape.
+    public struct Node: Sendable {
+        public let operation: any Operation
+        /// Indices of operand nodes; each is smaller than this node's own index.
+        public let inputs: [Int]
+        public let shape: Shape
+    }
+
+    /// A named input or output and the node it refers to.
+    public struct Port: Sendable, Hashable {
+        public let name: String
+        public let node: Int
+    }
+
+    /// Nodes in topological order.
+    public internal(set) var nodes: [Node]
+    /// Inputs, in declaration order; this is the order kernels take their input buffers in.
+    public internal(set) var inputs: [Port]
+    /// Outputs, in the order kernels write their output buffers.
+    public internal(set) var outputs: [Port]
+
+    /// Shape of the named input.
+    public func inputShape(_ name: String) throws -> Shape {
+        guard let port = inputs.first(where: { $0.name == name }) else {
+            throw NablaError.unknownName(kind: "input", name: name, known: inputs.map(\.name))
+        }
+        return nodes[port.node].shape
+    }
+
+    /// Shape of the named output.
+    public func outputShape(_ name: String) throws -> Shape {
+        guard let port = outputs.first(where: { $0.name == name }) else {
+            throw NablaError.unknownName(kind: "output", name: name, known: outputs.map(\.name))
+        }
+        return nodes[port.node].shape
+    }
+
+    /// Input shapes in declaration order.
+    public var inputShapes: [Shape] { inputs.map { nodes[$0.node].shape } }
+    /// Output shapes in output order.
+    public var outputShapes: [Shape] { outputs.map { nodes[$0.node].shape } }
+
+    /// A listing with one line per node, for debugging and tests.
+    public var description: String {
+        var lines: [String] = []
+        let inputNames = Dictionary(inputs.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a })
+        for (i, node) in nodes.enumerated() {
+            var text = "%\(i) = \(node.operation.description)"
+            if let name = inputNames[i] { text += " \"\(name)\"" }
+            if !node.inputs.isEmpty { text += "(" + node.inputs.map { "%\($0)" }.joined(separator: ", ") + ")" }
+            text += " : \(node.shape)"
+            lines.append(text)
+        }
+        for port in outputs { lines.append("output \"\(port.name)\" = %\(port.node)") }
+        return lines.joined(separator: "\n")
+    }
+}

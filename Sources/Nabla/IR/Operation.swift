@@ -1,0 +1,52 @@
+/// A primitive operation of the graph IR.
+///
+/// Everything Nabla knows about an operation is declared on its type, in one place: the shape
+/// rule, the interpreter's evaluation, the reverse-mode derivative rule (written with the
+/// builder, so a derivative is an ordinary graph) and the C it emits. Adding an operation means
+/// adding one conforming type and its tests.
+///
+/// Operations are values: two equal operations applied to the same inputs compute the same
+/// result, which is what common-subexpression elimination relies on.
+public protocol Operation: Hashable, Sendable, CustomStringConvertible {
+    /// Short name used in diagnostics and graph drawings.
+    var name: String { get }
+
+    /// The shape of the result for operands of the given shapes.
+    /// - Throws: `NablaError.shapeMismatch` or `.invalidArgument`, naming the operation and the
+    ///   shapes involved.
+    func outputShape(for inputs: [Shape]) throws -> Shape
+
+    /// Computes the result from concrete operands whose shapes passed `outputShape(for:)`.
+    func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData
+
+    /// Reverse-mode rule: the cotangent of each operand given the cotangent of the result.
+    ///
+    /// Returns one entry per operand; an entry may be nil where `rule.needsGradient` is false or
+    /// the operand's derivative is identically zero. Each non-nil entry has its operand's shape.
+    func pullback(_ rule: PullbackRule) throws -> [Tensor?]
+
+    /// Writes the C statements that compute this node.
+    func emitC(_ node: CNode) throws
+}
+
+extension Operation {
+    public var description: String { name }
+}
+
+/// What a reverse-mode rule receives: the node's operands and result as builder tensors, the
+/// cotangent flowing into the result, and which operands need a cotangent at all.
+public struct PullbackRule {
+    /// The operands of the node being differentiated.
+    public let inputs: [Tensor]
+    /// The node's own result (reuse it rather than recomputing, as `exp` does).
+    public let output: Tensor
+    /// Cotangent of the result, shaped like `output`.
+    public let cotangent: Tensor
+    /// Whether operand `i` lies on a path from a differentiated variable.
+    public let needsGradient: [Bool]
+}
+
+/// Equality and hashing for operation existentials.
+func sameOperation(_ a: any Operation, _ b: any Operation) -> Bool {
+    AnyHashable(a) == AnyHashable(b)
+}

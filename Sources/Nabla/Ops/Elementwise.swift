@@ -1,0 +1,318 @@
+import Foundation
+
+/// An elementwise operation of one operand, defined by what it does to one number.
+///
+/// Conforming types give the scalar function, its C expression and its derivative; shape rule,
+/// interpretation, pullback and C loop come from this protocol.
+public protocol UnaryElementwise: Operation {
+    /// The function on one element.
+    func apply(_ x: Double) -> Double
+    /// The C expression computing the function of the C expression `x`.
+    func cExpression(_ x: String) -> String
+    /// The cotangent of the operand, given operand `x`, result `y` and result cotangent `g`
+    /// (all of one shape); nil where the derivative is zero everywhere.
+    func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor?
+}
+
+extension UnaryElementwise {
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        guard inputs.count == 1 else {
+            throw NablaError.invalidArgument(op: name, reason: "takes one operand, got \(inputs.count)")
+        }
+        return inputs[0]
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        TensorData(unchecked: shape, inputs[0].scalars.map(apply))
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        return [try derivative(x: rule.inputs[0], y: rule.output, g: rule.cotangent)]
+    }
+
+    public func emitC(_ node: CNode) throws {
+        node.elementwise { cExpression($0[0]) }
+    }
+}
+
+/// An elementwise operation of two operands with NumPy broadcasting.
+public protocol BinaryElementwise: Operation {
+    func apply(_ a: Double, _ b: Double) -> Double
+    func cExpression(_ a: String, _ b: String) -> String
+    /// Cotangents of both operands at the broadcast shape, given operands, result and result
+    /// cotangent. `needs` says which are wanted; return nil for the others. Nabla sums them back
+    /// to each operand's own shape.
+    func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?)
+}
+
+extension BinaryElementwise {
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        guard inputs.count == 2 else {
+            throw NablaError.invalidArgument(op: name, reason: "takes two operands, got \(inputs.count)")
+        }
+        guard let shape = Shape.broadcast(inputs[0], inputs[1]) else {
+            throw NablaError.shapeMismatch(op: name, shapes: inputs, reason: "the shapes do not broadcast")
+        }
+        return shape
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let a = inputs[0], b = inputs[1]
+        if a.shape == shape && b.shape == shape {
+            return TensorData(unchecked: shape, zip(a.scalars, b.scalars).map { apply($0, $1) })
+        }
+        if b.shape.count == 1 && a.shape == shape {
+            let y = b.scalars[0]
+            return TensorData(unchecked: shape, a.scalars.map { apply($0, y) })
+        }
+        if a.shape.count == 1 && b.shape == shape {
+            let x = a.scalars[0]
+            return TensorData(unchecked: shape, b.scalars.map { apply(x, $0) })
+        }
+        var result = [Double](repeating: 0, count: shape.count)
+        var k = 0
+        forEachOffset(shape, [a.shape.broadcastStrides(to: shape), b.shape.broadcastStrides(to: shape)]) { offsets in
+            result[k] = apply(a.scalars[offsets[0]], b.scalars[offsets[1]])
+            k += 1
+        }
+        return TensorData(unchecked: shape, result)
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        let a = rule.inputs[0], b = rule.inputs[1]
+        let (ga, gb) = try derivatives(a: a, b: b, y: rule.output, g: rule.cotangent, needs: rule.needsGradient)
+        return [try ga.map { try unbroadcast($0, to: a.shape) }, try gb.map { try unbroadcast($0, to: b.shape) }]
+    }
+
+    public func emitC(_ node: CNode) throws {
+        node.elementwise { cExpression($0[0], $0[1]) }
+    }
+}
+
+/// Sums a cotangent computed at a broadcast shape back to the shape of the operand that was
+/// broadcast: over the leading axes it lacked and the axes where it had extent 1.
+func unbroadcast(_ g: Tensor, to shape: Shape) throws -> Tensor {
+    if g.shape == shape { return g }
+    let offset = g.shape.rank - shape.rank
+    var axes = Array(0..<offset)
+    for axis in 0..<shape.rank where shape[axis] == 1 && g.shape[axis + offset] != 1 {
+        axes.append(axis + offset)
+    }
+    let reduced = axes.isEmpty ? g : try sum(g, axes: axes)
+    return try reduced.reshaped(shape)
+}
+
+/// Calls `body` with the offset into each operand for every index of `shape` in row-major
+/// order; operand `k` is read with `strides[k]` (zero along broadcast axes).
+func forEachOffset(_ shape: Shape, _ strides: [[Int]], _ body: ([Int]) -> Void) {
+    let count = shape.count
+    if count == 0 { return }
+    let rank = shape.rank
+    var index = [Int](repeating: 0, count: rank)
+    var offsets = [Int](repeating: 0, count: strides.count)
+    for _ in 0..<count {
+        body(offsets)
+        var axis = rank - 1
+        while axis >= 0 {
+            index[axis] += 1
+            for k in 0..<strides.count { offsets[k] += strides[k][axis] }
+            if index[axis] < shape[axis] { break }
+            for k in 0..<strides.count { offsets[k] -= strides[k][axis] * shape[axis] }
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+}
+
+// MARK: - Arithmetic
+
+public struct Add: BinaryElementwise {
+    public var name: String { "add" }
+    public func apply(_ a: Double, _ b: Double) -> Double { a + b }
+    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) + \(b))" }
+    public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
+        (needs[0] ? g : nil, needs[1] ? g : nil)
+    }
+}
+
+public struct Subtract: BinaryElementwise {
+    public var name: String { "sub" }
+    public func apply(_ a: Double, _ b: Double) -> Double { a - b }
+    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) - \(b))" }
+    public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
+        (needs[0] ? g : nil, needs[1] ? -g : nil)
+    }
+}
+
+public struct Multiply: BinaryElementwise {
+    public var name: String { "mul" }
+    public func apply(_ a: Double, _ b: Double) -> Double { a * b }
+    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) * \(b))" }
+    public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
+        (needs[0] ? try g * b : nil, needs[1] ? try g * a : nil)
+    }
+}
+
+public struct Divide: BinaryElementwise {
+    public var name: String { "div" }
+    public func apply(_ a: Double, _ b: Double) -> Double { a / b }
+    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) / \(b))" }
+    public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
+        // d(a/b)/db = -a/b^2 = -y/b, which reuses the quotient.
+        let ga = needs[0] ? try g / b : nil
+        let gb = needs[1] ? try -(g * y) / b : nil
+        return (ga, gb)
+    }
+}
+
+/// a^b elementwise with a tensor exponent.
+public struct Power: BinaryElementwise {
+    public var name: String { "pow" }
+    public func apply(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }
+    public func cExpression(_ a: String, _ b: String) -> String { "pow(\(a), \(b))" }
+    public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
+        // b a^(b-1) rather than b y / a, which would divide by zero at a = 0.
+        let ga = needs[0] ? try g * b * (a ** (b - 1)) : nil
+        let gb = needs[1] ? try g * y * log(a) : nil
+        return (ga, gb)
+    }
+}
+
+public struct Negate: UnaryElementwise {
+    public var name: String { "neg" }
+    public func apply(_ x: Double) -> Double { -x }
+    public func cExpression(_ x: String) -> String { "(-\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { -g }
+}
+
+/// x^c for a constant exponent c.
+public struct PowConstant: UnaryElementwise {
+    public let exponent: Double
+    public var name: String { "pow[\(formatDouble(exponent))]" }
+    public func apply(_ x: Double) -> Double {
+        switch exponent {
+        case 2: return x * x
+        case 3: return x * x * x
+        case 0.5: return x.squareRoot()
+        case -1: return 1 / x
+        default: return Foundation.pow(x, exponent)
+        }
+    }
+    public func cExpression(_ x: String) -> String {
+        switch exponent {
+        case 2: return "(\(x) * \(x))"
+        case 3: return "(\(x) * \(x) * \(x))"
+        case 0.5: return "sqrt(\(x))"
+        case -1: return "(1.0 / \(x))"
+        default: return "pow(\(x), \(cLiteral(exponent)))"
+        }
+    }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? {
+        if exponent == 0 { return nil }
+        return try g * (exponent * pow(x, exponent - 1))
+    }
+}
+
+// MARK: - Transcendental and activation functions
+
+public struct Sqrt: UnaryElementwise {
+    public var name: String { "sqrt" }
+    public func apply(_ x: Double) -> Double { x.squareRoot() }
+    public func cExpression(_ x: String) -> String { "sqrt(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try 0.5 * g / y }
+}
+
+public struct Exp: UnaryElementwise {
+    public var name: String { "exp" }
+    public func apply(_ x: Double) -> Double { Foundation.exp(x) }
+    public func cExpression(_ x: String) -> String { "exp(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * y }
+}
+
+public struct Log: UnaryElementwise {
+    public var name: String { "log" }
+    public func apply(_ x: Double) -> Double { Foundation.log(x) }
+    public func cExpression(_ x: String) -> String { "log(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g / x }
+}
+
+public struct Sin: UnaryElementwise {
+    public var name: String { "sin" }
+    public func apply(_ x: Double) -> Double { Foundation.sin(x) }
+    public func cExpression(_ x: String) -> String { "sin(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * cos(x) }
+}
+
+public struct Cos: UnaryElementwise {
+    public var name: String { "cos" }
+    public func apply(_ x: Double) -> Double { Foundation.cos(x) }
+    public func cExpression(_ x: String) -> String { "cos(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try -(g * sin(x)) }
+}
+
+public struct Tan: UnaryElementwise {
+    public var name: String { "tan" }
+    public func apply(_ x: Double) -> Double { Foundation.tan(x) }
+    public func cExpression(_ x: String) -> String { "tan(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 + square(y)) }
+}
+
+public struct Tanh: UnaryElementwise {
+    public var name: String { "tanh" }
+    public func apply(_ x: Double) -> Double { Foundation.tanh(x) }
+    public func cExpression(_ x: String) -> String { "tanh(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 - square(y)) }
+}
+
+public struct Sigmoid: UnaryElementwise {
+    public var name: String { "sigmoid" }
+    public func apply(_ x: Double) -> Double {
+        // The branch keeps exp's argument non-positive, so neither side overflows.
+        if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
+        let e = Foundation.exp(x)
+        return e / (1 + e)
+    }
+    public func cExpression(_ x: String) -> String { "nabla_sigmoid(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (y * (1 - y)) }
+}
+
+public struct Relu: UnaryElementwise {
+    public var name: String { "relu" }
+    public func apply(_ x: Double) -> Double { x < 0 ? 0 : x }
+    public func cExpression(_ x: String) -> String { "nabla_relu(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * step(x) }
+}
+
+public struct Abs: UnaryElementwise {
+    public var name: String { "abs" }
+    public func apply(_ x: Double) -> Double { Swift.abs(x) }
+    public func cExpression(_ x: String) -> String { "fabs(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * sign(x) }
+}
+
+public struct Softplus: UnaryElementwise {
+    public var name: String { "softplus" }
+    public func apply(_ x: Double) -> Double {
+        // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), which neither overflows nor loses small values.
+        (x > 0 ? x : 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+    }
+    public func cExpression(_ x: String) -> String { "nabla_softplus(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * sigmoid(x) }
+}
+
+/// Heaviside step: 1 for x > 0, else 0 (NaN stays NaN).
+public struct Step: UnaryElementwise {
+    public var name: String { "step" }
+    public func apply(_ x: Double) -> Double { x > 0 ? 1 : (x.isNaN ? x : 0) }
+    public func cExpression(_ x: String) -> String { "nabla_step(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { nil }
+}
+
+/// Sign: -1, 0 or 1 (NaN stays NaN).
+public struct Sign: UnaryElementwise {
+    public var name: String { "sign" }
+    public func apply(_ x: Double) -> Double { x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? x : 0)) }
+    public func cExpression(_ x: String) -> String { "nabla_sign(\(x))" }
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { nil }
+}

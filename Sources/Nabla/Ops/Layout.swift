@@ -1,0 +1,186 @@
+/// An operation whose result is a rearrangement of its single operand's elements: element `i`
+/// of the result (row-major) is operand element `offset + sum(index[k] * strides[k])`.
+///
+/// Conforming types give the view; evaluation and C emission follow from it.
+public protocol StridedView: Operation {
+    /// Offset and per-result-axis strides into an operand of shape `input`.
+    func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int])
+}
+
+extension StridedView {
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let (offset, strides) = view(of: inputs[0].shape, result: shape)
+        let source = inputs[0].scalars
+        var result = [Double]()
+        result.reserveCapacity(shape.count)
+        forEachOffset(shape, [strides]) { result.append(source[offset + $0[0]]) }
+        return TensorData(unchecked: shape, result)
+    }
+
+    public func emitC(_ node: CNode) throws {
+        let (offset, strides) = view(of: node.inputs[0].shape, result: node.output.shape)
+        node.gather(offset: offset, strides: strides)
+    }
+}
+
+func requireOperands(_ inputs: [Shape], _ count: Int, _ op: String) throws {
+    guard inputs.count == count else {
+        throw NablaError.invalidArgument(op: op, reason: "takes \(count) operand\(count == 1 ? "" : "s"), got \(inputs.count)")
+    }
+}
+
+/// Permutes axes: axis `i` of the result is axis `permutation[i]` of the operand.
+public struct Transpose: StridedView {
+    public let permutation: [Int]
+    public var name: String { "transpose\(permutation)" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, name)
+        let rank = inputs[0].rank
+        guard permutation.count == rank, permutation.sorted() == Array(0..<rank) else {
+            throw NablaError.invalidArgument(op: "transpose", reason: "\(permutation) is not a permutation of the axes of shape \(inputs[0])")
+        }
+        return Shape(permutation.map { inputs[0][$0] })
+    }
+
+    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
+        let strides = input.strides
+        return (0, permutation.map { strides[$0] })
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        var inverse = [Int](repeating: 0, count: permutation.count)
+        for (i, p) in permutation.enumerated() { inverse[p] = i }
+        return [try rule.cotangent.transposed(inverse)]
+    }
+}
+
+/// The operand's elements, row-major, in a new shape of the same element count.
+public struct Reshape: StridedView {
+    public let shape: Shape
+    public var name: String { "reshape\(shape)" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, name)
+        guard inputs[0].count == shape.count else {
+            throw NablaError.shapeMismatch(op: "reshape", shapes: [inputs[0], shape], reason: "element counts differ (\(inputs[0].count) and \(shape.count))")
+        }
+        return shape
+    }
+
+    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) { (0, result.strides) }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        return [try rule.cotangent.reshaped(rule.inputs[0].shape)]
+    }
+}
+
+/// Broadcasts the operand to a larger shape under NumPy rules.
+public struct BroadcastTo: StridedView {
+    public let shape: Shape
+    public var name: String { "broadcast\(shape)" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, name)
+        guard inputs[0].broadcasts(to: shape) else {
+            throw NablaError.shapeMismatch(op: "broadcast", shapes: [inputs[0], shape], reason: "the first does not broadcast to the second")
+        }
+        return shape
+    }
+
+    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
+        (0, input.broadcastStrides(to: result))
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        return [try unbroadcast(rule.cotangent, to: rule.inputs[0].shape)]
+    }
+}
+
+/// A strided box of the operand: along each axis, elements `start, start + step, ...` below
+/// `end`. Bounds are already resolved (non-negative, within the extent).
+public struct Slice: StridedView {
+    public let starts: [Int]
+    public let ends: [Int]
+    public let steps: [Int]
+    public var name: String {
+        "slice[" + (0..<starts.count).map { "\(starts[$0]):\(ends[$0])" + (steps[$0] == 1 ? "" : ":\(steps[$0])") }.joined(separator: ", ") + "]"
+    }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, "slice")
+        let shape = inputs[0]
+        guard starts.count == shape.rank, ends.count == shape.rank, steps.count == shape.rank else {
+            throw NablaError.invalidArgument(op: "slice", reason: "\(starts.count) bounds for shape \(shape)")
+        }
+        var dims: [Int] = []
+        for axis in 0..<shape.rank {
+            guard steps[axis] > 0, 0 <= starts[axis], starts[axis] <= ends[axis], ends[axis] <= shape[axis] else {
+                throw NablaError.invalidArgument(op: "slice", reason: "bounds \(starts[axis]):\(ends[axis]):\(steps[axis]) do not fit axis \(axis) of shape \(shape)")
+            }
+            dims.append((ends[axis] - starts[axis] + steps[axis] - 1) / steps[axis])
+        }
+        return Shape(dims)
+    }
+
+    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
+        let strides = input.strides
+        let offset = zip(starts, strides).reduce(0) { $0 + $1.0 * $1.1 }
+        return (offset, zip(strides, steps).map { $0 * $1 })
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        return [try rule.builder.apply(PadSlice(slice: self, shape: rule.inputs[0].shape), [rule.cotangent])]
+    }
+}
+
+/// The adjoint of `Slice`: a tensor of `shape` holding the operand at the slice's positions and
+/// zeros elsewhere.
+public struct PadSlice: Operation {
+    public let slice: Slice
+    public let shape: Shape
+    public var name: String { "pad\(shape)<-" + slice.name }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, "pad")
+        let sliced = try slice.outputShape(for: [shape])
+        guard sliced == inputs[0] else {
+            throw NablaError.shapeMismatch(op: "pad", shapes: [inputs[0], sliced], reason: "operand does not match the slice")
+        }
+        return shape
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        var result = [Double](repeating: 0, count: shape.count)
+        let (offset, strides) = slice.view(of: shape, result: inputs[0].shape)
+        var k = 0
+        forEachOffset(inputs[0].shape, [strides]) {
+            result[offset + $0[0]] = inputs[0].scalars[k]
+            k += 1
+        }
+        return TensorData(unchecked: shape, result)
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        return [try rule.builder.apply(slice, [rule.cotangent])]
+    }
+
+    public func emitC(_ node: CNode) throws {
+        node.fill(0)
+        let source = node.inputs[0]
+        let (offset, strides) = slice.view(of: shape, result: source.shape)
+        node.loop(over: source.shape, [CAccess(node.output, offset: offset, strides: strides), CAccess(source, strides: source.shape.strides)]) {
+            "\($0[0]) = \($0[1]);"
+        }
+    }
+}
+
+extension PullbackRule {
+    /// The builder the differentiated graph lives in.
+    public var builder: GraphBuilder { output.builder }
+}

@@ -1,0 +1,88 @@
+/// Matrix product of a matrix or vector with a matrix or vector:
+/// `[m, k] @ [k, n] -> [m, n]`, `[m, k] @ [k] -> [m]`, `[k] @ [k, n] -> [n]`, `[k] @ [k] -> []`.
+public struct MatMul: Operation {
+    public var name: String { "matmul" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 2, "matmul")
+        let a = inputs[0], b = inputs[1]
+        guard (1...2).contains(a.rank), (1...2).contains(b.rank) else {
+            throw NablaError.shapeMismatch(op: "matmul", shapes: [a, b], reason: "operands must be vectors or matrices")
+        }
+        let inner = a.dims.last!, other = b[0]
+        guard inner == other else {
+            throw NablaError.shapeMismatch(op: "matmul", shapes: [a, b], reason: "inner dimensions differ (\(inner) and \(other))")
+        }
+        return Shape((a.rank == 2 ? [a[0]] : []) + (b.rank == 2 ? [b[1]] : []))
+    }
+
+    /// (m, k, n) of the product seen as [m, k] @ [k, n].
+    func sizes(_ a: Shape, _ b: Shape) -> (m: Int, k: Int, n: Int) {
+        (a.rank == 2 ? a[0] : 1, a.dims.last!, b.rank == 2 ? b[1] : 1)
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let (m, k, n) = sizes(inputs[0].shape, inputs[1].shape)
+        let a = inputs[0].scalars, b = inputs[1].scalars
+        var c = [Double](repeating: 0, count: m * n)
+        // The loop order of the emitted C and of the runtime, so results agree bit for bit.
+        for i in 0..<m {
+            for p in 0..<k {
+                let ap = a[i * k + p]
+                for j in 0..<n { c[i * n + j] += ap * b[p * n + j] }
+            }
+        }
+        return TensorData(unchecked: shape, c)
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        let a = rule.inputs[0], b = rule.inputs[1], g = rule.cotangent
+        var ga: Tensor?, gb: Tensor?
+        switch (a.shape.rank, b.shape.rank) {
+        case (2, 2):
+            if rule.needsGradient[0] { ga = try g.matmul(b.transposed) }
+            if rule.needsGradient[1] { gb = try a.transposed.matmul(g) }
+        case (2, 1):  // y = A x: dA = g x^T, dx = A^T g
+            if rule.needsGradient[0] { ga = try outer(g, b) }
+            if rule.needsGradient[1] { gb = try g.matmul(a) }
+        case (1, 2):  // y = x B: dx = B g, dB = x g^T
+            if rule.needsGradient[0] { ga = try b.matmul(g) }
+            if rule.needsGradient[1] { gb = try outer(a, g) }
+        default:  // s = a . b
+            if rule.needsGradient[0] { ga = try g * b }
+            if rule.needsGradient[1] { gb = try g * a }
+        }
+        return [ga, gb]
+    }
+
+    /// Products at least this many multiply-adds go to the optimised runtime when allowed.
+    static let runtimeThreshold = 512
+
+    public func emitC(_ node: CNode) throws {
+        let a = node.inputs[0], b = node.inputs[1], c = node.output
+        let (m, k, n) = sizes(a.shape, b.shape)
+        if node.useRuntime && m * k * n >= MatMul.runtimeThreshold {
+            node.line("nabla_matmul(\(m), \(k), \(n), \(a.address), \(b.address), \(c.address));")
+            return
+        }
+        if n == 1 {
+            node.block("for (long i = 0; i < \(m); i++)") {
+                node.line("double acc = 0.0;")
+                node.block("for (long p = 0; p < \(k); p++)") {
+                    node.line("acc += \(a.element("i * \(k) + p")) * \(b.element("p"));")
+                }
+                node.line("\(c.element("i")) = acc;")
+            }
+            return
+        }
+        node.block("for (long i = 0; i < \(m); i++)") {
+            node.block("for (long j = 0; j < \(n); j++)") { node.line("\(c.element("i * \(n) + j")) = 0.0;") }
+            node.block("for (long p = 0; p < \(k); p++)") {
+                node.line("const double ap = \(a.element("i * \(k) + p"));")
+                node.block("for (long j = 0; j < \(n); j++)") {
+                    node.line("\(c.element("i * \(n) + j")) += ap * \(b.element("p * \(n) + j"));")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// Sum over the given axes (sorted, distinct), which are removed from the shape.
+public struct Sum: Operation {
+    public let axes: [Int]
+    public var name: String { "sum\(axes)" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, "sum")
+        let shape = inputs[0]
+        guard axes.allSatisfy({ $0 >= 0 && $0 < shape.rank }), Set(axes).count == axes.count else {
+            throw NablaError.invalidArgument(op: "sum", reason: "axes \(axes) do not fit shape \(shape)")
+        }
+        return Shape(shape.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
+    }
+
+    /// Strides into the result for each operand axis: zero along summed axes.
+    func resultStrides(input: Shape, result: Shape) -> [Int] {
+        let own = result.strides
+        var k = 0
+        return (0..<input.rank).map { axis in
+            if axes.contains(axis) { return 0 }
+            defer { k += 1 }
+            return own[k]
+        }
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let x = inputs[0]
+        var result = [Double](repeating: 0, count: shape.count)
+        // Operand order, as the C does, so both round identically.
+        var k = 0
+        forEachOffset(x.shape, [resultStrides(input: x.shape, result: shape)]) {
+            result[$0[0]] += x.scalars[k]
+            k += 1
+        }
+        return TensorData(unchecked: shape, result)
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil] }
+        let input = rule.inputs[0].shape
+        let kept = Shape(input.dims.enumerated().map { axes.contains($0.offset) ? 1 : $0.element })
+        return [try rule.cotangent.reshaped(kept).broadcast(to: input)]
+    }
+
+    public func emitC(_ node: CNode) throws {
+        let x = node.inputs[0]
+        node.fill(0)
+        node.loop(over: x.shape, [
+            CAccess(node.output, strides: resultStrides(input: x.shape, result: node.output.shape)),
+            CAccess(x, strides: x.shape.strides),
+        ]) { "\($0[0]) += \($0[1]);" }
+    }
+}

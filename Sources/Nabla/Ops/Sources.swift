@@ -1,0 +1,27 @@
+/// A named input of the graph. Its name lives in `Graph.inputs`, not here, so renaming an input
+/// never changes an operation.
+public struct Input: Operation {
+    public var name: String { "input" }
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        throw NablaError.invalidArgument(op: name, reason: "inputs are declared with GraphBuilder.input")
+    }
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        preconditionFailure("the interpreter binds inputs itself")
+    }
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
+    public func emitC(_ node: CNode) throws {}
+}
+
+/// A constant tensor.
+public struct Constant: Operation {
+    public let value: TensorData
+    public init(_ value: TensorData) { self.value = value }
+    public var name: String {
+        value.shape.isScalar ? "const \(formatDouble(value.scalar))" : "const \(value.shape)"
+    }
+    public func outputShape(for inputs: [Shape]) throws -> Shape { value.shape }
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData { value }
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
+    // The emitter places constants itself: inline for scalars, static arrays otherwise.
+    public func emitC(_ node: CNode) throws {}
+}
