@@ -11,6 +11,14 @@ public final class GraphBuilder {
     private(set) var nodes: [Graph.Node] = []
     private(set) var inputPorts: [Graph.Port] = []
     private var scalarConstants: [UInt64: Int] = [:]
+    /// Existing node for each (operation, operands): applying the same operation to the same
+    /// operands again returns it, so shared subexpressions (common in derivatives) are built once.
+    private var existing: [NodeKey: Int] = [:]
+
+    private struct NodeKey: Hashable {
+        let operation: AnyHashable
+        let inputs: [Int]
+    }
 
     public init() {}
 
@@ -22,8 +30,13 @@ public final class GraphBuilder {
         var tensors: [Tensor] = []
         tensors.reserveCapacity(graph.nodes.count)
         for node in graph.nodes {
-            let id = builder.append(Graph.Node(
-                operation: node.operation, inputs: node.inputs.map { tensors[$0].id }, shape: node.shape))
+            let inputs = node.inputs.map { tensors[$0].id }
+            let id = builder.append(Graph.Node(operation: node.operation, inputs: inputs, shape: node.shape))
+            if let constant = node.operation as? Constant, constant.value.shape.isScalar {
+                builder.scalarConstants[constant.value.scalar.bitPattern] = id
+            } else if !(node.operation is Input) {
+                builder.existing[NodeKey(operation: AnyHashable(node.operation), inputs: inputs)] = id
+            }
             tensors.append(Tensor(builder: builder, id: id))
         }
         builder.inputPorts = graph.inputs.map { Graph.Port(name: $0.name, node: tensors[$0.node].id) }
@@ -66,13 +79,17 @@ public final class GraphBuilder {
 
     /// Appends `operation` applied to `operands` after checking shapes.
     ///
-    /// This is the one way nodes other than inputs and constants enter a graph.
+    /// This is the one way nodes other than inputs and constants enter a graph. Applying an
+    /// equal operation to the same operands twice returns the first node.
     public func apply(_ operation: some Operation, _ operands: [Tensor]) throws -> Tensor {
         for operand in operands where operand.builder !== self {
             throw NablaError.mixedBuilders(op: operation.name)
         }
+        let key = NodeKey(operation: AnyHashable(operation), inputs: operands.map(\.id))
+        if let id = existing[key] { return Tensor(builder: self, id: id) }
         let shape = try operation.outputShape(for: operands.map(\.shape))
-        let id = append(Graph.Node(operation: operation, inputs: operands.map(\.id), shape: shape))
+        let id = append(Graph.Node(operation: operation, inputs: key.inputs, shape: shape))
+        existing[key] = id
         return Tensor(builder: self, id: id)
     }
 

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import Nabla
+
+/// A small deterministic generator (SplitMix64) so every test sees the same "random" data.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension TensorData {
+    /// Uniform random elements in `range`.
+    static func random(_ shape: Shape, in range: ClosedRange<Double> = -1...1, using rng: inout SeededRandom) -> TensorData {
+        try! TensorData(shape: shape, scalars: (0..<shape.count).map { _ in Double.random(in: range, using: &rng) })
+    }
+}
+
+/// Largest elementwise |a - b| / max(|a|, |b|, floor), the relative error with a floor for
+/// values near zero.
+func maxRelativeError(_ a: [Double], _ b: [Double], floor: Double = 1e-300) -> Double {
+    precondition(a.count == b.count, "sizes \(a.count) and \(b.count)")
+    var worst = 0.0
+    for (x, y) in zip(a, b) {
+        if x == y || (x.isNaN && y.isNaN) { continue }
+        let scale = max(abs(x), abs(y), floor)
+        worst = max(worst, abs(x - y) / scale)
+    }
+    return worst
+}
+
+/// Expects every element of `actual` within `tolerance` of `expected`, relative to the larger
+/// magnitude or to `floor` for small values.
+func expectClose(
+    _ actual: [Double], _ expected: [Double], tolerance: Double, floor: Double = 1,
+    _ what: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual.count == expected.count, "\(what()): sizes differ", sourceLocation: sourceLocation)
+    guard actual.count == expected.count else { return }
+    let error = maxRelativeError(actual, expected, floor: floor)
+    #expect(error <= tolerance, "\(what()): relative error \(error) > \(tolerance)\nactual   \(actual.prefix(12))\nexpected \(expected.prefix(12))", sourceLocation: sourceLocation)
+}
+
+func expectClose(
+    _ actual: Double, _ expected: Double, tolerance: Double, floor: Double = 1,
+    _ what: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    expectClose([actual], [expected], tolerance: tolerance, floor: floor, what(), sourceLocation: sourceLocation)
+}
+
+/// Central finite-difference gradient of the scalar output `output` of `graph` with respect to
+/// input `variable`, evaluated with the interpreter.
+func finiteDifferenceGradient(
+    _ graph: Graph, output: String, wrt variable: String, at inputs: [String: TensorData], step: Double = 1e-6
+) throws -> [Double] {
+    var point = inputs
+    let base = inputs[variable]!
+    var gradient = [Double](repeating: 0, count: base.scalars.count)
+    for i in 0..<base.scalars.count {
+        let h = step * max(1, abs(base.scalars[i]))
+        var plus = base, minus = base
+        plus.scalars[i] += h
+        minus.scalars[i] -= h
+        point[variable] = plus
+        let fPlus = try Interpreter.evaluate(graph, inputs: point)[output]!.scalar
+        point[variable] = minus
+        let fMinus = try Interpreter.evaluate(graph, inputs: point)[output]!.scalar
+        gradient[i] = (fPlus - fMinus) / (2 * h)
+    }
+    return gradient
+}
+
+/// Compiles `graph` with TinyCC and expects every output to match the interpreter to 1e-12
+/// relative (the kernel and the interpreter sum in the same order, so they usually agree to
+/// the last bit). Returns the interpreter's outputs.
+@discardableResult
+func expectKernelMatchesInterpreter(
+    _ graph: Graph, _ inputs: [String: TensorData], tolerance: Double = 1e-12,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [String: TensorData] {
+    let reference = try Interpreter.evaluate(graph, inputs: inputs)
+    let kernel = try Kernel(graph)
+    let compiled = try kernel(inputs)
+    for port in graph.outputs {
+        let r = reference[port.name]!, c = compiled[port.name]!
+        #expect(r.shape == c.shape, "output \(port.name)", sourceLocation: sourceLocation)
+        expectClose(c.scalars, r.scalars, tolerance: tolerance, floor: 1e-300, "kernel vs interpreter, output \(port.name)", sourceLocation: sourceLocation)
+    }
+    // The standalone form (loops inlined, no runtime calls) must agree too.
+    let standalone = try Kernel(
+        source: emitC(graph, options: .standalone), inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name))
+    let inlined = try standalone(inputs)
+    for port in graph.outputs {
+        expectClose(inlined[port.name]!.scalars, reference[port.name]!.scalars, tolerance: tolerance, floor: 1e-300, "standalone kernel vs interpreter, output \(port.name)", sourceLocation: sourceLocation)
+    }
+    return reference
+}
