@@ -110,22 +110,8 @@ public final class GraphBuilder {
             guard seen.insert(name).inserted else { throw NablaError.duplicateName(kind: "output", name: name) }
             guard tensor.builder === self else { throw NablaError.mixedBuilders(op: "output '\(name)'") }
         }
-        var live = [Bool](repeating: false, count: nodes.count)
-        for port in inputPorts { live[port.node] = true }
-        for (_, tensor) in outputs { live[tensor.id] = true }
-        for id in stride(from: nodes.count - 1, through: 0, by: -1) where live[id] {
-            for operand in nodes[id].inputs { live[operand] = true }
-        }
-        var newIndex = [Int](repeating: -1, count: nodes.count)
-        var kept: [Graph.Node] = []
-        for (id, node) in nodes.enumerated() where live[id] {
-            newIndex[id] = kept.count
-            kept.append(Graph.Node(operation: node.operation, inputs: node.inputs.map { newIndex[$0] }, shape: node.shape))
-        }
-        return Graph(
-            nodes: kept,
-            inputs: inputPorts.map { Graph.Port(name: $0.name, node: newIndex[$0.node]) },
-            outputs: outputs.map { Graph.Port(name: $0.0, node: newIndex[$0.1.id]) })
+        let whole = Graph(nodes: nodes, inputs: inputPorts, outputs: outputs.map { Graph.Port(name: $0.0, node: $0.1.id) })
+        return whole.pruned()
     }
 
     /// The graph computing the given outputs, in the order written.

@@ -62,3 +62,24 @@ public struct Graph: Sendable, CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 }
+
+extension Graph {
+    /// The same graph without nodes that no output needs. Inputs are all kept.
+    public func pruned() -> Graph {
+        var live = [Bool](repeating: false, count: nodes.count)
+        for port in inputs { live[port.node] = true }
+        for port in outputs { live[port.node] = true }
+        for id in stride(from: nodes.count - 1, through: 0, by: -1) where live[id] {
+            for operand in nodes[id].inputs { live[operand] = true }
+        }
+        var newIndex = [Int](repeating: -1, count: nodes.count)
+        var kept: [Node] = []
+        for (id, node) in nodes.enumerated() where live[id] {
+            newIndex[id] = kept.count
+            kept.append(Node(operation: node.operation, inputs: node.inputs.map { newIndex[$0] }, shape: node.shape))
+        }
+        return Graph(
+            nodes: kept, inputs: inputs.map { Port(name: $0.name, node: newIndex[$0.node]) },
+            outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) })
+    }
+}

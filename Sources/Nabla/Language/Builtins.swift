@@ -1,0 +1,163 @@
+/// Built-in functions of the language. Those listed in `plannedBuiltins` are reserved names
+/// whose implementation arrives with the matrix-calculus operations.
+let implementedBuiltins: Set<String> = [
+    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square",
+    "pow", "sum", "mean", "dot", "outer", "transpose", "reshape", "trace", "diag", "eye", "norm",
+]
+let plannedBuiltins: Set<String> = ["logsumexp", "softmax", "log_softmax", "det", "logdet", "inv", "solve", "concat"]
+let builtinNames = implementedBuiltins.union(plannedBuiltins)
+
+extension Elaborator {
+    mutating func call(_ function: Name, _ arguments: [Expression], span: SourceSpan, scope: [String: Tensor]) throws -> Tensor {
+        if let definition = functions[function.text] {
+            guard arguments.count == definition.parameters.count else {
+                throw error("'\(function.text)' takes \(definition.parameters.count) argument\(definition.parameters.count == 1 ? "" : "s"), got \(arguments.count)", at: span)
+            }
+            var inner: [String: Tensor] = [:]
+            for (parameter, argument) in zip(definition.parameters, arguments) {
+                inner[parameter.text] = try lower(argument, scope: scope)
+            }
+            do {
+                return try lower(definition.body, scope: inner)
+            } catch is Reported {
+                // Point at the call too, since the error inside the body depends on its arguments.
+                diagnostics.append(Diagnostic(.note, "in this call of '\(function.text)'", at: span))
+                throw Reported()
+            }
+        }
+        guard implementedBuiltins.contains(function.text) else {
+            if plannedBuiltins.contains(function.text) {
+                throw error("'\(function.text)' is not supported yet (it arrives with the matrix-calculus operations)", at: function.span)
+            }
+            let candidates = Array(builtinNames) + Array(functions.keys)
+            if let near = nearestName(to: function.text, in: candidates) {
+                throw error("unknown function '\(function.text)'", at: function.span, label: "did you mean '\(near)'?")
+            }
+            throw error("unknown function '\(function.text)'", at: function.span)
+        }
+        let name = function.text
+
+        func arity(_ allowed: ClosedRange<Int>) throws {
+            guard allowed.contains(arguments.count) else {
+                let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
+                var copy = self
+                throw copy.error("'\(name)' takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s"), got \(arguments.count)", at: span)
+            }
+        }
+        func need(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+            if !condition {
+                var copy = self
+                throw copy.error(message(), at: span)
+            }
+        }
+
+        switch name {
+        case "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square":
+            try arity(1...1)
+            let x = try lower(arguments[0], scope: scope)
+            switch name {
+            case "sin": return sin(x)
+            case "cos": return cos(x)
+            case "tan": return tan(x)
+            case "exp": return exp(x)
+            case "log": return log(x)
+            case "sqrt": return sqrt(x)
+            case "tanh": return tanh(x)
+            case "sigmoid": return sigmoid(x)
+            case "relu": return relu(x)
+            case "abs": return abs(x)
+            case "softplus": return softplus(x)
+            default: return square(x)
+            }
+        case "pow":
+            try arity(2...2)
+            let x = try lower(arguments[0], scope: scope)
+            if let exponent = constantValue(arguments[1]) { return x ** exponent }
+            let e = try lower(arguments[1], scope: scope)
+            return try apply(at: span) { try x ** e } describe: { "cannot apply 'pow' to shapes \(x.shape) and \(e.shape)" }
+        case "sum", "mean":
+            try arity(1...2)
+            let x = try lower(arguments[0], scope: scope)
+            if arguments.count == 1 { return name == "sum" ? Nabla.sum(x) : Nabla.mean(x) }
+            let axis = try staticInteger(arguments[1])
+            return try apply(at: span) {
+                name == "sum" ? try Nabla.sum(x, axis: axis) : try Nabla.mean(x, axis: axis)
+            } describe: { "cannot reduce shape \(x.shape)" }
+        case "dot":
+            try arity(2...2)
+            let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+            try need(a.shape.rank == 1 && b.shape.rank == 1 && a.shape == b.shape, "'dot' needs two vectors of one length, got shapes \(a.shape) and \(b.shape)")
+            return try apply(at: span) { try a.matmul(b) } describe: { "cannot apply 'dot'" }
+        case "outer":
+            try arity(2...2)
+            let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+            return try apply(at: span) { try outer(a, b) } describe: { "cannot apply 'outer' to shapes \(a.shape) and \(b.shape)" }
+        case "transpose":
+            try arity(1...2)
+            let x = try lower(arguments[0], scope: scope)
+            if arguments.count == 1 { return x.transposed }
+            guard case let .list(items, _) = arguments[1] else {
+                throw error("the second argument of 'transpose' is a list of axes, like [1, 0]", at: arguments[1].span)
+            }
+            let permutation = try items.map { try staticInteger($0) }
+            return try apply(at: span) { try x.transposed(permutation) } describe: { "cannot transpose shape \(x.shape)" }
+        case "reshape":
+            try arity(2...2)
+            let x = try lower(arguments[0], scope: scope)
+            guard case let .list(items, listSpan) = arguments[1] else {
+                throw error("the second argument of 'reshape' is a list of extents, like [2, 3]", at: arguments[1].span)
+            }
+            var extents = try items.map { try staticInteger($0) }
+            let unknown = extents.indices.filter { extents[$0] == -1 }
+            try need(unknown.count <= 1 && extents.allSatisfy { $0 >= -1 }, "'reshape' takes non-negative extents and at most one -1")
+            if let k = unknown.first {
+                let known = extents.enumerated().filter { $0.offset != k }.reduce(1) { $0 * $1.element }
+                try need(known > 0 && x.shape.count % known == 0, "cannot infer the -1 extent: \(x.shape.count) elements do not divide into \(known)")
+                extents[k] = x.shape.count / known
+            }
+            try checkSize(Shape(extents), at: listSpan)
+            return try apply(at: span) { try x.reshaped(Shape(extents)) } describe: { "cannot reshape \(x.shape) to \(Shape(extents))" }
+        case "trace":
+            try arity(1...1)
+            let x = try lower(arguments[0], scope: scope)
+            try need(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'trace' needs a square matrix, got shape \(x.shape)")
+            return Nabla.sum(try diagonal(x))
+        case "diag":
+            try arity(1...1)
+            let x = try lower(arguments[0], scope: scope)
+            if x.shape.rank == 1 {
+                let n = x.shape[0]
+                try checkSize(Shape([n, n]), at: span)
+                // eye(n) * v puts v[j] at (j, j) by broadcasting v along the rows.
+                return try identity(n) * x
+            }
+            try need(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)")
+            return try diagonal(x)
+        case "eye":
+            try arity(1...1)
+            let n = try staticInteger(arguments[0])
+            try need(n >= 0, "'eye' needs a non-negative size, got \(n)")
+            try checkSize(Shape([n, n]), at: span)
+            return identity(n)
+        case "norm":
+            try arity(1...1)
+            let x = try lower(arguments[0], scope: scope)
+            return sqrt(Nabla.sum(square(x)))
+        default:
+            throw error("built-in '\(name)' has no implementation (a Nabla bug)", at: span)
+        }
+    }
+
+    /// The diagonal of a square matrix: every (n+1)-th element of its flattening.
+    private func diagonal(_ x: Tensor) throws -> Tensor {
+        let n = x.shape[0]
+        if n == 0 { return try x.reshaped([0]) }
+        return try x.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
+    }
+
+    private func identity(_ n: Int) -> Tensor {
+        var data = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { data[i * n + i] = 1 }
+        return builder.constant(try! TensorData(shape: [n, n], scalars: data))
+    }
+}

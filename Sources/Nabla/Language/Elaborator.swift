@@ -1,0 +1,353 @@
+/// Turns parsed statements into a graph: resolves names, dims and user functions, applies
+/// built-ins, checks shapes, and maps every error to a diagnostic at its expression.
+struct Elaborator {
+    let file: SourceFile
+    let overrides: [String: Int]
+    let builder = GraphBuilder()
+    var diagnostics: [Diagnostic] = []
+
+    var dims: [String: Int] = [:]
+    var dimOrder: [String] = []
+    /// Bound tensors by name; nil marks a name whose definition failed (already reported),
+    /// so its uses do not pile up more errors.
+    var values: [String: Tensor?] = [:]
+    var isInput: Set<String> = []
+    var inputSpans: [String: SourceSpan] = [:]
+    var functions: [String: (parameters: [Name], body: Expression)] = [:]
+    var forwardOutputs: [(name: String, tensor: Tensor)] = []
+    var derivativeOutputs: [(name: String, tensor: Tensor)] = []
+    /// For each derivative output: the function it differentiates, the variable, the direction.
+    var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?)] = []
+    /// Where each name was first declared, for "already declared" notes.
+    var declaredAt: [String: SourceSpan] = [:]
+
+    var outputs: [(name: String, tensor: Tensor)] { forwardOutputs + derivativeOutputs }
+
+    /// Thrown inside elaboration once a diagnostic has been recorded.
+    struct Reported: Error {}
+
+    init(file: SourceFile, overrides: [String: Int]) {
+        self.file = file
+        self.overrides = overrides
+    }
+
+    mutating func run(_ statements: [Statement]) {
+        for statement in statements {
+            do { try elaborate(statement) } catch {}
+        }
+    }
+
+    @discardableResult
+    mutating func error(_ message: String, at span: SourceSpan, label: String? = nil) -> Reported {
+        diagnostics.append(Diagnostic(message, at: span, label: label))
+        return Reported()
+    }
+
+    private mutating func declare(_ name: Name, as kind: String) throws {
+        if let previous = declaredAt[name.text] {
+            let (line, column) = file.location(of: previous.start)
+            throw error("'\(name.text)' is already declared (at line \(line), column \(column)); every name is bound once", at: name.span)
+        }
+        if builtinNames.contains(name.text) && kind != "function" {
+            throw error("'\(name.text)' is a built-in function and cannot be rebound", at: name.span)
+        }
+        declaredAt[name.text] = name.span
+    }
+
+    private mutating func elaborate(_ statement: Statement) throws {
+        switch statement {
+        case let .dim(name, value):
+            try declare(name, as: "dim")
+            var n = try staticInteger(value)
+            if let override = overrides[name.text] { n = override }
+            guard n >= 0, n <= NablaProgram.maximumElements else {
+                throw error("dim '\(name.text)' must be between 0 and \(NablaProgram.maximumElements), got \(n)", at: value.span)
+            }
+            dims[name.text] = n
+            dimOrder.append(name.text)
+
+        case let .input(name, shapeExpressions):
+            try declare(name, as: "input")
+            values[name.text] = .some(nil)
+            var dimsOfShape: [Int] = []
+            for expression in shapeExpressions ?? [] {
+                let n = try staticInteger(expression)
+                guard n >= 0 else { throw error("a shape's extent cannot be negative, got \(n)", at: expression.span) }
+                dimsOfShape.append(n)
+            }
+            let shape = Shape(dimsOfShape)
+            try checkSize(shape, at: name.span)
+            do {
+                values[name.text] = try builder.input(name.text, shape: shape)
+            } catch let failure as NablaError {
+                throw error(failure.description, at: name.span)
+            }
+            isInput.insert(name.text)
+            inputSpans[name.text] = name.span
+
+        case let .binding(name, expression, isOutput):
+            try declare(name, as: "binding")
+            values[name.text] = .some(nil)
+            let tensor = try lower(expression, scope: [:])
+            values[name.text] = tensor
+            if isOutput { try addOutput(name.text, tensor, at: name.span, derivative: false) }
+
+        case let .export(name):
+            guard let bound = values[name.text] else {
+                throw unknownName(name)
+            }
+            guard let tensor = bound else { throw Reported() }
+            try addOutput(name.text, tensor, at: name.span, derivative: false)
+
+        case let .function(name, parameters, body):
+            try declare(name, as: "function")
+            guard !builtinNames.contains(name.text) else {
+                throw error("'\(name.text)' is a built-in function and cannot be redefined", at: name.span)
+            }
+            var seen = Set<String>()
+            for parameter in parameters where !seen.insert(parameter.text).inserted {
+                throw error("parameter '\(parameter.text)' appears twice", at: parameter.span)
+            }
+            functions[name.text] = (parameters, body)
+
+        case let .derivative(kind, of, wrt, along, span):
+            try elaborateDerivative(kind, of: of, wrt: wrt, along: along, span: span)
+
+        case let .taylor(_, _, _, _, span):
+            throw error("'taylor' directives are not supported yet (they arrive with forward-mode differentiation)", at: span)
+        }
+    }
+
+    private mutating func addOutput(_ name: String, _ tensor: Tensor, at span: SourceSpan, derivative: Bool) throws {
+        if outputs.contains(where: { $0.name == name }) {
+            throw error("output '\(name)' is produced twice", at: span)
+        }
+        if derivative { derivativeOutputs.append((name, tensor)) } else { forwardOutputs.append((name, tensor)) }
+    }
+
+    private mutating func boundTensor(_ name: Name) throws -> Tensor {
+        guard let bound = values[name.text] else { throw unknownName(name) }
+        guard let tensor = bound else { throw Reported() }
+        return tensor
+    }
+
+    private mutating func elaborateDerivative(_ kind: DerivativeKind, of: Name, wrt: [Name], along: Name?, span: SourceSpan) throws {
+        let y = try boundTensor(of)
+        let variables = try wrt.map { try boundTensor($0) }
+        do {
+            switch kind {
+            case .grad:
+                guard y.shape.isScalar else {
+                    throw error("'grad' needs a scalar, but '\(of.text)' has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
+                }
+                let gradients = try gradient(of: y, wrt: variables)
+                for (name, g) in zip(wrt, gradients) {
+                    let output = "d\(of.text)/d\(name.text)"
+                    try addOutput(output, g, at: name.span, derivative: true)
+                    derivativeSources.append((output, y, name.text, nil))
+                }
+            case .hvp:
+                guard y.shape.isScalar else {
+                    throw error("'hvp' needs a scalar, but '\(of.text)' has shape \(y.shape)", at: of.span)
+                }
+                guard wrt.count == 1, let along else { throw error("'hvp' takes one variable and one direction", at: span) }
+                let v = try boundTensor(along)
+                guard v.shape == variables[0].shape else {
+                    throw error("direction '\(along.text)' has shape \(v.shape), but '\(wrt[0].text)' has shape \(variables[0].shape)", at: along.span)
+                }
+                // Reverse over reverse: the gradient of <grad L, v> is H v.
+                let g = try gradient(of: y, wrt: variables[0])
+                let hv = try gradient(of: sum(g * v), wrt: variables[0])
+                let output = "d2\(of.text)/d\(wrt[0].text)2.\(along.text)"
+                try addOutput(output, hv, at: span, derivative: true)
+                derivativeSources.append((output, g, wrt[0].text, along.text))
+            case .jacobian, .hessian, .jvp:
+                throw error("'\(kind.rawValue)' is not supported yet (it arrives with forward-mode differentiation)", at: span)
+            }
+        } catch let failure as NablaError {
+            throw error(failure.description, at: span)
+        }
+    }
+
+    // MARK: - Static integers (dims, shapes, indices, axes)
+
+    mutating func staticInteger(_ expression: Expression) throws -> Int {
+        switch expression {
+        case let .number(value, span):
+            guard value == value.rounded(), Swift.abs(value) <= 1e15 else {
+                throw error("expected a whole number, found \(file.text(of: span))", at: span)
+            }
+            return Int(value)
+        case let .name(name):
+            if let n = dims[name.text] { return n }
+            if values[name.text] != nil {
+                throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
+            }
+            throw unknownName(name, among: Array(dims.keys))
+        case let .unary("-", operand, span):
+            let n = try staticInteger(operand)
+            guard n != Int.min else { throw error("integer overflow", at: span) }
+            return -n
+        case let .binary(op, lhs, rhs, _, span) where ["+", "-", "*"].contains(op):
+            let a = try staticInteger(lhs), b = try staticInteger(rhs)
+            let (result, overflow) = op == "+" ? a.addingReportingOverflow(b) : op == "-" ? a.subtractingReportingOverflow(b) : a.multipliedReportingOverflow(by: b)
+            guard !overflow else { throw error("integer overflow", at: span) }
+            return result
+        default:
+            throw error("expected a whole number (a literal, a dim, or + - * of them)", at: expression.span)
+        }
+    }
+
+    func checkSize(_ shape: Shape, at span: SourceSpan) throws {
+        var count = 1
+        for d in shape.dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= NablaProgram.maximumElements else {
+                var copy = self
+                throw copy.error("shape \(shape) has more than \(NablaProgram.maximumElements) elements", at: span)
+            }
+            count = product
+        }
+    }
+
+    // MARK: - Names
+
+    private mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
+        let known = candidates ?? (Array(values.keys) + Array(dims.keys))
+        if let near = nearestName(to: name.text, in: known) {
+            return error("unknown name '\(name.text)'", at: name.span, label: "did you mean '\(near)'?")
+        }
+        return error("unknown name '\(name.text)'", at: name.span)
+    }
+
+    // MARK: - Expressions
+
+    /// Lowers an expression to a tensor. `scope` binds a user function's parameters.
+    mutating func lower(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
+        let tensor = try lowerUnchecked(expression, scope: scope)
+        try checkSize(tensor.shape, at: expression.span)
+        return tensor
+    }
+
+    private mutating func lowerUnchecked(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
+        switch expression {
+        case let .number(value, _):
+            return builder.constant(value)
+
+        case let .name(name):
+            if let tensor = scope[name.text] { return tensor }
+            if let bound = values[name.text] {
+                guard let tensor = bound else { throw Reported() }
+                return tensor
+            }
+            if let n = dims[name.text] { return builder.constant(Double(n)) }
+            if functions[name.text] != nil || builtinNames.contains(name.text) {
+                throw error("'\(name.text)' is a function; call it with arguments", at: name.span)
+            }
+            throw unknownName(name, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
+
+        case let .unary(_, operand, _):
+            return -(try lower(operand, scope: scope))
+
+        case let .binary(op, lhs, rhs, _, span):
+            let a = try lower(lhs, scope: scope)
+            if op == "^", let exponent = constantValue(rhs) {
+                return a ** exponent
+            }
+            let b = try lower(rhs, scope: scope)
+            return try apply(at: span, label: nil) {
+                switch op {
+                case "+": return try a + b
+                case "-": return try a - b
+                case "*": return try a * b
+                case "/": return try a / b
+                case "^": return try a ** b
+                default: return try a.matmul(b)
+                }
+            } describe: { "cannot apply '\(op)' to shapes \(a.shape) and \(b.shape)" }
+
+        case let .call(function, arguments, span):
+            return try call(function, arguments, span: span, scope: scope)
+
+        case let .index(base, items, span):
+            let tensor = try lower(base, scope: scope)
+            var ranges: [SliceRange] = []
+            for item in items {
+                switch item {
+                case let .single(index):
+                    ranges.append(.index(try staticInteger(index)))
+                case let .range(start, end, step, _):
+                    let s = try start.map { try staticInteger($0) }
+                    let e = try end.map { try staticInteger($0) }
+                    let k = try step.map { try staticInteger($0) } ?? 1
+                    ranges.append(.range(start: s, end: e, step: k))
+                }
+            }
+            return try apply(at: span) { try tensor.slice(ranges) } describe: { "cannot index shape \(tensor.shape) with \(items.count) index\(items.count == 1 ? "" : "es")" }
+
+        case let .transpose(operand, _):
+            return try lower(operand, scope: scope).transposed
+
+        case let .list(elements, span):
+            let data = try constantList(elements, span: span)
+            return builder.constant(data)
+        }
+    }
+
+    /// Runs a builder operation, turning a thrown `NablaError` into a diagnostic at `span`.
+    mutating func apply(
+        at span: SourceSpan, label: String? = nil, _ body: () throws -> Tensor,
+        describe: () -> String
+    ) throws -> Tensor {
+        do {
+            return try body()
+        } catch let failure as NablaError {
+            switch failure {
+            case let .shapeMismatch(_, _, reason):
+                throw error("\(describe()): \(reason)", at: span, label: label)
+            case let .invalidArgument(_, reason):
+                throw error(reason, at: span, label: label)
+            default:
+                throw error(failure.description, at: span, label: label)
+            }
+        }
+    }
+
+    /// The value of a numeric literal, possibly negated or a dim, else nil.
+    func constantValue(_ expression: Expression) -> Double? {
+        switch expression {
+        case let .number(value, _): return value
+        case let .unary("-", operand, _): return constantValue(operand).map { -$0 }
+        default: return nil
+        }
+    }
+
+    /// A nested list of numbers as constant data.
+    private mutating func constantList(_ elements: [Expression], span: SourceSpan) throws -> TensorData {
+        guard !elements.isEmpty else { return try TensorData(shape: [0], scalars: []) }
+        if case .list = elements[0] {
+            var rows: [TensorData] = []
+            for element in elements {
+                guard case let .list(inner, innerSpan) = element else {
+                    throw error("a nested list must hold lists of equal length throughout", at: element.span)
+                }
+                rows.append(try constantList(inner, span: innerSpan))
+            }
+            guard rows.allSatisfy({ $0.shape == rows[0].shape }) else {
+                throw error("the rows of this list have different shapes", at: span)
+            }
+            return try TensorData(shape: Shape([rows.count] + rows[0].shape.dims), scalars: rows.flatMap(\.scalars))
+        }
+        var scalars: [Double] = []
+        for element in elements {
+            if let value = constantValue(element) {
+                scalars.append(value)
+            } else if case let .name(name) = element, let n = dims[name.text] {
+                scalars.append(Double(n))
+            } else {
+                throw error("a list literal holds numbers only", at: element.span)
+            }
+        }
+        return try TensorData(shape: [scalars.count], scalars: scalars)
+    }
+}

@@ -1,0 +1,106 @@
+/// A token of the graph-file language.
+struct Token: Equatable {
+    enum Kind: Equatable {
+        case identifier
+        case number
+        case keyword
+        case symbol  // operators and punctuation, text in `text`
+        case newline  // ends a statement (also ';')
+        case end
+        case invalid
+    }
+
+    let kind: Kind
+    let text: String
+    let span: SourceSpan
+
+    /// How the token is named in "expected ..., found ..." messages.
+    var description: String {
+        switch kind {
+        case .identifier: return "name '\(text)'"
+        case .number: return "number \(text)"
+        case .keyword: return "keyword '\(text)'"
+        case .symbol: return "'\(text)'"
+        case .newline: return text == ";" ? "';'" : "end of line"
+        case .end: return "end of file"
+        case .invalid: return "'\(text)'"
+        }
+    }
+}
+
+let languageKeywords: Set<String> = ["dim", "input", "output", "grad", "wrt", "jacobian", "hessian", "jvp", "hvp", "along", "def", "taylor", "at", "order"]
+
+/// Splits source text into tokens. Newlines inside parentheses and brackets are skipped, so an
+/// expression may span lines there.
+struct Lexer {
+    let file: SourceFile
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(file: SourceFile) { self.file = file }
+
+    mutating func tokenize() -> [Token] {
+        let b = file.bytes
+        var tokens: [Token] = []
+        var i = 0
+        var depth = 0
+        func isIdentStart(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 }
+        func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+        while i < b.count {
+            let c = b[i]
+            let start = i
+            switch c {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                i += 1
+            case UInt8(ascii: "#"):
+                while i < b.count, b[i] != UInt8(ascii: "\n") { i += 1 }
+            case UInt8(ascii: "\n"), UInt8(ascii: ";"):
+                i += 1
+                if depth == 0 || c == UInt8(ascii: ";") {
+                    tokens.append(Token(kind: .newline, text: c == UInt8(ascii: ";") ? ";" : "\n", span: SourceSpan(start: start, end: i)))
+                }
+            case _ where isIdentStart(c):
+                while i < b.count, isIdentStart(b[i]) || isDigit(b[i]) { i += 1 }
+                let text = String(decoding: b[start..<i], as: UTF8.self)
+                tokens.append(Token(kind: languageKeywords.contains(text) ? .keyword : .identifier, text: text, span: SourceSpan(start: start, end: i)))
+            case _ where isDigit(c) || (c == UInt8(ascii: ".") && i + 1 < b.count && isDigit(b[i + 1])):
+                while i < b.count, isDigit(b[i]) { i += 1 }
+                if i < b.count, b[i] == UInt8(ascii: ".") {
+                    i += 1
+                    while i < b.count, isDigit(b[i]) { i += 1 }
+                }
+                if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+                    var j = i + 1
+                    if j < b.count, b[j] == UInt8(ascii: "+") || b[j] == UInt8(ascii: "-") { j += 1 }
+                    if j < b.count, isDigit(b[j]) {
+                        i = j
+                        while i < b.count, isDigit(b[i]) { i += 1 }
+                    }
+                }
+                tokens.append(Token(kind: .number, text: String(decoding: b[start..<i], as: UTF8.self), span: SourceSpan(start: start, end: i)))
+            default:
+                let symbols: [UInt8: String] = [
+                    UInt8(ascii: "+"): "+", UInt8(ascii: "-"): "-", UInt8(ascii: "*"): "*", UInt8(ascii: "/"): "/",
+                    UInt8(ascii: "@"): "@", UInt8(ascii: "^"): "^", UInt8(ascii: "'"): "'", UInt8(ascii: "("): "(",
+                    UInt8(ascii: ")"): ")", UInt8(ascii: "["): "[", UInt8(ascii: "]"): "]", UInt8(ascii: ","): ",",
+                    UInt8(ascii: ":"): ":", UInt8(ascii: "="): "=",
+                ]
+                if let text = symbols[c] {
+                    i += 1
+                    if c == UInt8(ascii: "(") || c == UInt8(ascii: "[") { depth += 1 }
+                    if c == UInt8(ascii: ")") || c == UInt8(ascii: "]") { depth = max(0, depth - 1) }
+                    tokens.append(Token(kind: .symbol, text: text, span: SourceSpan(start: start, end: i)))
+                } else {
+                    // One whole character (which may be several bytes) for the message.
+                    i += 1
+                    while i < b.count, b[i] & 0xC0 == 0x80 { i += 1 }
+                    let text = String(decoding: b[start..<i], as: UTF8.self)
+                    let shown = text.unicodeScalars.allSatisfy { $0.properties.isEmoji || $0.value >= 32 } ? text : "\\u{\(String(text.unicodeScalars.first!.value, radix: 16))}"
+                    diagnostics.append(Diagnostic("unexpected character '\(shown)'", at: SourceSpan(start: start, end: i)))
+                }
+            }
+        }
+        tokens.append(Token(kind: .newline, text: "\n", span: SourceSpan(start: b.count, end: b.count)))
+        tokens.append(Token(kind: .end, text: "", span: SourceSpan(start: b.count, end: b.count)))
+        return tokens
+    }
+}
