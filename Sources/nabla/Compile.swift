@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Nabla
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write self-contained C99 for a graph file.",
+        discussion: """
+            The C defines `int NAME(const double *const *inputs, double *const *outputs, void *workspace)`: \
+            inputs in the order the file declares them, outputs in the order it produces them (derivative \
+            outputs last, in directive order), all row-major; `workspace` points at the number of bytes the \
+            header's WORKSPACE_BYTES constant gives. It needs only libm.
+            """)
+
+    @OptionGroup var file: FileOptions
+
+    @Option(name: .shortAndLong, help: "Write the C here instead of standard output.")
+    var output: String?
+
+    @Option(help: "Also write a header with the entry point, workspace size and every shape.")
+    var header: String?
+
+    @Option(help: "Name of the C function (default: nabla_<file name>), mangled into a C identifier.")
+    var name: String?
+
+    func run() throws {
+        let program = try file.load()
+        let stem = URL(fileURLWithPath: file.file).deletingPathExtension().lastPathComponent
+        let function = name ?? "nabla_" + stem
+        let source = try reportingErrors { try emitC(program.graph, options: CEmitOptions(functionName: function)) }
+        if let output {
+            try write(source.code, to: output)
+        } else {
+            print(source.code, terminator: "")
+        }
+        if let header {
+            try write(emitCHeader(program.graph, source: source), to: header)
+        }
+    }
+}

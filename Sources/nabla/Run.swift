@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import Nabla
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "JIT-compile a graph file with TinyCC and print every output, derivatives included.")
+
+    @OptionGroup var file: FileOptions
+    @OptionGroup var values: InputOptions
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let program = try file.load()
+        let inputs = try values.values(for: program.graph)
+        let outputs = try reportingErrors { try Kernel(program.graph)(inputs) }
+        let ordered = program.graph.outputs.map { (name: $0.name, value: outputs[$0.name]!) }
+        switch format {
+        case .json: print(TensorText.json(ordered))
+        case .text: print(TensorText.text(ordered))
+        }
+    }
+}
