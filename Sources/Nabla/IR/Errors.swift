@@ -51,11 +51,16 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
 }
 
 /// The candidate closest to `name` by edit distance, when it is close enough to be a likely
-/// typo (at most a third of the name's length, and at least one edit allowed).
+/// typo: a difference of case only, or at most one edit per three characters for names of
+/// three or more (shorter names are too alike for a guess to help).
 public func nearestName(to name: String, in candidates: [String]) -> String? {
+    if let sameButCase = candidates.first(where: { $0 != name && $0.lowercased() == name.lowercased() }) {
+        return sameButCase
+    }
+    guard name.count >= 3 else { return nil }
     let limit = max(1, name.count / 3)
     var best: (String, Int)?
-    for candidate in candidates {
+    for candidate in candidates.sorted() where candidate != name {
         let d = editDistance(name, candidate)
         if d <= limit, best == nil || d < best!.1 { best = (candidate, d) }
     }

@@ -7,6 +7,8 @@ struct Elaborator {
     var diagnostics: [Diagnostic] = []
 
     var dims: [String: Int] = [:]
+    /// Dims whose declaration failed (already reported).
+    var failedDims: Set<String> = []
     var dimOrder: [String] = []
     /// Bound tensors by name; nil marks a name whose definition failed (already reported),
     /// so its uses do not pile up more errors.
@@ -29,6 +31,14 @@ struct Elaborator {
     init(file: SourceFile, overrides: [String: Int]) {
         self.file = file
         self.overrides = overrides
+    }
+
+    /// Marks names whose statements failed to parse, so their uses stay quiet.
+    mutating func poison(_ names: [String]) {
+        for name in names where values[name] == nil {
+            values[name] = .some(nil)
+            failedDims.insert(name)
+        }
     }
 
     mutating func run(_ statements: [Statement]) {
@@ -58,6 +68,7 @@ struct Elaborator {
         switch statement {
         case let .dim(name, value):
             try declare(name, as: "dim")
+            failedDims.insert(name.text)
             var n = try staticInteger(value)
             if let override = overrides[name.text] { n = override }
             guard n >= 0, n <= NablaProgram.maximumElements else {
@@ -65,6 +76,7 @@ struct Elaborator {
             }
             dims[name.text] = n
             dimOrder.append(name.text)
+            failedDims.remove(name.text)
 
         case let .input(name, shapeExpressions):
             try declare(name, as: "input")
@@ -180,6 +192,7 @@ struct Elaborator {
             return Int(value)
         case let .name(name):
             if let n = dims[name.text] { return n }
+            if failedDims.contains(name.text) { throw Reported() }
             if values[name.text] != nil {
                 throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
             }

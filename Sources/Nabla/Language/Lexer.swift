@@ -38,6 +38,18 @@ struct Lexer {
 
     init(file: SourceFile) { self.file = file }
 
+    /// True when the line starting at `offset` begins with a statement keyword.
+    private func startsStatement(at offset: Int) -> Bool {
+        let b = file.bytes
+        var i = offset
+        while i < b.count, b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "\t") { i += 1 }
+        var j = i
+        while j < b.count, (b[j] >= 97 && b[j] <= 122) { j += 1 }
+        guard j > i, j == b.count || !(b[j] == 95 || (b[j] >= 65 && b[j] <= 90) || (b[j] >= 48 && b[j] <= 57)) else { return false }
+        let word = String(decoding: b[i..<j], as: UTF8.self)
+        return ["dim", "input", "output", "grad", "jacobian", "hessian", "jvp", "hvp", "def", "taylor"].contains(word)
+    }
+
     mutating func tokenize() -> [Token] {
         let b = file.bytes
         var tokens: [Token] = []
@@ -55,6 +67,9 @@ struct Lexer {
                 while i < b.count, b[i] != UInt8(ascii: "\n") { i += 1 }
             case UInt8(ascii: "\n"), UInt8(ascii: ";"):
                 i += 1
+                // A line that starts with a statement keyword ends an unclosed bracket, so a
+                // missing ')' costs one error, not the rest of the file.
+                if depth > 0, c == UInt8(ascii: "\n"), startsStatement(at: i) { depth = 0 }
                 if depth == 0 || c == UInt8(ascii: ";") {
                     tokens.append(Token(kind: .newline, text: c == UInt8(ascii: ";") ? ";" : "\n", span: SourceSpan(start: start, end: i)))
                 }
@@ -96,6 +111,8 @@ struct Lexer {
                     let text = String(decoding: b[start..<i], as: UTF8.self)
                     let shown = text.unicodeScalars.allSatisfy { $0.properties.isEmoji || $0.value >= 32 } ? text : "\\u{\(String(text.unicodeScalars.first!.value, radix: 16))}"
                     diagnostics.append(Diagnostic("unexpected character '\(shown)'", at: SourceSpan(start: start, end: i)))
+                    // The parser stops at this token without a second message.
+                    tokens.append(Token(kind: .invalid, text: shown, span: SourceSpan(start: start, end: i)))
                 }
             }
         }

@@ -7,6 +7,8 @@ struct Parser {
     private var position = 0
     private var depth = 0
     private(set) var diagnostics: [Diagnostic] = []
+    /// Names bound by statements that failed to parse: their later uses are not reported again.
+    private(set) var failedNames: [String] = []
 
     /// Deeper nesting than this is refused, so no input can exhaust the stack.
     static let maximumDepth = 256
@@ -34,6 +36,8 @@ struct Parser {
     }
 
     private mutating func fail(_ message: String, at span: SourceSpan? = nil, label: String? = nil) -> Failure {
+        // An invalid character was reported by the lexer already.
+        if current.kind == .invalid && span == nil { return Failure() }
         diagnostics.append(Diagnostic(message, at: span ?? current.span, label: label))
         return Failure()
     }
@@ -58,17 +62,31 @@ struct Parser {
         var statements: [Statement] = []
         while current.kind != .end {
             if current.kind == .newline { _ = advance(); continue }
+            let statementStart = position
             do {
                 statements.append(try parseStatement())
                 guard current.kind == .newline || current.kind == .end else {
                     throw fail("expected end of statement, found \(current.description)")
                 }
             } catch {
+                if let name = boundName(from: statementStart) { failedNames.append(name) }
                 // Skip to the next statement.
                 while current.kind != .newline && current.kind != .end { _ = advance() }
             }
         }
         return statements
+    }
+
+    /// The name a statement starting at token `start` binds (`output NAME ...`, `NAME = ...`,
+    /// `input NAME`, `dim NAME`, `def NAME`), if it got that far.
+    private func boundName(from start: Int) -> String? {
+        let first = tokens[start]
+        if first.kind == .keyword, ["output", "input", "dim", "def"].contains(first.text),
+           start + 1 < tokens.count, tokens[start + 1].kind == .identifier {
+            return tokens[start + 1].text
+        }
+        if first.kind == .identifier, start + 1 < tokens.count, tokens[start + 1].text == "=" { return first.text }
+        return nil
     }
 
     private mutating func parseStatement() throws -> Statement {

@@ -42,6 +42,7 @@ public struct NablaProgram: Sendable {
         let statements = parser.parseProgram()
         var elaborator = Elaborator(file: file, overrides: overrides)
         elaborator.diagnostics = (lexer.diagnostics + parser.diagnostics).sorted { $0.span.start < $1.span.start }
+        elaborator.poison(parser.failedNames)
         elaborator.run(statements)
         let declared = elaborator.dimOrder
         for name in overrides.keys.sorted() where !declared.contains(name) {
