@@ -37,23 +37,14 @@ extension Elaborator {
         }
         let name = function.text
 
-        func arity(_ allowed: ClosedRange<Int>) throws {
-            guard allowed.contains(arguments.count) else {
-                let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
-                var copy = self
-                throw copy.error("'\(name)' takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s"), got \(arguments.count)", at: span)
-            }
-        }
-        func need(_ condition: Bool, _ message: @autoclosure () -> String) throws {
-            if !condition {
-                var copy = self
-                throw copy.error(message(), at: span)
-            }
+        func arity(_ allowed: ClosedRange<Int>) -> (Bool, String) {
+            let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
+            return (allowed.contains(arguments.count), "'\(name)' takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s"), got \(arguments.count)")
         }
 
         switch name {
         case "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square":
-            try arity(1...1)
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             switch name {
             case "sin": return sin(x)
@@ -70,13 +61,13 @@ extension Elaborator {
             default: return square(x)
             }
         case "pow":
-            try arity(2...2)
+            let (fits, message) = arity(2...2); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             if let exponent = constantValue(arguments[1]) { return x ** exponent }
             let e = try lower(arguments[1], scope: scope)
             return try apply(at: span) { try x ** e } describe: { "cannot apply 'pow' to shapes \(x.shape) and \(e.shape)" }
         case "sum", "mean":
-            try arity(1...2)
+            let (fits, message) = arity(1...2); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             if arguments.count == 1 { return name == "sum" ? Nabla.sum(x) : Nabla.mean(x) }
             let axis = try staticInteger(arguments[1])
@@ -84,16 +75,16 @@ extension Elaborator {
                 name == "sum" ? try Nabla.sum(x, axis: axis) : try Nabla.mean(x, axis: axis)
             } describe: { "cannot reduce shape \(x.shape)" }
         case "dot":
-            try arity(2...2)
+            let (fits, message) = arity(2...2); try require(fits, message, at: span)
             let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
-            try need(a.shape.rank == 1 && b.shape.rank == 1 && a.shape == b.shape, "'dot' needs two vectors of one length, got shapes \(a.shape) and \(b.shape)")
+            try require(a.shape.rank == 1 && b.shape.rank == 1 && a.shape == b.shape, "'dot' needs two vectors of one length, got shapes \(a.shape) and \(b.shape)", at: span)
             return try apply(at: span) { try a.matmul(b) } describe: { "cannot apply 'dot'" }
         case "outer":
-            try arity(2...2)
+            let (fits, message) = arity(2...2); try require(fits, message, at: span)
             let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
             return try apply(at: span) { try outer(a, b) } describe: { "cannot apply 'outer' to shapes \(a.shape) and \(b.shape)" }
         case "transpose":
-            try arity(1...2)
+            let (fits, message) = arity(1...2); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             if arguments.count == 1 { return x.transposed }
             guard case let .list(items, _) = arguments[1] else {
@@ -102,28 +93,28 @@ extension Elaborator {
             let permutation = try items.map { try staticInteger($0) }
             return try apply(at: span) { try x.transposed(permutation) } describe: { "cannot transpose shape \(x.shape)" }
         case "reshape":
-            try arity(2...2)
+            let (fits, message) = arity(2...2); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             guard case let .list(items, listSpan) = arguments[1] else {
                 throw error("the second argument of 'reshape' is a list of extents, like [2, 3]", at: arguments[1].span)
             }
             var extents = try items.map { try staticInteger($0) }
             let unknown = extents.indices.filter { extents[$0] == -1 }
-            try need(unknown.count <= 1 && extents.allSatisfy { $0 >= -1 }, "'reshape' takes non-negative extents and at most one -1")
+            try require(unknown.count <= 1 && extents.allSatisfy { $0 >= -1 }, "'reshape' takes non-negative extents and at most one -1", at: span)
             if let k = unknown.first {
                 let known = extents.enumerated().filter { $0.offset != k }.reduce(1) { $0 * $1.element }
-                try need(known > 0 && x.shape.count % known == 0, "cannot infer the -1 extent: \(x.shape.count) elements do not divide into \(known)")
+                try require(known > 0 && x.shape.count % known == 0, "cannot infer the -1 extent: \(x.shape.count) elements do not divide into \(known)", at: span)
                 extents[k] = x.shape.count / known
             }
             try checkSize(Shape(extents), at: listSpan)
             return try apply(at: span) { try x.reshaped(Shape(extents)) } describe: { "cannot reshape \(x.shape) to \(Shape(extents))" }
         case "trace":
-            try arity(1...1)
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
-            try need(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'trace' needs a square matrix, got shape \(x.shape)")
+            try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'trace' needs a square matrix, got shape \(x.shape)", at: span)
             return Nabla.sum(try diagonal(x))
         case "diag":
-            try arity(1...1)
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             if x.shape.rank == 1 {
                 let n = x.shape[0]
@@ -131,16 +122,16 @@ extension Elaborator {
                 // eye(n) * v puts v[j] at (j, j) by broadcasting v along the rows.
                 return try identity(n) * x
             }
-            try need(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)")
+            try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)", at: span)
             return try diagonal(x)
         case "eye":
-            try arity(1...1)
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let n = try staticInteger(arguments[0])
-            try need(n >= 0, "'eye' needs a non-negative size, got \(n)")
+            try require(n >= 0, "'eye' needs a non-negative size, got \(n)", at: span)
             try checkSize(Shape([n, n]), at: span)
             return identity(n)
         case "norm":
-            try arity(1...1)
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             return sqrt(Nabla.sum(square(x)))
         default:

@@ -186,8 +186,11 @@ struct Elaborator {
     mutating func staticInteger(_ expression: Expression) throws -> Int {
         switch expression {
         case let .number(value, span):
-            guard value == value.rounded(), Swift.abs(value) <= 1e15 else {
+            guard value == value.rounded() else {
                 throw error("expected a whole number, found \(file.text(of: span))", at: span)
+            }
+            guard Swift.abs(value) <= 1e15 else {
+                throw error("\(file.text(of: span)) is too large for a size, index or axis", at: span)
             }
             return Int(value)
         case let .name(name):
@@ -211,16 +214,20 @@ struct Elaborator {
         }
     }
 
-    func checkSize(_ shape: Shape, at span: SourceSpan) throws {
+    mutating func checkSize(_ shape: Shape, at span: SourceSpan) throws {
         var count = 1
         for d in shape.dims {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, product <= NablaProgram.maximumElements else {
-                var copy = self
-                throw copy.error("shape \(shape) has more than \(NablaProgram.maximumElements) elements", at: span)
+                throw error("shape \(shape) has more than \(NablaProgram.maximumElements) elements", at: span)
             }
             count = product
         }
+    }
+
+    /// Reports `message` at `span` unless `condition` holds.
+    mutating func require(_ condition: Bool, _ message: @autoclosure () -> String, at span: SourceSpan) throws {
+        if !condition { throw error(message(), at: span) }
     }
 
     // MARK: - Names

@@ -21,7 +21,7 @@ struct Token: Equatable {
         case .number: return "number \(text)"
         case .keyword: return "keyword '\(text)'"
         case .symbol: return "'\(text)'"
-        case .newline: return text == ";" ? "';'" : "end of line"
+        case .newline: return text == ";" ? "';'" : text.isEmpty ? "end of file" : "end of line"
         case .end: return "end of file"
         case .invalid: return "'\(text)'"
         }
@@ -116,7 +116,7 @@ struct Lexer {
                 }
             }
         }
-        tokens.append(Token(kind: .newline, text: "\n", span: SourceSpan(start: b.count, end: b.count)))
+        tokens.append(Token(kind: .newline, text: "", span: SourceSpan(start: b.count, end: b.count)))
         tokens.append(Token(kind: .end, text: "", span: SourceSpan(start: b.count, end: b.count)))
         return tokens
     }

@@ -38,7 +38,12 @@ struct Parser {
     private mutating func fail(_ message: String, at span: SourceSpan? = nil, label: String? = nil) -> Failure {
         // An invalid character was reported by the lexer already.
         if current.kind == .invalid && span == nil { return Failure() }
-        diagnostics.append(Diagnostic(message, at: span ?? current.span, label: label))
+        var at = span ?? current.span
+        if span == nil, current.kind == .newline || current.kind == .end, position > 0 {
+            // "found end of line": point just after the last token, not at the next line.
+            at = SourceSpan(start: previous.span.end, end: previous.span.end)
+        }
+        diagnostics.append(Diagnostic(message, at: at, label: label))
         return Failure()
     }
 
