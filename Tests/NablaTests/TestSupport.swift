@@ -29,6 +29,8 @@ func maxRelativeError(_ a: [Double], _ b: [Double], floor: Double = 1e-300) -> D
     var worst = 0.0
     for (x, y) in zip(a, b) {
         if x == y || (x.isNaN && y.isNaN) { continue }
+        // NaN against a number, or an infinity against anything else, is a total mismatch.
+        if x.isNaN || y.isNaN || x.isInfinite || y.isInfinite { return .infinity }
         let scale = max(abs(x), abs(y), floor)
         worst = max(worst, abs(x - y) / scale)
     }

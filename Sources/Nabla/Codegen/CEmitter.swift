@@ -56,6 +56,10 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
         nodes[i].shape.rank > 0 && outputNode[i] == nil && inputIndex[i] == nil && !(nodes[i].operation is Constant)
     }
     let plan = MemoryPlan(graph: graph, needsBuffer: needsBuffer)
+    // Inputs nothing reads get no local pointer, so strict compilers see no unused variable.
+    var isRead = [Bool](repeating: false, count: count)
+    for node in nodes { for operand in node.inputs { isRead[operand] = true } }
+    for port in graph.outputs { isRead[port.node] = true }
 
     let constants = CWriter()
     let declarations = CWriter()
@@ -66,7 +70,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
         let shape = node.shape
         if let k = inputIndex[i] {
             let name = "in\(k)"
-            declarations.line("const double *const \(name) = inputs[\(k)];")
+            if isRead[i] { declarations.line("const double *const \(name) = inputs[\(k)];") }
             values.append(CValue(shape: shape, storage: shape.rank == 0 ? .local("\(name)[0]") : .pointer(name)))
         } else if let constant = node.operation as? Constant {
             if shape.rank == 0 {
@@ -135,6 +139,9 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     for helper in usedHelpers { lines.append(helper.code) }
     if !constants.lines.isEmpty { lines.append(contentsOf: constants.lines) }
     lines.append("")
+    // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
+    // compiled on its own.
+    lines.append("int \(function)(const double *const *inputs, double *const *outputs, void *workspace);")
     lines.append("int \(function)(const double *const *inputs, double *const *outputs, void *workspace) {")
     lines.append("    (void)inputs; (void)outputs; (void)workspace;")
     if plan.size > 0 { lines.append("    double *const ws = (double *)workspace;") }

@@ -169,9 +169,9 @@ func formatDouble(_ value: Double) -> String {
     return value.description
 }
 
-/// A C identifier derived from arbitrary text: letters, digits and underscores are kept, every
-/// other byte becomes `_XX` (its hex code), and a leading digit gets a prefix. Distinct names
-/// give distinct identifiers.
+/// A C identifier derived from arbitrary text: letters and digits are kept, an underscore
+/// becomes `__`, and every other byte (and a leading digit) becomes `_XX`, its hex code. The
+/// encoding can be read back unambiguously, so distinct names give distinct identifiers.
 public func cIdentifier(_ text: String) -> String {
     var result = ""
     for byte in text.utf8 {
@@ -184,7 +184,11 @@ public func cIdentifier(_ text: String) -> String {
             result += "_" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
         }
     }
-    if result.isEmpty || result.first!.isNumber { result = "n_" + result }
+    if result.isEmpty { return "_" }
+    // A leading digit is escaped like any other byte, which keeps the mapping one-to-one.
+    if let first = result.first, first.isNumber {
+        result = "_" + String(first.asciiValue!, radix: 16, uppercase: true) + result.dropFirst()
+    }
     return result
 }
 
