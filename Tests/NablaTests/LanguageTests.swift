@@ -181,7 +181,7 @@ struct DiagnosticTests {
               |           ^
             1 error in test.nabla
             """)
-        #expect(diagnostics("dim N = 99999999\ninput z: [N, N, N]\n").contains("has more than 2147483648 elements"))
+        #expect(diagnostics("dim N = 99999999\ninput z: [N, N, N]\n").contains("has more than 268435456 elements"))
         #expect(diagnostics("dim N = 999999999999999 * 999999999999999\n").contains("integer overflow"))
         #expect(diagnostics("dim N = 9223372036854775807\n").contains("is too large for a size, index or axis"))
     }

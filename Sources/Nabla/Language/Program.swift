@@ -25,9 +25,9 @@ public struct NablaProgram: Sendable {
         return copy.pruned()
     }
 
-    /// Largest element count one tensor may have (2^31), so no file can make Nabla allocate
+    /// Largest element count one tensor may have (2^28, 2 GiB of doubles), so no file can make Nabla allocate
     /// without bound.
-    public static let maximumElements = 1 << 31
+    public static let maximumElements = 1 << 28
 
     /// Parses and elaborates a graph file.
     /// - Parameters:

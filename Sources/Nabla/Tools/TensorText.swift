@@ -121,10 +121,13 @@ public enum TensorText {
         }.joined(separator: "\n")
     }
 
+    /// The shortest decimal that reads back as exactly `value`.
     private static func format(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value > 0 ? "inf" : "-inf" }
-        return String(format: "%.17g", value)
+        if value == 0 { return value.sign == .minus ? "-0" : "0" }
+        if value == value.rounded(), Swift.abs(value) < 1e15 { return String(Int(value)) }
+        return value.description
     }
 
     private static func nested(_ value: TensorData) -> String {
