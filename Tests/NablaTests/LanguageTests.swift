@@ -403,3 +403,12 @@ func exampleFiles() -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
     return names.filter { $0.hasSuffix(".nabla") }.sorted().map { folder.appendingPathComponent($0).path }
 }
+
+@Suite("Language: limits")
+struct LanguageLimitTests {
+    @Test func hugeEmbeddedConstantsAreRefused() {
+        #expect(diagnostics("output I = eye(100000)\n").contains("would embed 100000^2 elements as a constant"))
+        #expect(diagnostics("input v: [5000]\noutput D = diag(v)\n").contains("would embed an identity matrix of 25000000 elements"))
+        #expect(diagnostics("output I = eye(-1)\n").contains("'eye' needs a non-negative size"))
+    }
+}

@@ -8,6 +8,9 @@ let plannedBuiltins: Set<String> = ["logsumexp", "softmax", "log_softmax", "det"
 let builtinNames = implementedBuiltins.union(plannedBuiltins)
 
 extension Elaborator {
+    /// Largest constant a built-in embeds in the generated code (elements).
+    static let maximumEmbeddedElements = 1 << 22
+
     mutating func call(_ function: Name, _ arguments: [Expression], span: SourceSpan, scope: [String: Tensor]) throws -> Tensor {
         if let definition = functions[function.text] {
             guard arguments.count == definition.parameters.count else {
@@ -118,7 +121,7 @@ extension Elaborator {
             let x = try lower(arguments[0], scope: scope)
             if x.shape.rank == 1 {
                 let n = x.shape[0]
-                try checkSize(Shape([n, n]), at: span)
+                try require(n * n <= Self.maximumEmbeddedElements, "'diag' of a vector of length \(n) would embed an identity matrix of \(n * n) elements; the limit is \(Self.maximumEmbeddedElements)", at: span)
                 // eye(n) * v puts v[j] at (j, j) by broadcasting v along the rows.
                 return try identity(n) * x
             }
@@ -128,7 +131,7 @@ extension Elaborator {
             let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let n = try staticInteger(arguments[0])
             try require(n >= 0, "'eye' needs a non-negative size, got \(n)", at: span)
-            try checkSize(Shape([n, n]), at: span)
+            try require(n <= 1 << 20 && n * n <= Self.maximumEmbeddedElements, "eye(\(n)) would embed \(n)^2 elements as a constant; the limit is \(Self.maximumEmbeddedElements)", at: span)
             return identity(n)
         case "norm":
             let (fits, message) = arity(1...1); try require(fits, message, at: span)
