@@ -202,4 +202,20 @@ struct CLITests {
         let badFormat = try runNabla(["graph", example("seed-function.nabla"), "--format", "svg"])
         #expect(badFormat.status == 2)
     }
+
+    /// With Graphviz installed, --png writes a PNG; without it, a clear error (status 2).
+    @Test func graphRendersPNGWhenGraphvizIsThere() throws {
+        let png = try temporaryDirectory().appendingPathComponent("g.png")
+        let result = try runNabla(["graph", example("seed-function.nabla"), "--backward", "--png", png.path])
+        let hasDot = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+            .contains { FileManager.default.isExecutableFile(atPath: "\($0)/dot") }
+        if hasDot {
+            #expect(result.status == 0)
+            let data = try Data(contentsOf: png)
+            #expect(data.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        } else {
+            #expect(result.status == 2)
+            #expect(result.err.contains("--png needs Graphviz's 'dot'"))
+        }
+    }
 }
