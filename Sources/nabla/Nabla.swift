@@ -104,9 +104,7 @@ struct InputOptions: ParsableArguments {
             if let value = given[port.name] {
                 result[port.name] = value
             } else if generator != nil {
-                let shape = graph.nodes[port.node].shape
-                let scalars = (0..<shape.count).map { _ in Double.random(in: -1...1, using: &generator!) }
-                result[port.name] = try TensorData(shape: shape, scalars: scalars)
+                result[port.name] = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &generator!)
             } else {
                 missing.append(port.name)
             }
@@ -115,19 +113,6 @@ struct InputOptions: ParsableArguments {
             throw CLIFailure.input("error: no value for input\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")); give --input NAME=VALUES or --seed S")
         }
         return result
-    }
-}
-
-/// A small seeded generator so `--seed` gives the same values on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -2,25 +2,8 @@ import Foundation
 import Testing
 @testable import Nabla
 
-/// A small deterministic generator (SplitMix64) so every test sees the same "random" data.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-extension TensorData {
-    /// Uniform random elements in `range`.
-    static func random(_ shape: Shape, in range: ClosedRange<Double> = -1...1, using rng: inout SeededRandom) -> TensorData {
-        try! TensorData(shape: shape, scalars: (0..<shape.count).map { _ in Double.random(in: range, using: &rng) })
-    }
-}
+/// The tests' seeded generator: Nabla's own, so "random" data is the same in every run.
+typealias SeededRandom = SplitMix64
 
 /// Largest elementwise |a - b| / max(|a|, |b|, floor), the relative error with a floor for
 /// values near zero.
