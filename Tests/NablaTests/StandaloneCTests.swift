@@ -256,6 +256,18 @@ struct StandaloneCTests {
         _ = try requireTool("tcc")
     }
 
+    /// Every example graph file, compiled as `nabla compile` would, built with gcc and tcc,
+    /// and compared with the interpreter.
+    @Test(arguments: exampleFiles().map { URL(fileURLWithPath: $0).lastPathComponent })
+    func exampleFile(_ name: String) throws {
+        let path = exampleFiles().first { $0.hasSuffix("/" + name) }!
+        let program = try NablaProgram(contentsOfFile: path, dims: name == "rosenbrock.nabla" ? ["N": 50] : [:])
+        var rng = SeededRandom(seed: 21)
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, using: &rng) }
+        try checkStandalone(program.graph, inputs: inputs, functionName: "nabla_" + name.replacingOccurrences(of: ".nabla", with: ""))
+    }
+
     @Test func seedFunctionAndDerivative() throws {
         let g = GraphBuilder()
         let x = try g.input("x")
