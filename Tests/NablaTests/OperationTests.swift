@@ -82,6 +82,9 @@ let opCases: [OpCase] = {
         OpCase("row A[2]", [[3, 4]]) { try $0[0][2] },
         OpCase("block A[1:3, :-1]", [[4, 5]]) { try $0[0][.between(1, 3), .upTo(-1)] },
         OpCase("outer", [[3], [4]]) { try outer($0[0], $0[1]) },
+        OpCase("concat axis 1", [[2, 3], [2, 2]]) { try concat($0, axis: 1) },
+        OpCase("concat axis 0", [[3], [2], [1]]) { try concat($0, axis: 0) },
+        OpCase("concat axis -1 broadcast", [[2, 1], [2, 3]]) { try concat([$0[0] * 2, sin($0[1])], axis: -1) },
         OpCase("fan-out", [[4]]) { x in try x[0] * sin(x[0]) + exp(x[0]) * x[0] },
         OpCase("rosenbrock", [[6]]) { x in
             let x = x[0]
@@ -126,6 +129,37 @@ struct OperationTests {
         var inputs: [String: TensorData] = [:]
         for (i, shape) in c.shapes.enumerated() { inputs["x\(i)"] = TensorData.random(shape, in: c.range, using: &rng) }
         try expectKernelMatchesInterpreter(graph, inputs)
+    }
+
+    /// Forward mode: the tangent of the result along random operand tangents equals the
+    /// central finite difference of the result along them.
+    @Test(arguments: opCases)
+    func tangentMatchesFiniteDifferences(_ c: OpCase) throws {
+        var rng = SeededRandom(seed: 99)
+        let g = GraphBuilder()
+        let inputs = try c.shapes.enumerated().map { try g.input("x\($0.offset)", shape: $0.element) }
+        let directions = try c.shapes.enumerated().map { try g.input("t\($0.offset)", shape: $0.element) }
+        let y = try c.build(inputs)
+        let ty = try jvp(of: y, wrt: inputs, tangents: directions)
+        #expect(ty.shape == y.shape)
+        let graph = try g.graph(outputs: ["y": y, "ty": ty])
+        var point: [String: TensorData] = [:]
+        for (i, shape) in c.shapes.enumerated() {
+            point["x\(i)"] = TensorData.random(shape, in: c.range, using: &rng)
+            point["t\(i)"] = TensorData.random(shape, in: -1...1, using: &rng)
+        }
+        let values = try expectKernelMatchesInterpreter(graph, point)
+        let h = 1e-6
+        var plus = point, minus = point
+        for i in c.shapes.indices {
+            let x = point["x\(i)"]!, t = point["t\(i)"]!
+            plus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 + h * $1 })
+            minus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 - h * $1 })
+        }
+        let yp = try Interpreter.evaluate(graph, inputs: plus)["y"]!.scalars
+        let ym = try Interpreter.evaluate(graph, inputs: minus)["y"]!.scalars
+        let numeric = zip(yp, ym).map { ($0 - $1) / (2 * h) }
+        expectClose(values["ty"]!.scalars, numeric, tolerance: 1e-6, "tangent of \(c.testDescription)")
     }
 
     /// Random shapes and broadcasting patterns beyond the fixed table, for the binary ops.

@@ -25,6 +25,13 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// the operand's derivative is identically zero. Each non-nil entry has its operand's shape.
     func pullback(_ rule: PullbackRule) throws -> [Tensor?]
 
+    /// Forward-mode rule: the tangent of the result given the tangents of the operands.
+    ///
+    /// `rule.tangents[i]` is nil where operand `i` does not depend on the differentiated
+    /// variables (its tangent is zero). Returns nil when the result's tangent is zero; otherwise
+    /// a tensor shaped like the result.
+    func tangent(_ rule: TangentRule) throws -> Tensor?
+
     /// Writes the C statements that compute this node.
     func emitC(_ node: CNode) throws
 }
@@ -44,6 +51,28 @@ public struct PullbackRule {
     public let cotangent: Tensor
     /// Whether operand `i` lies on a path from a differentiated variable.
     public let needsGradient: [Bool]
+}
+
+/// What a forward-mode rule receives: the node's operands and result, and the tangent of each
+/// operand (nil for zero).
+public struct TangentRule {
+    public let inputs: [Tensor]
+    public let output: Tensor
+    public let tangents: [Tensor?]
+
+    /// The builder the differentiated graph lives in.
+    public var builder: GraphBuilder { output.builder }
+}
+
+/// An operation that is linear in its single operand (a transpose, a sum, a slice...): its
+/// tangent is the operation applied to the operand's tangent.
+public protocol LinearOperation: Operation {}
+
+extension LinearOperation {
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        guard let t = rule.tangents[0] else { return nil }
+        return try rule.builder.apply(self, [t])
+    }
 }
 
 /// Equality and hashing for operation existentials.

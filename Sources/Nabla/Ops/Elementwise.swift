@@ -31,6 +31,12 @@ extension UnaryElementwise {
         return [try derivative(x: rule.inputs[0], y: rule.output, g: rule.cotangent)]
     }
 
+    /// f'(x) dx: the same elementwise product the pullback forms with the cotangent.
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        guard let t = rule.tangents[0] else { return nil }
+        return try derivative(x: rule.inputs[0], y: rule.output, g: t)
+    }
+
     public func emitC(_ node: CNode) throws {
         node.elementwise { cExpression($0[0]) }
     }
@@ -83,6 +89,20 @@ extension BinaryElementwise {
         let a = rule.inputs[0], b = rule.inputs[1]
         let (ga, gb) = try derivatives(a: a, b: b, y: rule.output, g: rule.cotangent, needs: rule.needsGradient)
         return [try ga.map { try unbroadcast($0, to: a.shape) }, try gb.map { try unbroadcast($0, to: b.shape) }]
+    }
+
+    /// dy = dy/da da + dy/db db. The rule is linear in `g`, so each term is the pullback rule
+    /// applied to that operand's tangent (broadcast to the result's shape).
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        let a = rule.inputs[0], b = rule.inputs[1], y = rule.output
+        var total: Tensor?
+        if let ta = rule.tangents[0] {
+            total = try derivatives(a: a, b: b, y: y, g: ta.broadcast(to: y.shape), needs: [true, false]).0
+        }
+        if let tb = rule.tangents[1], let term = try derivatives(a: a, b: b, y: y, g: tb.broadcast(to: y.shape), needs: [false, true]).1 {
+            total = try total.map { try $0 + term } ?? term
+        }
+        return total
     }
 
     public func emitC(_ node: CNode) throws {

@@ -2,7 +2,7 @@
 /// of the result (row-major) is operand element `offset + sum(index[k] * strides[k])`.
 ///
 /// Conforming types give the view; evaluation and C emission follow from it.
-public protocol StridedView: Operation {
+public protocol StridedView: LinearOperation {
     /// Offset and per-result-axis strides into an operand of shape `input`.
     func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int])
 }
@@ -140,7 +140,7 @@ public struct Slice: StridedView {
 
 /// The adjoint of `Slice`: a tensor of `shape` holding the operand at the slice's positions and
 /// zeros elsewhere.
-public struct PadSlice: Operation {
+public struct PadSlice: LinearOperation {
     public let slice: Slice
     public let shape: Shape
     public var name: String { "pad\(shape)<-" + slice.name }

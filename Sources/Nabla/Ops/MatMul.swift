@@ -55,6 +55,18 @@ public struct MatMul: Operation {
         return [ga, gb]
     }
 
+    /// d(A B) = dA B + A dB.
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        let a = rule.inputs[0], b = rule.inputs[1]
+        var total: Tensor?
+        if let ta = rule.tangents[0] { total = try ta.matmul(b) }
+        if let tb = rule.tangents[1] {
+            let term = try a.matmul(tb)
+            total = try total.map { try $0 + term } ?? term
+        }
+        return total
+    }
+
     /// Products at least this many multiply-adds go to the optimised runtime when allowed.
     static let runtimeThreshold = 512
 

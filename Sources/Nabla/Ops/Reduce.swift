@@ -1,5 +1,5 @@
 /// Sum over the given axes (sorted, distinct), which are removed from the shape.
-public struct Sum: Operation {
+public struct Sum: LinearOperation {
     public let axes: [Int]
     public var name: String { "sum\(axes)" }
 

@@ -9,6 +9,7 @@ public struct Input: Operation {
         preconditionFailure("the interpreter binds inputs itself")
     }
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
+    public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
     public func emitC(_ node: CNode) throws {}
 }
 
@@ -22,6 +23,7 @@ public struct Constant: Operation {
     public func outputShape(for inputs: [Shape]) throws -> Shape { value.shape }
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData { value }
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
+    public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
     // The emitter places constants itself: inline for scalars, static arrays otherwise.
     public func emitC(_ node: CNode) throws {}
 }

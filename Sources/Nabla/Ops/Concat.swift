@@ -1,0 +1,81 @@
+/// Joins tensors along one axis; every other extent must agree.
+public struct Concat: Operation {
+    public let axis: Int
+    public var name: String { "concat[axis \(axis)]" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        guard let first = inputs.first else {
+            throw NablaError.invalidArgument(op: "concat", reason: "needs at least one operand")
+        }
+        guard axis >= 0, axis < first.rank else {
+            throw NablaError.invalidArgument(op: "concat", reason: "axis \(axis) is out of range for rank \(first.rank)")
+        }
+        var dims = first.dims
+        for shape in inputs.dropFirst() {
+            guard shape.rank == first.rank, (0..<first.rank).allSatisfy({ $0 == axis || shape[$0] == first[$0] }) else {
+                throw NablaError.shapeMismatch(op: "concat", shapes: [first, shape], reason: "extents differ off axis \(axis)")
+            }
+            dims[axis] += shape[axis]
+        }
+        return Shape(dims)
+    }
+
+    /// Offset of each operand along the axis.
+    private func offsets(_ shapes: [Shape]) -> [Int] {
+        var running = 0
+        return shapes.map { shape in
+            defer { running += shape[axis] }
+            return running
+        }
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        var result = [Double](repeating: 0, count: shape.count)
+        let strides = shape.strides
+        for (input, start) in zip(inputs, offsets(inputs.map(\.shape))) {
+            var k = 0
+            forEachOffset(input.shape, [strides]) {
+                result[start * strides[axis] + $0[0]] = input.scalars[k]
+                k += 1
+            }
+        }
+        return TensorData(unchecked: shape, result)
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        let shapes = rule.inputs.map(\.shape)
+        return try zip(shapes, offsets(shapes)).enumerated().map { i, item in
+            guard rule.needsGradient[i] else { return nil }
+            let (shape, start) = item
+            var ranges = [SliceRange](repeating: .all, count: shape.rank)
+            ranges[axis] = .between(start, start + shape[axis])
+            return try rule.cotangent.slice(ranges)
+        }
+    }
+
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        guard rule.tangents.contains(where: { $0 != nil }) else { return nil }
+        let parts = zip(rule.inputs, rule.tangents).map { input, t in t ?? rule.builder.filled(0, shape: input.shape) }
+        return try rule.builder.apply(self, parts)
+    }
+
+    public func emitC(_ node: CNode) throws {
+        let strides = node.output.shape.strides
+        for (input, start) in zip(node.inputs, offsets(node.inputs.map(\.shape))) {
+            node.loop(over: input.shape, [
+                CAccess(node.output, offset: start * strides[axis], strides: strides),
+                CAccess(input, strides: input.shape.strides),
+            ]) { "\($0[0]) = \($0[1]);" }
+        }
+    }
+}
+
+/// Joins tensors along `axis` (negative counts from the end).
+public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+    guard let first = tensors.first else {
+        throw NablaError.invalidArgument(op: "concat", reason: "needs at least one operand")
+    }
+    if tensors.count == 1 { return first }
+    let resolved = axis < 0 ? axis + first.shape.rank : axis
+    return try first.builder.apply(Concat(axis: resolved), tensors)
+}
