@@ -50,6 +50,9 @@ struct FileOptions: ParsableArguments {
     @Option(name: .customLong("dim"), help: ArgumentHelp("Override a dim: N=VALUE (repeatable).", valueName: "N=V"))
     var dims: [String] = []
 
+    @Option(name: .customLong("jacobian-layout"), help: "Layout of jacobian outputs: numerator (shape(e) + shape(x)) or denominator (the transpose).")
+    var jacobianLayout: JacobianLayout = .numerator
+
     /// The compiled program, or a failure carrying the rendered diagnostics.
     func load() throws -> NablaProgram {
         var overrides: [String: Int] = [:]
@@ -61,7 +64,7 @@ struct FileOptions: ParsableArguments {
             overrides[parts[0].trimmingCharacters(in: .whitespaces)] = value
         }
         do {
-            return try NablaProgram(contentsOfFile: file, dims: overrides)
+            return try NablaProgram(contentsOfFile: file, dims: overrides, jacobianLayout: jacobianLayout)
         } catch let errors as SourceErrors {
             throw CLIFailure.input(errors.description)
         } catch let error as NablaError {
@@ -115,6 +118,8 @@ struct InputOptions: ParsableArguments {
         return result
     }
 }
+
+extension JacobianLayout: ExpressibleByArgument {}
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json

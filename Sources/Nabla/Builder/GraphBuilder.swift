@@ -93,6 +93,22 @@ public final class GraphBuilder {
         return Tensor(builder: self, id: id)
     }
 
+    /// `y` recomputed with `replacement` in place of `x` (same shape): every node between them
+    /// that depends on `x` is applied again to the substituted operands.
+    public func substituting(_ replacement: Tensor, for x: Tensor, in y: Tensor) throws -> Tensor {
+        guard replacement.shape == x.shape else {
+            throw NablaError.shapeMismatch(op: "substitute", shapes: [x.shape, replacement.shape], reason: "the replacement must have the shape of what it replaces")
+        }
+        guard x.id <= y.id else { return y }
+        var mapped: [Int: Tensor] = [x.id: replacement]
+        for id in x.id...y.id where mapped[id] == nil {
+            let node = nodes[id]
+            guard node.inputs.contains(where: { mapped[$0] != nil }) else { continue }
+            mapped[id] = try apply(node.operation, node.inputs.map { mapped[$0] ?? Tensor(builder: self, id: $0) })
+        }
+        return mapped[y.id] ?? y
+    }
+
     private func append(_ node: Graph.Node) -> Int {
         nodes.append(node)
         return nodes.count - 1

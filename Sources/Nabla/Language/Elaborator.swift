@@ -19,7 +19,9 @@ struct Elaborator {
     var forwardOutputs: [(name: String, tensor: Tensor)] = []
     var derivativeOutputs: [(name: String, tensor: Tensor)] = []
     /// For each derivative output: the function it differentiates, the variable, the direction.
-    var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?)] = []
+    var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?, layout: JacobianLayout)] = []
+    /// Layout of `jacobian` outputs.
+    var jacobianLayout: JacobianLayout = .numerator
     /// Where each name was first declared, for "already declared" notes.
     var declaredAt: [String: SourceSpan] = [:]
 
@@ -28,9 +30,10 @@ struct Elaborator {
     /// Thrown inside elaboration once a diagnostic has been recorded.
     struct Reported: Error {}
 
-    init(file: SourceFile, overrides: [String: Int]) {
+    init(file: SourceFile, overrides: [String: Int], jacobianLayout: JacobianLayout = .numerator) {
         self.file = file
         self.overrides = overrides
+        self.jacobianLayout = jacobianLayout
     }
 
     /// Marks names whose statements failed to parse, so their uses stay quiet.
@@ -125,8 +128,12 @@ struct Elaborator {
         case let .derivative(kind, of, wrt, along, span):
             try elaborateDerivative(kind, of: of, wrt: wrt, along: along, span: span)
 
-        case let .taylor(_, _, _, _, span):
-            throw error("'taylor' directives are not supported yet (they arrive with forward-mode differentiation)", at: span)
+        case let .taylor(of, wrt, point, order, span):
+            do {
+                try elaborateTaylor(of: of, wrt: wrt, at: point, order: order, span: span)
+            } catch let failure as NablaError {
+                throw error(failure.description, at: span)
+            }
         }
     }
 
@@ -156,29 +163,68 @@ struct Elaborator {
                 for (name, g) in zip(wrt, gradients) {
                     let output = "d\(of.text)/d\(name.text)"
                     try addOutput(output, g, at: name.span, derivative: true)
-                    derivativeSources.append((output, y, name.text, nil))
+                    derivativeSources.append((output, y, name.text, nil, .numerator))
                 }
-            case .hvp:
+            case .hvp, .hessian:
                 guard y.shape.isScalar else {
-                    throw error("'hvp' needs a scalar, but '\(of.text)' has shape \(y.shape)", at: of.span)
+                    throw error("'\(kind.rawValue)' needs a scalar, but '\(of.text)' has shape \(y.shape)", at: of.span)
                 }
-                guard wrt.count == 1, let along else { throw error("'hvp' takes one variable and one direction", at: span) }
-                let v = try boundTensor(along)
-                guard v.shape == variables[0].shape else {
-                    throw error("direction '\(along.text)' has shape \(v.shape), but '\(wrt[0].text)' has shape \(variables[0].shape)", at: along.span)
+                for (name, x) in zip(wrt, variables) {
+                    let g = try gradient(of: y, wrt: x)
+                    if kind == .hessian {
+                        let output = "d2\(of.text)/d\(name.text)2"
+                        try addOutput(output, try jacobian(of: g, wrt: x, mode: .forward), at: name.span, derivative: true)
+                        derivativeSources.append((output, g, name.text, nil, .numerator))
+                    } else {
+                        let (along, v) = try direction(along!, for: name, x)
+                        let output = "d2\(of.text)/d\(name.text)2.\(along.text)"
+                        try addOutput(output, try jvp(of: g, wrt: x, tangent: v), at: name.span, derivative: true)
+                        derivativeSources.append((output, g, name.text, along.text, .numerator))
+                    }
                 }
-                // Reverse over reverse: the gradient of <grad L, v> is H v.
-                let g = try gradient(of: y, wrt: variables[0])
-                let hv = try gradient(of: sum(g * v), wrt: variables[0])
-                let output = "d2\(of.text)/d\(wrt[0].text)2.\(along.text)"
-                try addOutput(output, hv, at: span, derivative: true)
-                derivativeSources.append((output, g, wrt[0].text, along.text))
-            case .jacobian, .hessian, .jvp:
-                throw error("'\(kind.rawValue)' is not supported yet (it arrives with forward-mode differentiation)", at: span)
+            case .jacobian, .jvp:
+                for (name, x) in zip(wrt, variables) {
+                    if kind == .jacobian {
+                        let output = "d\(of.text)/d\(name.text)"
+                        try addOutput(output, try jacobian(of: y, wrt: x, layout: jacobianLayout), at: name.span, derivative: true)
+                        derivativeSources.append((output, y, name.text, nil, jacobianLayout))
+                    } else {
+                        let (along, v) = try direction(along!, for: name, x)
+                        let output = "d\(of.text)/d\(name.text).\(along.text)"
+                        try addOutput(output, try jvp(of: y, wrt: x, tangent: v), at: name.span, derivative: true)
+                        derivativeSources.append((output, y, name.text, along.text, .numerator))
+                    }
+                }
             }
         } catch let failure as NablaError {
             throw error(failure.description, at: span)
         }
+    }
+
+    /// The direction of a jvp or hvp, which must have its variable's shape.
+    private mutating func direction(_ along: Name, for name: Name, _ x: Tensor) throws -> (Name, Tensor) {
+        let v = try boundTensor(along)
+        guard v.shape == x.shape else {
+            throw error("direction '\(along.text)' has shape \(v.shape), but '\(name.text)' has shape \(x.shape)", at: along.span)
+        }
+        return (along, v)
+    }
+
+    private mutating func elaborateTaylor(of: Name, wrt: Name, at point: Expression?, order: Expression, span: SourceSpan) throws {
+        let y = try boundTensor(of)
+        let x = try boundTensor(wrt)
+        guard y.shape.isScalar, x.shape.isScalar else {
+            throw error("'taylor' expands a scalar in a scalar, but '\(of.text)' has shape \(y.shape) and '\(wrt.text)' has shape \(x.shape)", at: span)
+        }
+        let n = try staticInteger(order)
+        guard (0...32).contains(n) else { throw error("the order of a Taylor expansion must be between 0 and 32, got \(n)", at: order.span) }
+        var coefficients = try taylorCoefficients(of: y, wrt: x, order: n)
+        if let point {
+            let x0 = try lower(point, scope: [:])
+            guard x0.shape.isScalar else { throw error("the expansion point must be a scalar, got shape \(x0.shape)", at: point.span) }
+            coefficients = try builder.substituting(x0, for: x, in: coefficients)
+        }
+        try addOutput("taylor(\(of.text)/\(wrt.text))", coefficients, at: span, derivative: true)
     }
 
     // MARK: - Static integers (dims, shapes, indices, axes)

@@ -131,9 +131,9 @@ struct Parser {
                 let of = try expectName("after 'taylor'")
                 _ = try expect("wrt", "after the expanded name")
                 let wrt = try expectName("after 'wrt'")
-                _ = try expect("at", "after the variable in 'taylor'")
-                let point = try parseExpression()
-                _ = try expect("order", "after the expansion point")
+                var point: Expression?
+                if accept("at") { point = try parseExpression() }
+                _ = try expect("order", point == nil ? "or 'at' after the variable in 'taylor'" : "after the expansion point")
                 let order = try parseExpression()
                 return .taylor(of: of, wrt: wrt, at: point, order: order, span: start.to(previous.span))
             case "def":

@@ -34,13 +34,15 @@ public struct NablaProgram: Sendable {
     ///   - dims: values overriding the file's `dim` declarations by name.
     /// - Throws: `SourceErrors` with every diagnostic found (syntax errors, unknown names,
     ///   shape errors, ...), or `NablaError.unknownName` for an override naming no dim.
-    public init(source: String, fileName: String, dims overrides: [String: Int] = [:]) throws {
+    ///   - jacobianLayout: layout of `jacobian` outputs: numerator (shape(e) + shape(x), the
+    ///     default) or denominator (the transpose).
+    public init(source: String, fileName: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
         let file = SourceFile(name: fileName, text: source)
         var lexer = Lexer(file: file)
         let tokens = lexer.tokenize()
         var parser = Parser(tokens: tokens)
         let statements = parser.parseProgram()
-        var elaborator = Elaborator(file: file, overrides: overrides)
+        var elaborator = Elaborator(file: file, overrides: overrides, jacobianLayout: jacobianLayout)
         elaborator.diagnostics = (lexer.diagnostics + parser.diagnostics).sorted { $0.span.start < $1.span.start }
         elaborator.poison(parser.failedNames)
         elaborator.run(statements)
@@ -59,7 +61,7 @@ public struct NablaProgram: Sendable {
         derivatives = try elaborator.derivativeSources.map { source in
             DerivativeOutput(
                 name: source.output, function: try elaborator.builder.graph(outputs: [("f", source.function)]),
-                variable: source.wrt, direction: source.along)
+                variable: source.wrt, direction: source.along, layout: source.layout)
         }
         self.file = file
         self.dims = declared.map { ($0, elaborator.dims[$0]!) }
@@ -67,14 +69,14 @@ public struct NablaProgram: Sendable {
     }
 
     /// Reads and compiles a graph file from disk.
-    public init(contentsOfFile path: String, dims overrides: [String: Int] = [:]) throws {
+    public init(contentsOfFile path: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw NablaError.invalidArgument(op: "read", reason: "cannot read '\(path)' as UTF-8 text")
         }
-        try self.init(source: text, fileName: path, dims: overrides)
+        try self.init(source: text, fileName: path, dims: overrides, jacobianLayout: jacobianLayout)
     }
 }
 
@@ -95,4 +97,7 @@ public struct DerivativeOutput: Sendable {
     public let variable: String
     /// The input holding the direction, for jvp and hvp.
     public let direction: String?
+    /// For partial derivatives: whether the output is laid out function-major (numerator) or
+    /// variable-major (denominator).
+    public let layout: JacobianLayout
 }

@@ -44,6 +44,6 @@ public enum Statement: Equatable, Sendable {
     case binding(Name, Expression, isOutput: Bool)
     case export(Name)
     case derivative(DerivativeKind, of: Name, wrt: [Name], along: Name?, span: SourceSpan)
-    case taylor(of: Name, wrt: Name, at: Expression, order: Expression, span: SourceSpan)
+    case taylor(of: Name, wrt: Name, at: Expression?, order: Expression, span: SourceSpan)
     case function(Name, parameters: [Name], body: Expression)
 }

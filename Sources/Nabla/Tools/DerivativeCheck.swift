@@ -41,7 +41,8 @@ public enum DerivativeCheck {
                 minus[derivative.variable] = try TensorData(shape: x.shape, scalars: zip(x.scalars, v.scalars).map { $0 - h * $1 })
                 numeric = zip(try evaluate(plus), try evaluate(minus)).map { ($0 - $1) / (2 * h) }
             } else {
-                // Column j holds d f / d x_j; the output is laid out function-major.
+                // Column j holds d f / d x_j, stored function-major (numerator layout) or
+                // variable-major (denominator).
                 let n = x.scalars.count
                 let m = f.outputShapes[0].count
                 numeric = [Double](repeating: 0, count: m * n)
@@ -55,7 +56,10 @@ public enum DerivativeCheck {
                     let fp = try evaluate(point)
                     point[derivative.variable] = minus
                     let fm = try evaluate(point)
-                    for i in 0..<m { numeric[i * n + j] = (fp[i] - fm[i]) / (2 * h) }
+                    for i in 0..<m {
+                        let index = derivative.layout == .numerator ? i * n + j : j * m + i
+                        numeric[index] = (fp[i] - fm[i]) / (2 * h)
+                    }
                 }
             }
             var absolute = 0.0, relative = 0.0, combined = 0.0
