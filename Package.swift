@@ -36,6 +36,8 @@ let package = Package(
             dependencies: ["Nabla"],
             path: "examples/quickstart"
         ),
+        .executableTarget(name: "newton", dependencies: ["Nabla"], path: "examples/newton"),
+        .executableTarget(name: "taylor-table", dependencies: ["Nabla"], path: "examples/taylor-table"),
         .testTarget(
             name: "NablaTests",
             dependencies: ["Nabla"]
