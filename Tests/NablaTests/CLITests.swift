@@ -190,6 +190,23 @@ struct CLITests {
         #expect(toStdout.status == 0 && toStdout.out.contains("int nabla__seed_2Dfunction("))
     }
 
+    @Test func derivativeDirectivesAndJacobianLayout() throws {
+        let args = ["run", example("hessians.nabla"), "--format", "json", "--input", "x=1,2,3", "--input", "v=1,0,-1",
+                    "--input", "M=1,2,0,0,1,0,3,0,1", "--input", "a=0,0,0", "--input", "A=1,2,3,4,5,6"]
+        let numerator = try runNabla(args)
+        #expect(numerator.status == 0)
+        #expect(numerator.out.contains("\"d2f/dx2\": {\"shape\": [3, 3], \"data\": [2, 2, 3, 2, 2, 0, 3, 0, 2]}"))
+        #expect(numerator.out.contains("\"de/dx\": {\"shape\": [2, 3], \"data\": [1, 2, 3, 4, 5, 6]}"))
+        #expect(numerator.out.contains("\"de/dx.v\": {\"shape\": [2], \"data\": [-2, -2]}"))
+        let denominator = try runNabla(args + ["--jacobian-layout", "denominator"])
+        #expect(denominator.out.contains("\"de/dx\": {\"shape\": [3, 2], \"data\": [1, 4, 2, 5, 3, 6]}"))
+        let check = try runNabla(["check", example("hessians.nabla"), "--jacobian-layout", "denominator"])
+        #expect(check.status == 0)
+        #expect(!check.out.contains("FAILED"))
+        let taylor = try runNabla(["run", example("taylor.nabla"), "--input", "x=2", "--format", "json"])
+        #expect(taylor.out.contains("\"taylor(f/x)\": {\"shape\": [6], \"data\": [1, 1, 0.5, 0.16666666666666666, 0.041666666666666664, 0.0083333333333333332]}"))
+    }
+
     @Test func graphDrawsDOT() throws {
         let forward = try runNabla(["graph", example("seed-function.nabla")])
         #expect(forward.status == 0)
