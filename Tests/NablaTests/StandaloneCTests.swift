@@ -330,6 +330,49 @@ struct StandaloneCTests {
         ])
     }
 
+    /// det, logdet, inv, solve, logsumexp, softmax and logSoftmax with first and second
+    /// derivatives: the LU helpers and their workspace scratch under gcc -Werror and tcc.
+    @Test func matrixCalculus() throws {
+        let g = GraphBuilder()
+        let A = try g.input("A", shape: [4, 4])
+        let b = try g.input("b", shape: [4])
+        let B = try g.input("B", shape: [4, 3])
+        let x = try g.input("x", shape: [3, 5])
+        let s = try g.input("s")
+        var outputs: [(String, Tensor)] = [
+            ("det", try det(A)), ("logdet", try logdet(A)), ("inv", try inv(A)),
+            ("solve vector", try solve(A, b)), ("solve matrix", try solve(A, B)),
+            ("det 1x1", try det(s.reshaped([1, 1]))), ("inv 1x1", try inv(s.reshaped([1, 1]))),
+            ("logsumexp", logsumexp(x)), ("logsumexp rows", try logsumexp(x, axis: 1)),
+            ("logsumexp scalar", logsumexp(s)),
+            ("softmax", try softmax(x, axis: 0)), ("logSoftmax", try logSoftmax(x, axis: -1)),
+        ]
+        let loss = try logdet(A) + det(A) * 1e-3 + sum(sin(inv(A))) + b.matmul(solve(A, b)) + sum(square(solve(A, B)))
+            + logsumexp(x) + sum(try softmax(x, axis: 1) * x) + s * logsumexp(solve(A, B), axes: [0, 1])
+        let grads = try gradient(of: loss, wrt: [A, b, B, x, s])
+        for (name, grad) in zip(["A", "b", "B", "x", "s"], grads) { outputs.append(("dloss/d\(name)", grad)) }
+        outputs.append(("hvp logdet", try hvp(of: logdet(A), wrt: A, along: A.transposed)))
+        outputs.append(("tangent det", try jvp(of: det(A), wrt: A, tangent: A * A)))
+        let graph = try g.graph(outputs: outputs)
+        var rng = SeededRandom(seed: 51)
+        var a = TensorData.random([4, 4], using: &rng)
+        for i in 0..<4 { a.scalars[i * 4 + i] += 4 }
+        // Rows rotated, so the elimination has to pivot.
+        a.scalars = Array(a.scalars[4...] + a.scalars[..<4])
+        try checkStandalone(graph, inputs: [
+            "A": a, "b": data([4], seed: 52), "B": data([4, 3], seed: 53), "x": data([3, 5], seed: 54, in: -3...3),
+            "s": TensorData(0.8),
+        ], functionName: "matrix_calculus")
+        // Singular and non-finite operands: IEEE results, the same from both compilers.
+        let singular = try TensorData(shape: [4, 4], scalars: [1, 2, 3, 4, 2, 4, 6, 8, 0, 1, 0, 1, 1, 0, 1, 0])
+        let special = try TensorData(shape: [3, 5], scalars: [
+            -.infinity, -.infinity, -.infinity, -.infinity, -.infinity, 1000, 1001, -.infinity, 0, 2, .infinity, 1, 2, 3, .nan,
+        ])
+        try checkStandalone(graph, inputs: [
+            "A": singular, "b": data([4], seed: 55), "B": data([4, 3], seed: 56), "x": special, "s": TensorData(0),
+        ], functionName: "matrix_calculus_singular")
+    }
+
     @Test func nonFiniteConstants() throws {
         let g = GraphBuilder()
         let x = try g.input("x", shape: [4])

@@ -235,3 +235,63 @@ public func outer(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     }
     return try a.reshaped([a.shape[0], 1]) * b.reshaped([1, b.shape[0]])
 }
+
+// MARK: - Matrix calculus
+
+/// The determinant of a square matrix `[n, n]` (a scalar), by LU factorisation with partial
+/// pivoting. A singular matrix gives ±0 (or whatever rounding leaves), never an error.
+///
+/// Its gradient is det(A) A^-T, formed as a solve with A^T.
+public func det(_ A: Tensor) throws -> Tensor { try A.builder.apply(Determinant(), [A]) }
+
+/// log |det A| of a square matrix (a scalar): the sum of the logs of the LU pivots'
+/// magnitudes, so it stays finite where det itself would overflow or underflow. A singular
+/// matrix gives -inf.
+///
+/// Its gradient is A^-T, formed as a solve with A^T; it can be differentiated again (Hessians
+/// of log-determinants work).
+public func logdet(_ A: Tensor) throws -> Tensor { try A.builder.apply(LogAbsDeterminant(), [A]) }
+
+/// The inverse of a square matrix, by LU factorisation with partial pivoting. A singular
+/// matrix gives infinities or NaN. Prefer `solve(A, b)` to `inv(A).matmul(b)`: it is cheaper
+/// and more accurate, and so are its derivatives.
+public func inv(_ A: Tensor) throws -> Tensor { try A.builder.apply(MatrixInverse(), [A]) }
+
+/// The solution x of A x = b for a square matrix A `[n, n]` and b a vector `[n]` or a matrix
+/// `[n, k]` of right-hand sides; the result is shaped like b. By LU factorisation with partial
+/// pivoting; a singular A gives infinities or NaN.
+public func solve(_ A: Tensor, _ b: Tensor) throws -> Tensor { try A.builder.apply(Solve(), [A, b]) }
+
+/// log(sum(exp(x))) over all elements (a scalar), computed without overflow by subtracting
+/// the maximum first. All elements -inf give -inf.
+public func logsumexp(_ x: Tensor) -> Tensor {
+    try! x.builder.apply(LogSumExp(axes: Array(0..<x.shape.rank)), [x])
+}
+
+/// log(sum(exp(x))) over the given axes, which are removed from the shape. Negative axes count
+/// from the end.
+public func logsumexp(_ x: Tensor, axes: [Int]) throws -> Tensor {
+    try x.builder.apply(LogSumExp(axes: normalizedAxes(axes, rank: x.shape.rank, op: "logsumexp")), [x])
+}
+
+/// log(sum(exp(x))) over one axis.
+public func logsumexp(_ x: Tensor, axis: Int) throws -> Tensor { try logsumexp(x, axes: [axis]) }
+
+/// `logsumexp(x, axis:)` broadcast back to the shape of `x`.
+private func broadcastLogSumExp(_ x: Tensor, axis: Int) throws -> Tensor {
+    let resolved = try normalizedAxes([axis], rank: x.shape.rank, op: "softmax")[0]
+    var kept = x.shape.dims
+    kept[resolved] = 1
+    return try logsumexp(x, axes: [resolved]).reshaped(Shape(kept)).broadcast(to: x.shape)
+}
+
+/// exp(x) normalised to sum to 1 along `axis` (negative counts from the end):
+/// exp(x - logsumexp(x, axis)), which never overflows.
+public func softmax(_ x: Tensor, axis: Int) throws -> Tensor {
+    exp(try x - broadcastLogSumExp(x, axis: axis))
+}
+
+/// log(softmax(x, axis)) computed as x - logsumexp(x, axis), accurate where softmax underflows.
+public func logSoftmax(_ x: Tensor, axis: Int) throws -> Tensor {
+    try x - broadcastLogSumExp(x, axis: axis)
+}

@@ -97,11 +97,22 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
         }
     }
 
+    // Scratch memory of operations that asked for it, named after their node.
+    var scratchNames = [String?](repeating: nil, count: count)
+    for i in 0..<count {
+        guard let offset = plan.scratchOffsets[i] else { continue }
+        let name = "t\(i)"
+        declarations.line("double *const \(name) = ws + \(offset);")
+        scratchNames[i] = name
+    }
+
     let body = CWriter()
     body.indent = 1
     for (i, node) in nodes.enumerated() where inputIndex[i] == nil && !(node.operation is Constant) {
         body.line("/* %\(i) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", "))) \(node.shape) */")
-        let cnode = CNode(output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime, writer: body)
+        let cnode = CNode(
+            output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime,
+            scratch: scratchNames[i], writer: body)
         if node.shape.count <= 1 {
             try node.operation.emitC(cnode)
         } else {
@@ -125,14 +136,19 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     lines.append("")
     let bodyText = body.text
     let libm = ["sqrt", "exp", "log", "log1p", "sin", "cos", "tan", "tanh", "pow", "fabs"]
-    var usedHelpers = CHelper.all.filter { bodyText.contains($0.name + "(") }
-    // Helpers call libm too; include what they need.
-    var usedText = bodyText + usedHelpers.map(\.code).joined()
+    // Helpers may call other helpers and libm: take what the body uses, then what those use,
+    // until nothing is added. They are written in `CHelper.all` order, callees first.
+    var usedHelpers: [CHelper] = []
+    var usedText = bodyText
+    while true {
+        let next = CHelper.all.filter { usedText.contains($0.name + "(") }
+        if next.count == usedHelpers.count { break }
+        usedHelpers = next
+        usedText = bodyText + usedHelpers.map(\.code).joined()
+    }
     if options.useRuntime && bodyText.contains("nabla_matmul(") {
         lines.append("void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);")
     }
-    usedHelpers = CHelper.all.filter { usedText.contains($0.name + "(") }
-    usedText = bodyText + usedHelpers.map(\.code).joined()
     for fn in libm where usedText.contains(fn + "(") {
         lines.append(fn == "pow" ? "double pow(double, double);" : "double \(fn)(double);")
     }
@@ -158,11 +174,16 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
 
 /// Small static functions the generated C defines when it uses them. Each mirrors the
 /// interpreter's Swift definition operation for operation, so both round the same way.
+///
+/// A helper may call helpers listed before it in `all` (they are defined in that order).
+/// Operations keep their own helpers next to their Swift definition (`linearAlgebra`).
 struct CHelper {
     let name: String
     let code: String
 
-    static let all = [
+    static let all = elementwise + linearAlgebra
+
+    static let elementwise = [
         CHelper(name: "nabla_sigmoid", code: """
             static double nabla_sigmoid(double x) {
                 double e;

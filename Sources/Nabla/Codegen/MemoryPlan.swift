@@ -3,6 +3,9 @@
 struct MemoryPlan {
     /// Workspace offset, in doubles, of each node that needs a buffer; nil for the others.
     var offsets: [Int?]
+    /// Workspace offset, in doubles, of each node's scratch memory (`ScratchOperation`); nil
+    /// for nodes that asked for none.
+    var scratchOffsets: [Int?]
     /// Workspace size in doubles.
     var size: Int
 
@@ -12,6 +15,10 @@ struct MemoryPlan {
     /// Plans `needsBuffer` nodes of `graph` greedily in node order: a node's buffer is taken
     /// from the best-fitting free block (or the end) and returned after its last consumer,
     /// never before its own operands are released, so no node writes over an operand.
+    ///
+    /// A node's scratch memory is taken the same way right after its buffer and returned as
+    /// soon as the node is done, so it overlaps neither its operands nor its result, and the
+    /// scratch of successive nodes shares memory.
     init(graph: Graph, needsBuffer: [Bool]) {
         let count = graph.nodes.count
         var lastUse = Array(0..<count)
@@ -24,33 +31,53 @@ struct MemoryPlan {
         var free: [(offset: Int, size: Int)] = []  // sorted by offset, coalesced
         var top = 0
         offsets = [Int?](repeating: nil, count: count)
+        scratchOffsets = [Int?](repeating: nil, count: count)
         var sizes = [Int](repeating: 0, count: count)
         for i in 0..<count {
+            let node = graph.nodes[i]
             if needsBuffer[i] {
-                let need = (graph.nodes[i].shape.count + Self.alignment - 1) / Self.alignment * Self.alignment
+                let need = Self.rounded(node.shape.count)
                 sizes[i] = need
-                var best: Int?
-                for (k, block) in free.enumerated() where block.size >= need {
-                    if best == nil || block.size < free[best!].size { best = k }
-                }
-                if let k = best {
-                    offsets[i] = free[k].offset
-                    if free[k].size == need { free.remove(at: k) } else { free[k] = (free[k].offset + need, free[k].size - need) }
-                } else if let last = free.last, last.offset + last.size == top {
-                    // Grow the block at the end rather than leave it stranded.
-                    offsets[i] = last.offset
-                    free.removeLast()
-                    top = last.offset + need
-                } else {
-                    offsets[i] = top
-                    top += need
-                }
+                offsets[i] = Self.take(&free, &top, need)
+            }
+            let scratch = Self.rounded(scratchDoubles(
+                of: node.operation, inputs: node.inputs.map { graph.nodes[$0].shape }, output: node.shape))
+            if scratch > 0 {
+                let offset = Self.take(&free, &top, scratch)
+                scratchOffsets[i] = offset
+                Self.release(&free, offset: offset, size: scratch)
             }
             for dead in releaseAt[i] where offsets[dead] != nil {
                 Self.release(&free, offset: offsets[dead]!, size: sizes[dead])
             }
         }
         size = top
+    }
+
+    /// `count` doubles rounded up to the alignment.
+    private static func rounded(_ count: Int) -> Int {
+        (count + alignment - 1) / alignment * alignment
+    }
+
+    /// Takes `need` doubles from the best-fitting free block, or from the end.
+    private static func take(_ free: inout [(offset: Int, size: Int)], _ top: inout Int, _ need: Int) -> Int {
+        var best: Int?
+        for (k, block) in free.enumerated() where block.size >= need {
+            if best == nil || block.size < free[best!].size { best = k }
+        }
+        if let k = best {
+            let offset = free[k].offset
+            if free[k].size == need { free.remove(at: k) } else { free[k] = (free[k].offset + need, free[k].size - need) }
+            return offset
+        }
+        if let last = free.last, last.offset + last.size == top {
+            // Grow the block at the end rather than leave it stranded.
+            free.removeLast()
+            top = last.offset + need
+            return last.offset
+        }
+        defer { top += need }
+        return top
     }
 
     private static func release(_ free: inout [(offset: Int, size: Int)], offset: Int, size: Int) {
