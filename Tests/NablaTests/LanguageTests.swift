@@ -212,6 +212,16 @@ struct DiagnosticTests {
         #expect(diagnostics("input x\noutput y = sin(x)\ngrad y wrt x\ngrad y wrt x\n").contains("output 'dy/dx' is produced twice"))
     }
 
+    @Test func matrixFunctionsNeedSquareMatrices() {
+        #expect(diagnostics("input A: [2, 3]\noutput d = det(A)\n") == """
+            test.nabla:2:12: error: cannot apply 'det' to shape [2, 3]: needs a square matrix
+            2 | output d = det(A)
+              |            ^~~~~~
+            1 error in test.nabla
+            """)
+        #expect(diagnostics("input a: [2]\ninput b: [3]\noutput c = concat(a, b)\n").contains("'concat' takes the tensors to join and then the axis"))
+    }
+
     @Test func unknownDimOverride() {
         #expect(diagnostics("dim N = 3\ninput x: [N]\n", dims: ["M": 4]) == "unknown dim 'M'")
         #expect(diagnostics("dim Nx = 3\ninput x: [Nx]\n", dims: ["NX": 4]) == "unknown dim 'NX'; did you mean 'Nx'?")

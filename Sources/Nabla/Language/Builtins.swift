@@ -1,11 +1,9 @@
-/// Built-in functions of the language. Those listed in `plannedBuiltins` are reserved names
-/// whose implementation arrives with the matrix-calculus operations.
-let implementedBuiltins: Set<String> = [
+/// Built-in functions of the language.
+let builtinNames: Set<String> = [
     "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square",
     "pow", "sum", "mean", "dot", "outer", "transpose", "reshape", "trace", "diag", "eye", "norm",
+    "logsumexp", "softmax", "log_softmax", "det", "logdet", "inv", "solve", "concat",
 ]
-let plannedBuiltins: Set<String> = ["logsumexp", "softmax", "log_softmax", "det", "logdet", "inv", "solve", "concat"]
-let builtinNames = implementedBuiltins.union(plannedBuiltins)
 
 extension Elaborator {
     /// Largest constant a built-in embeds in the generated code (elements).
@@ -28,10 +26,7 @@ extension Elaborator {
                 throw Reported()
             }
         }
-        guard implementedBuiltins.contains(function.text) else {
-            if plannedBuiltins.contains(function.text) {
-                throw error("'\(function.text)' is not supported yet (it arrives with the matrix-calculus operations)", at: function.span)
-            }
+        guard builtinNames.contains(function.text) else {
             let candidates = Array(builtinNames) + Array(functions.keys)
             if let near = nearestName(to: function.text, in: candidates) {
                 throw error("unknown function '\(function.text)'", at: function.span, label: "did you mean '\(near)'?")
@@ -137,6 +132,41 @@ extension Elaborator {
             let (fits, message) = arity(1...1); try require(fits, message, at: span)
             let x = try lower(arguments[0], scope: scope)
             return sqrt(Nabla.sum(square(x)))
+        case "det", "logdet", "inv":
+            let (fits, message) = arity(1...1); try require(fits, message, at: span)
+            let A = try lower(arguments[0], scope: scope)
+            return try apply(at: span) {
+                switch name {
+                case "det": return try Nabla.det(A)
+                case "logdet": return try Nabla.logdet(A)
+                default: return try Nabla.inv(A)
+                }
+            } describe: { "cannot apply '\(name)' to shape \(A.shape)" }
+        case "solve":
+            let (fits, message) = arity(2...2); try require(fits, message, at: span)
+            let A = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+            return try apply(at: span) { try Nabla.solve(A, b) } describe: { "cannot solve with shapes \(A.shape) and \(b.shape)" }
+        case "logsumexp":
+            let (fits, message) = arity(1...2); try require(fits, message, at: span)
+            let x = try lower(arguments[0], scope: scope)
+            if arguments.count == 1 { return Nabla.logsumexp(x) }
+            let axis = try staticInteger(arguments[1])
+            return try apply(at: span) { try Nabla.logsumexp(x, axis: axis) } describe: { "cannot reduce shape \(x.shape)" }
+        case "softmax", "log_softmax":
+            let (fits, message) = arity(1...2); try require(fits, message, at: span)
+            let x = try lower(arguments[0], scope: scope)
+            // Without an axis: the last one, as for a vector of scores.
+            let axis = arguments.count == 2 ? try staticInteger(arguments[1]) : -1
+            try require(x.shape.rank > 0, "'\(name)' needs a tensor with at least one axis, got a scalar", at: span)
+            return try apply(at: span) {
+                name == "softmax" ? try Nabla.softmax(x, axis: axis) : try Nabla.logSoftmax(x, axis: axis)
+            } describe: { "cannot apply '\(name)' to shape \(x.shape)" }
+        case "concat":
+            try require(arguments.count >= 3, "'concat' takes the tensors to join and then the axis: concat(a, b, axis)", at: span)
+            let parts = try arguments.dropLast().map { try lower($0, scope: scope) }
+            let axis = try staticInteger(arguments.last!)
+            try require(axis >= -parts[0].shape.rank && axis < parts[0].shape.rank, "axis \(axis) is out of range for rank \(parts[0].shape.rank)", at: arguments.last!.span)
+            return try apply(at: span) { try Nabla.concat(parts, axis: axis) } describe: { "cannot concatenate shapes \(parts.map(\.shape.description).joined(separator: ", "))" }
         default:
             throw error("built-in '\(name)' has no implementation (a Nabla bug)", at: span)
         }
