@@ -6,9 +6,17 @@ public struct CEmitOptions: Sendable {
     /// loops. JIT kernels do; standalone C does not, so it needs nothing but libm.
     public var useRuntime: Bool
 
-    public init(functionName: String = "nabla_kernel", useRuntime: Bool = false) {
+    /// Simplify the graph first (constant folding, IEEE-safe algebraic rewrites, common
+    /// subexpressions, dead code). Results are unchanged bit for bit.
+    public var simplify: Bool
+    /// Options for the simplifier (fast-math rewrites are off by default).
+    public var simplifyOptions: SimplifyOptions
+
+    public init(functionName: String = "nabla_kernel", useRuntime: Bool = false, simplify: Bool = true, simplifyOptions: SimplifyOptions = SimplifyOptions()) {
         self.functionName = functionName
         self.useRuntime = useRuntime
+        self.simplify = simplify
+        self.simplifyOptions = simplifyOptions
     }
 
     /// Self-contained C99 that needs only libm.
@@ -41,6 +49,7 @@ public struct CKernelSource: Sendable {
 ///
 /// No text from the graph's names reaches the C: identifiers are derived from node indices.
 public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws -> CKernelSource {
+    let graph = options.simplify ? try simplify(graph, options: options.simplifyOptions) : graph
     let nodes = graph.nodes
     let count = nodes.count
     var outputNode = [Int?](repeating: nil, count: count)  // which output a node is computed into

@@ -1,0 +1,211 @@
+/// Graph simplification: constant folding, algebraic rewrites from a table of rules, and (by
+/// rebuilding through a `GraphBuilder`) common-subexpression and dead-code elimination.
+///
+/// By default every rewrite is IEEE-safe: it never changes a result, NaN, infinity and the sign
+/// of zero included. Rules that can (x * 0 -> 0, x + 0 -> x, x - x -> 0) run only with
+/// `fastMath`.
+
+/// One algebraic rewrite: a pattern on an operation and its (already simplified) operands,
+/// and the replacement it builds.
+public struct RewriteRule: Sendable {
+    /// Short name, for statistics and tests.
+    public let name: String
+    /// True when the rule may change a result for NaN, infinities or signed zeros.
+    public let fastMathOnly: Bool
+    /// Returns the replacement, or nil when the pattern does not match. The replacement must
+    /// have the shape of `op` applied to `operands`.
+    public let rewrite: @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?
+}
+
+/// Options for `simplify`.
+public struct SimplifyOptions: Sendable {
+    /// Allow rewrites that can change results for NaN, infinities or signed zeros.
+    public var fastMath = false
+    /// Constants are folded only when the result has at most this many elements, so folding
+    /// never writes huge literals into the C.
+    public var foldLimit = 4096
+
+    public init(fastMath: Bool = false, foldLimit: Int = 4096) {
+        self.fastMath = fastMath
+        self.foldLimit = foldLimit
+    }
+}
+
+/// The value of a constant whose elements are all equal (a scalar, or a filled tensor),
+/// looking through broadcasts and reshapes.
+func uniformValue(_ t: Tensor) -> Double? {
+    if let constant = t.operation as? Constant {
+        guard let first = constant.value.scalars.first else { return nil }
+        return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
+    }
+    if t.operation is BroadcastTo || t.operation is Reshape {
+        return uniformValue(Tensor(builder: t.builder, id: t.builder.nodes[t.id].inputs[0]))
+    }
+    return nil
+}
+
+/// The operand of a node (its `index`-th input) as a tensor.
+func operand(_ t: Tensor, _ index: Int) -> Tensor {
+    Tensor(builder: t.builder, id: t.builder.nodes[t.id].inputs[index])
+}
+
+/// `t` broadcast to `shape` if it is not already that shape.
+private func shaped(_ t: Tensor, _ shape: Shape) throws -> Tensor {
+    t.shape == shape ? t : try t.broadcast(to: shape)
+}
+
+/// The rewrite rules, applied in order; the first that matches wins, and its result is
+/// simplified again as it is built.
+public let rewriteRules: [RewriteRule] = [
+    RewriteRule(name: "x * 1 -> x", fastMathOnly: false) { op, xs, shape in
+        guard op is Multiply else { return nil }
+        if uniformValue(xs[1]) == 1 { return try shaped(xs[0], shape) }
+        if uniformValue(xs[0]) == 1 { return try shaped(xs[1], shape) }
+        return nil
+    },
+    RewriteRule(name: "x / 1 -> x", fastMathOnly: false) { op, xs, shape in
+        guard op is Divide, uniformValue(xs[1]) == 1 else { return nil }
+        return try shaped(xs[0], shape)
+    },
+    RewriteRule(name: "x * -1 -> -x", fastMathOnly: false) { op, xs, shape in
+        guard op is Multiply else { return nil }
+        if uniformValue(xs[1]) == -1 { return -(try shaped(xs[0], shape)) }
+        if uniformValue(xs[0]) == -1 { return -(try shaped(xs[1], shape)) }
+        return nil
+    },
+    // x + (-0) is x for every x, -0 and NaN included; x + (+0) is not (-0 + 0 = +0).
+    RewriteRule(name: "x + -0 -> x", fastMathOnly: false) { op, xs, shape in
+        guard op is Add else { return nil }
+        if let c = uniformValue(xs[1]), c == 0, c.sign == .minus { return try shaped(xs[0], shape) }
+        if let c = uniformValue(xs[0]), c == 0, c.sign == .minus { return try shaped(xs[1], shape) }
+        return nil
+    },
+    RewriteRule(name: "x - +0 -> x", fastMathOnly: false) { op, xs, shape in
+        guard op is Subtract, let c = uniformValue(xs[1]), c == 0, c.sign == .plus else { return nil }
+        return try shaped(xs[0], shape)
+    },
+    RewriteRule(name: "0 - x -> -x", fastMathOnly: true) { op, xs, shape in
+        guard op is Subtract, let c = uniformValue(xs[0]), c == 0 else { return nil }
+        return -(try shaped(xs[1], shape))
+    },
+    RewriteRule(name: "-(-x) -> x", fastMathOnly: false) { op, xs, _ in
+        guard op is Negate, xs[0].operation is Negate else { return nil }
+        return operand(xs[0], 0)
+    },
+    RewriteRule(name: "x + 0 -> x", fastMathOnly: true) { op, xs, shape in
+        guard op is Add else { return nil }
+        if uniformValue(xs[1]) == 0 { return try shaped(xs[0], shape) }
+        if uniformValue(xs[0]) == 0 { return try shaped(xs[1], shape) }
+        return nil
+    },
+    RewriteRule(name: "x * 0 -> 0", fastMathOnly: true) { op, xs, shape in
+        guard op is Multiply, uniformValue(xs[0]) == 0 || uniformValue(xs[1]) == 0 else { return nil }
+        return xs[0].builder.filled(0, shape: shape)
+    },
+    RewriteRule(name: "x - x -> 0", fastMathOnly: true) { op, xs, shape in
+        guard op is Subtract, xs[0].id == xs[1].id else { return nil }
+        return xs[0].builder.filled(0, shape: shape)
+    },
+    // Elementwise operations broadcast their operands themselves, so an explicit broadcast
+    // feeding one is redundant when the result's shape does not depend on it.
+    RewriteRule(name: "f(broadcast(a), b) -> f(a, b)", fastMathOnly: false) { op, xs, shape in
+        guard op is any BinaryElementwise else { return nil }
+        for k in 0..<2 where xs[k].operation is BroadcastTo {
+            let source = operand(xs[k], 0)
+            var replaced = xs
+            replaced[k] = source
+            if Shape.broadcast(replaced[0].shape, replaced[1].shape) == shape {
+                return try xs[0].builder.apply(op, replaced)
+            }
+        }
+        return nil
+    },
+    RewriteRule(name: "reshape(x) to its own shape -> x", fastMathOnly: false) { op, xs, shape in
+        guard op is Reshape || op is BroadcastTo, xs[0].shape == shape else { return nil }
+        return xs[0]
+    },
+    RewriteRule(name: "reshape(reshape(x)) -> reshape(x)", fastMathOnly: false) { op, xs, shape in
+        guard op is Reshape, xs[0].operation is Reshape else { return nil }
+        return try operand(xs[0], 0).reshaped(shape)
+    },
+    RewriteRule(name: "broadcast(broadcast(x)) -> broadcast(x)", fastMathOnly: false) { op, xs, shape in
+        guard op is BroadcastTo, xs[0].operation is BroadcastTo else { return nil }
+        return try operand(xs[0], 0).broadcast(to: shape)
+    },
+    RewriteRule(name: "broadcast(reshape(scalar)) -> broadcast(scalar)", fastMathOnly: false) { op, xs, shape in
+        guard op is BroadcastTo, xs[0].operation is Reshape, xs[0].shape.count == 1 else { return nil }
+        return try operand(xs[0], 0).broadcast(to: shape)
+    },
+    RewriteRule(name: "transpose(transpose(x)) -> transpose(x)", fastMathOnly: false) { op, xs, _ in
+        guard let outer = op as? Transpose, let inner = xs[0].operation as? Transpose else { return nil }
+        let composed = outer.permutation.map { inner.permutation[$0] }
+        let source = operand(xs[0], 0)
+        return composed == Array(0..<composed.count) ? source : try source.transposed(composed)
+    },
+    RewriteRule(name: "identity transpose -> x", fastMathOnly: false) { op, xs, _ in
+        guard let t = op as? Transpose, t.permutation == Array(0..<t.permutation.count) else { return nil }
+        return xs[0]
+    },
+]
+
+/// Statistics of one `simplify` run.
+public struct SimplifyStatistics: Sendable {
+    public var nodesBefore = 0
+    public var nodesAfter = 0
+    public var foldedConstants = 0
+    /// How often each rule fired, by name.
+    public var rewrites: [String: Int] = [:]
+}
+
+/// The simplified graph: same inputs (in order) and outputs, fewer nodes.
+public func simplify(_ graph: Graph, options: SimplifyOptions = SimplifyOptions()) throws -> Graph {
+    try simplifyWithStatistics(graph, options: options).graph
+}
+
+/// `simplify`, also reporting what it did.
+public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = SimplifyOptions()) throws -> (graph: Graph, statistics: SimplifyStatistics) {
+    var statistics = SimplifyStatistics()
+    statistics.nodesBefore = graph.nodes.count
+    let builder = GraphBuilder()
+    var mapped = [Tensor?](repeating: nil, count: graph.nodes.count)
+    for port in graph.inputs {
+        mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape)
+    }
+    let rules = rewriteRules.filter { options.fastMath || !$0.fastMathOnly }
+    for (id, node) in graph.nodes.enumerated() where mapped[id] == nil {
+        if let constant = node.operation as? Constant {
+            mapped[id] = builder.constant(constant.value)
+            continue
+        }
+        let operands = node.inputs.map { mapped[$0]! }
+        mapped[id] = try simplified(node.operation, operands, node.shape, builder, rules, options, &statistics)
+    }
+    let result = try builder.graph(outputs: graph.outputs.map { ($0.name, mapped[$0.node]!) })
+    statistics.nodesAfter = result.nodes.count
+    return (result, statistics)
+}
+
+private func simplified(
+    _ op: any Operation, _ operands: [Tensor], _ shape: Shape, _ builder: GraphBuilder, _ rules: [RewriteRule],
+    _ options: SimplifyOptions, _ statistics: inout SimplifyStatistics
+) throws -> Tensor {
+    // Constant folding: the interpreter's own arithmetic, so results are unchanged.
+    // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
+    // memory beats a large literal array.
+    let values = operands.compactMap { ($0.operation as? Constant)?.value }
+    if !operands.isEmpty, values.count == operands.count, shape.count <= options.foldLimit,
+       shape.count <= max(1, values.map(\.shape.count).max()!) {
+        statistics.foldedConstants += 1
+        return builder.constant(op.evaluate(values, shape: shape))
+    }
+    for rule in rules {
+        if let replacement = try rule.rewrite(op, operands, shape) {
+            guard replacement.shape == shape else {
+                throw NablaError.shapeMismatch(op: "rewrite '\(rule.name)'", shapes: [replacement.shape, shape], reason: "a rewrite changed a shape (a Nabla bug)")
+            }
+            statistics.rewrites[rule.name, default: 0] += 1
+            return replacement
+        }
+    }
+    return try builder.apply(op, operands)
+}
