@@ -599,13 +599,7 @@ struct MatrixCalculusRobustnessTests {
         let grads = try gradient(of: L, wrt: [A, B, b])
         let graph = try g.graph(outputs: ["L": L, "dA": grads[0], "dB": grads[1], "db": hvp(of: L, wrt: b, along: b)])
         let source = try emitC(graph, options: CEmitOptions(simplify: false))
-        let count = graph.nodes.count
-        var outputNode = Set<Int>()
-        for port in graph.outputs { outputNode.insert(port.node) }
-        let needsBuffer = (0..<count).map { i in
-            graph.nodes[i].shape.rank > 0 && !outputNode.contains(i) && !(graph.nodes[i].operation is Input) && !(graph.nodes[i].operation is Constant)
-        }
-        let plan = MemoryPlan(graph: graph, needsBuffer: needsBuffer)
+        let plan = StoragePlan(graph: graph).memory
         var scratchNodes = 0
         for (i, node) in graph.nodes.enumerated() {
             guard let offset = plan.scratchOffsets[i] else { continue }

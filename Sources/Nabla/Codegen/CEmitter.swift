@@ -52,22 +52,14 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     let graph = options.simplify ? try simplify(graph, options: options.simplifyOptions) : graph
     let nodes = graph.nodes
     let count = nodes.count
-    var outputNode = [Int?](repeating: nil, count: count)  // which output a node is computed into
-    var inputIndex = [Int?](repeating: nil, count: count)
-    for (k, port) in graph.inputs.enumerated() { inputIndex[port.node] = k }
-    for (k, port) in graph.outputs.enumerated() {
-        let node = nodes[port.node]
-        if node.shape.rank > 0, outputNode[port.node] == nil, !(node.operation is Input), !(node.operation is Constant) {
-            outputNode[port.node] = k
-        }
-    }
-    let needsBuffer = (0..<count).map { i in
-        nodes[i].shape.rank > 0 && outputNode[i] == nil && inputIndex[i] == nil && !(nodes[i].operation is Constant)
-    }
-    let plan = MemoryPlan(graph: graph, needsBuffer: needsBuffer)
+    let storage = StoragePlan(graph: graph)
+    let fusion = storage.fusion, outputNode = storage.outputNode, inputIndex = storage.inputIndex, plan = storage.memory
     // Inputs nothing reads get no local pointer, so strict compilers see no unused variable.
     var isRead = [Bool](repeating: false, count: count)
-    for node in nodes { for operand in node.inputs { isRead[operand] = true } }
+    for (i, node) in nodes.enumerated() {
+        for operand in node.inputs { isRead[operand] = true }
+        if let base = fusion.access[i]?.base, base != i { isRead[base] = true }
+    }
     for port in graph.outputs { isRead[port.node] = true }
 
     let constants = CWriter()
@@ -99,10 +91,13 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
             let name = "b\(i)"
             declarations.line("double *const \(name) = ws + \(offset);")
             values.append(CValue(shape: shape, storage: .pointer(name)))
-        } else {
+        } else if fusion.materialized[i] {
             let name = "s\(i)"
             declarations.line("double \(name);")
             values.append(CValue(shape: shape, storage: .local(name)))
+        } else {
+            // Never stored: read through its access, or computed inside its group's loop.
+            values.append(CValue(shape: shape, storage: .pointer("/* %\(i) is not stored */")))
         }
     }
 
@@ -117,8 +112,20 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
 
     let body = CWriter()
     body.indent = 1
+    let emitter = FusedEmitter(graph: graph, fusion: fusion, values: values, writer: body)
     for (i, node) in nodes.enumerated() where inputIndex[i] == nil && !(node.operation is Constant) {
+        if let g = fusion.group[i] {
+            if fusion.groups[g].point == i { emitter.emitGroup(fusion.groups[g]) }
+            continue
+        }
+        if node.operation is any StridedView {
+            if fusion.materialized[i] { emitter.emitViewCopy(i) }
+            continue
+        }
         body.line("/* %\(i) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", "))) \(node.shape) */")
+        for operand in node.inputs where !fusion.materialized[operand] {
+            throw NablaError.compilation(message: "operand %\(operand) of %\(i) was not stored (a Nabla bug)", line: nil, sourceLine: nil)
+        }
         let cnode = CNode(
             output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime,
             scratch: scratchNames[i], writer: body)
@@ -179,6 +186,40 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     return CKernelSource(
         code: lines.joined(separator: "\n"), functionName: function, workspaceBytes: plan.size * 8,
         inputShapes: graph.inputShapes, outputShapes: graph.outputShapes)
+}
+
+/// Where every node of a graph lives in the generated C: fused or stored, in an output, an
+/// input, or the workspace.
+struct StoragePlan {
+    let fusion: FusionPlan
+    /// Which output each node is computed into, if any.
+    let outputNode: [Int?]
+    /// Which input each node is, if any.
+    let inputIndex: [Int?]
+    let memory: MemoryPlan
+
+    init(graph: Graph) {
+        let nodes = graph.nodes
+        let count = nodes.count
+        let fusion = FusionPlan(graph: graph)
+        self.fusion = fusion
+        var outputNode = [Int?](repeating: nil, count: count)
+        var inputIndex = [Int?](repeating: nil, count: count)
+        for (k, port) in graph.inputs.enumerated() { inputIndex[port.node] = k }
+        for (k, port) in graph.outputs.enumerated() {
+            let node = nodes[port.node]
+            if node.shape.rank > 0, outputNode[port.node] == nil, !(node.operation is Input), !(node.operation is Constant) {
+                outputNode[port.node] = k
+            }
+        }
+        let needsBuffer = (0..<count).map { i in
+            fusion.materialized[i] && nodes[i].shape.rank > 0 && outputNode[i] == nil && inputIndex[i] == nil
+                && !(nodes[i].operation is Constant)
+        }
+        memory = MemoryPlan(graph: graph, needsBuffer: needsBuffer, point: fusion.point, lastUse: fusion.lastUse)
+        self.outputNode = outputNode
+        self.inputIndex = inputIndex
+    }
 }
 
 /// Small static functions the generated C defines when it uses them. Each mirrors the

@@ -25,21 +25,34 @@ struct MemoryPlan {
         for (i, node) in graph.nodes.enumerated() {
             for operand in node.inputs { lastUse[operand] = max(lastUse[operand], i) }
         }
-        var releaseAt = [[Int]](repeating: [], count: count)
-        for i in 0..<count where needsBuffer[i] { releaseAt[lastUse[i]].append(i) }
+        self.init(graph: graph, needsBuffer: needsBuffer, point: Array(0..<count), lastUse: lastUse)
+    }
+
+    /// Plans with an explicit schedule: node `i`'s buffer is written at step `point[i]` and last
+    /// read at step `lastUse[i]` (fused loops write several nodes at one step and read
+    /// operands later than their node index).
+    init(graph: Graph, needsBuffer: [Bool], point: [Int], lastUse: [Int]) {
+        let count = graph.nodes.count
+        var allocateAt = [[Int]](repeating: [], count: count)
+        var releaseAt = [[Int]](repeating: [], count: count + 1)
+        for i in 0..<count where needsBuffer[i] {
+            allocateAt[point[i]].append(i)
+            releaseAt[min(max(lastUse[i], point[i]), count)].append(i)
+        }
 
         var free: [(offset: Int, size: Int)] = []  // sorted by offset, coalesced
         var top = 0
         offsets = [Int?](repeating: nil, count: count)
         scratchOffsets = [Int?](repeating: nil, count: count)
         var sizes = [Int](repeating: 0, count: count)
-        for i in 0..<count {
-            let node = graph.nodes[i]
-            if needsBuffer[i] {
-                let need = Self.rounded(node.shape.count)
+        for step in 0..<count {
+            for i in allocateAt[step] {
+                let need = Self.rounded(graph.nodes[i].shape.count)
                 sizes[i] = need
                 offsets[i] = Self.take(&free, &top, need)
             }
+            let i = step
+            let node = graph.nodes[i]
             let scratch = Self.rounded(scratchDoubles(
                 of: node.operation, inputs: node.inputs.map { graph.nodes[$0].shape }, output: node.shape))
             if scratch > 0 {
@@ -47,7 +60,7 @@ struct MemoryPlan {
                 scratchOffsets[i] = offset
                 Self.release(&free, offset: offset, size: scratch)
             }
-            for dead in releaseAt[i] where offsets[dead] != nil {
+            for dead in releaseAt[step] where offsets[dead] != nil {
                 Self.release(&free, offset: offsets[dead]!, size: sizes[dead])
             }
         }

@@ -75,12 +75,6 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
     /// Strides for reading this shape as if broadcast to `target`: zero along every axis this
     /// shape lacks or has extent 1 where the target is wider.
     func broadcastStrides(to target: Shape) -> [Int] {
-        let own = strides
-        let offset = target.rank - rank
-        return (0..<target.rank).map { axis in
-            let mine = axis - offset
-            if mine < 0 { return 0 }
-            return dims[mine] == 1 && target.dims[axis] != 1 ? 0 : own[mine]
-        }
+        Nabla.broadcastStrides(self, strides, to: target)
     }
 }

@@ -3,11 +3,20 @@
 ///
 /// Conforming types give the view; evaluation and C emission follow from it.
 public protocol StridedView: LinearOperation {
-    /// Offset and per-result-axis strides into an operand of shape `input`.
-    func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int])
+    /// Composes this view with an operand that is itself read at
+    /// `offset + sum(index[k] * strides[k])` of some buffer: the offset and per-result-axis
+    /// strides into that buffer, or nil when the result is not such a strided view of it (a
+    /// reshape of a non-contiguous operand).
+    func view(of input: Shape, offset: Int, strides: [Int], result: Shape) -> (offset: Int, strides: [Int])?
 }
 
 extension StridedView {
+    /// Offset and per-result-axis strides into a contiguous operand of shape `input`.
+    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
+        // A contiguous operand always composes.
+        view(of: input, offset: 0, strides: input.strides, result: result)!
+    }
+
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let (offset, strides) = view(of: inputs[0].shape, result: shape)
         let source = inputs[0].scalars
@@ -20,6 +29,17 @@ extension StridedView {
     public func emitC(_ node: CNode) throws {
         let (offset, strides) = view(of: node.inputs[0].shape, result: node.output.shape)
         node.gather(offset: offset, strides: strides)
+    }
+}
+
+/// Strides for reading a value of `shape`, itself read with `strides`, broadcast to `target`:
+/// zero along the axes it lacks and where it has extent 1 but the target does not.
+func broadcastStrides(_ shape: Shape, _ strides: [Int], to target: Shape) -> [Int] {
+    let offset = target.rank - shape.rank
+    return (0..<target.rank).map { axis in
+        let mine = axis - offset
+        if mine < 0 { return 0 }
+        return shape[mine] == 1 && target[axis] != 1 ? 0 : strides[mine]
     }
 }
 
@@ -43,9 +63,8 @@ public struct Transpose: StridedView {
         return Shape(permutation.map { inputs[0][$0] })
     }
 
-    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
-        let strides = input.strides
-        return (0, permutation.map { strides[$0] })
+    public func view(of input: Shape, offset: Int, strides: [Int], result: Shape) -> (offset: Int, strides: [Int])? {
+        (offset, permutation.map { strides[$0] })
     }
 
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
@@ -69,7 +88,14 @@ public struct Reshape: StridedView {
         return shape
     }
 
-    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) { (0, result.strides) }
+    public func view(of input: Shape, offset: Int, strides: [Int], result: Shape) -> (offset: Int, strides: [Int])? {
+        if strides == input.strides { return (offset, result.strides) }
+        // Adding or dropping axes of extent 1 keeps any strides.
+        let kept = (0..<input.rank).filter { input[$0] != 1 }
+        guard kept.map({ input[$0] }) == result.dims.filter({ $0 != 1 }) else { return nil }
+        var next = kept.makeIterator()
+        return (offset, result.dims.map { $0 == 1 ? 0 : strides[next.next()!] })
+    }
 
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         guard rule.needsGradient[0] else { return [nil] }
@@ -90,8 +116,8 @@ public struct BroadcastTo: StridedView {
         return shape
     }
 
-    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
-        (0, input.broadcastStrides(to: result))
+    public func view(of input: Shape, offset: Int, strides: [Int], result: Shape) -> (offset: Int, strides: [Int])? {
+        (offset, broadcastStrides(input, strides, to: result))
     }
 
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
@@ -126,10 +152,8 @@ public struct Slice: StridedView {
         return Shape(dims)
     }
 
-    public func view(of input: Shape, result: Shape) -> (offset: Int, strides: [Int]) {
-        let strides = input.strides
-        let offset = zip(starts, strides).reduce(0) { $0 + $1.0 * $1.1 }
-        return (offset, zip(strides, steps).map { $0 * $1 })
+    public func view(of input: Shape, offset: Int, strides: [Int], result: Shape) -> (offset: Int, strides: [Int])? {
+        (zip(starts, strides).reduce(offset) { $0 + $1.0 * $1.1 }, zip(strides, steps).map { $0 * $1 })
     }
 
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {

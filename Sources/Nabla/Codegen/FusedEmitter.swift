@@ -1,0 +1,156 @@
+/// Writes the C for fused groups (one loop each) and for stored views (one copy loop each).
+struct FusedEmitter {
+    let graph: Graph
+    let fusion: FusionPlan
+    let values: [CValue]
+    let writer: CWriter
+
+    /// A read or write of some storage inside a loop over the group's index space.
+    private struct LoopAccess: Hashable {
+        var node: Int  // whose storage (values[node])
+        var offset: Int
+        var strides: [Int]
+    }
+
+    /// The loop over a group's index space computing every member.
+    func emitGroup(_ group: FusionPlan.Group) {
+        let space = group.shape
+        let nodes = graph.nodes
+        var accesses: [LoopAccess] = []
+        func register(_ access: LoopAccess) -> String {
+            if let k = accesses.firstIndex(of: access) { return "\u{1}\(k)\u{1}" }
+            accesses.append(access)
+            return "\u{1}\(accesses.count - 1)\u{1}"
+        }
+        /// The expression reading operand `o` of a member at the current index.
+        func read(_ o: Int) -> String {
+            if fusion.group[o] != nil, fusion.groups[fusion.group[o]!].members == group.members, nodes[o].shape == space,
+               !FusionPlan.isFusedSum(nodes[o].operation) {
+                return "v\(o)"
+            }
+            let a = fusion.access[o]!
+            return register(LoopAccess(node: a.base, offset: a.offset, strides: broadcastStrides(nodes[o].shape, a.strides, to: space)))
+        }
+
+        var before: [() -> Void] = []
+        var statements: [String] = []
+        var description: [String] = []
+        for m in group.members {
+            let node = nodes[m]
+            description.append("%\(m) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))")
+            if let sum = node.operation as? Sum {
+                let target = values[m]
+                before.append {
+                    if node.shape.rank == 0 {
+                        writer.line("\(target.element("0")) = 0.0;")
+                    } else {
+                        CNode(output: target, inputs: [], useRuntime: false, writer: writer).fill(0)
+                    }
+                }
+                let slot = register(LoopAccess(node: m, offset: 0, strides: sum.resultStrides(input: space, result: node.shape)))
+                statements.append("\(slot) += \(read(node.inputs[0]));")
+                continue
+            }
+            let operands = node.inputs.map(read)
+            let expression: String
+            if let unary = node.operation as? any UnaryElementwise {
+                expression = unary.cExpression(operands[0])
+            } else {
+                expression = (node.operation as! any BinaryElementwise).cExpression(operands[0], operands[1])
+            }
+            if space.rank == 0 {
+                // Scalars live in their locals.
+                statements.append("\(values[m].element("0")) = \(expression);")
+                statements.append("const double v\(m) = \(values[m].element("0"));")
+                continue
+            }
+            statements.append("const double v\(m) = \(expression);")
+            if fusion.materialized[m] {
+                statements.append("\(register(LoopAccess(node: m, offset: 0, strides: space.strides))) = v\(m);")
+            }
+        }
+
+        writer.line("/* " + description.joined(separator: "; ") + " \(space) */")
+        if space.rank == 0 {
+            // No block: the locals assigned here are read by later statements.
+            for step in before { step() }
+            let expressions = accesses.map { values[$0.node].element(String($0.offset)) }
+            for statement in statements where !statement.hasPrefix("const double v") {
+                writer.line(substitute(statement, expressions))
+            }
+            return
+        }
+        writer.block("") {
+            for step in before { step() }
+            emitLoop(over: space, accesses: accesses, statements: statements)
+        }
+    }
+
+    /// A stored view: a copy loop from what it reads.
+    func emitViewCopy(_ i: Int) {
+        let node = graph.nodes[i]
+        let view = node.operation as! any StridedView
+        let operand = node.inputs[0]
+        let source = fusion.access[operand]!
+        let operandShape = graph.nodes[operand].shape
+        let (offset, strides) = view.view(of: operandShape, offset: source.offset, strides: source.strides, result: node.shape)
+            ?? view.view(of: operandShape, result: node.shape)
+        let base = view.view(of: operandShape, offset: source.offset, strides: source.strides, result: node.shape) == nil ? operand : source.base
+        writer.line("/* %\(i) = \(node.operation.name)(%\(operand)) \(node.shape) */")
+        let accesses = [LoopAccess(node: i, offset: 0, strides: node.shape.strides), LoopAccess(node: base, offset: offset, strides: strides)]
+        if node.shape.count <= 1 {
+            emitLoop(over: node.shape, accesses: accesses, statements: ["\u{1}0\u{1} = \u{1}1\u{1};"])
+            return
+        }
+        writer.block("") { emitLoop(over: node.shape, accesses: accesses, statements: ["\u{1}0\u{1} = \u{1}1\u{1};"]) }
+    }
+
+    /// Replaces the placeholders `\u{1}k\u{1}` with the k-th expression.
+    private func substitute(_ statement: String, _ expressions: [String]) -> String {
+        let parts = statement.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        var result = ""
+        for (k, part) in parts.enumerated() {
+            result += k % 2 == 1 ? expressions[Int(part)!] : String(part)
+        }
+        return result
+    }
+
+    /// A loop nest over `shape`, flat when every access walks memory contiguously or not at all.
+    private func emitLoop(over shape: Shape, accesses: [LoopAccess], statements: [String]) {
+        let count = shape.count
+        if count == 0 { return }
+        if count == 1 {
+            let expressions = accesses.map { values[$0.node].element(String($0.offset)) }
+            for statement in statements { writer.line(substitute(statement, expressions)) }
+            return
+        }
+        let contiguous = shape.strides
+        let flat = accesses.allSatisfy { $0.strides == contiguous || $0.strides.allSatisfy { $0 == 0 } }
+        if flat {
+            writer.block("for (long i = 0; i < \(count); i++)") {
+                let expressions = accesses.map { a -> String in
+                    let moving = a.strides.contains { $0 != 0 }
+                    return values[a.node].element(moving ? (a.offset == 0 ? "i" : "\(a.offset) + i") : String(a.offset))
+                }
+                for statement in statements { writer.line(substitute(statement, expressions)) }
+            }
+            return
+        }
+        let rank = shape.rank
+        func nest(_ axis: Int) {
+            if axis == rank {
+                let expressions = accesses.map { a -> String in
+                    var terms: [String] = a.offset == 0 ? [] : [String(a.offset)]
+                    for k in 0..<rank where a.strides[k] != 0 {
+                        terms.append(a.strides[k] == 1 ? "i\(k)" : "i\(k) * \(a.strides[k])")
+                    }
+                    return values[a.node].element(terms.isEmpty ? "0" : terms.joined(separator: " + "))
+                }
+                for statement in statements { writer.line(substitute(statement, expressions)) }
+                return
+            }
+            writer.block("for (long i\(axis) = 0; i\(axis) < \(shape[axis]); i\(axis)++)") { nest(axis + 1) }
+        }
+        nest(0)
+    }
+}

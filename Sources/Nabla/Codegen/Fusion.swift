@@ -1,0 +1,209 @@
+/// Loop fusion: which nodes share one loop, which values are never stored, and when each value
+/// is written and last read.
+///
+/// - Layout operations (slices, transposes, broadcasts, reshapes) are folded into the way their
+///   consumers index memory, so they cost nothing, unless a consumer needs contiguous memory
+///   (a matrix product, say) or they are outputs.
+/// - Elementwise operations over one index space, and the sums that reduce them, form groups
+///   emitted as one loop; a value is stored only when something outside its group reads it.
+/// - A group is emitted where its last member stands. A node joins a group only when nothing
+///   outside the group reads an earlier member before that point, so moving the members there
+///   never makes a reader see unwritten memory.
+struct FusionPlan {
+    /// A strided way of reading a node's elements: element `index` (a multi-index over the
+    /// node's own shape) is element `offset + sum(index[k] * strides[k])` of node `base`'s
+    /// storage.
+    struct Access: Equatable {
+        var base: Int
+        var offset: Int
+        var strides: [Int]
+    }
+
+    /// Elementwise operations and sums emitted as one loop over `shape`.
+    struct Group {
+        var shape: Shape
+        /// Member node indices, increasing.
+        var members: [Int]
+        /// The last member: where the loop is emitted.
+        var point: Int { members.last! }
+    }
+
+    /// How each node's elements are read; nil for nodes not read through memory (none today).
+    var access: [Access?]
+    /// Whether the node's value is stored (a buffer, an output, or a local for rank 0).
+    var materialized: [Bool]
+    /// Group of each fused node.
+    var group: [Int?]
+    var groups: [Group]
+    /// Step at which each node's value is written (its group's point for members).
+    var point: [Int]
+    /// Last step at which each node's storage is read (the node count for outputs).
+    var lastUse: [Int]
+
+    static func isElementwise(_ op: any Operation) -> Bool { op is any UnaryElementwise || op is any BinaryElementwise }
+    static func isFusedSum(_ op: any Operation) -> Bool { (op as? Sum).map { !$0.axes.isEmpty } ?? false }
+
+    init(graph: Graph) {
+        let nodes = graph.nodes
+        let count = nodes.count
+        var consumers = [[Int]](repeating: [], count: count)
+        for (i, node) in nodes.enumerated() { for operand in Set(node.inputs) { consumers[operand].append(i) } }
+        var isOutput = [Bool](repeating: false, count: count)
+        for port in graph.outputs { isOutput[port.node] = true }
+
+        // Fusible consumers read through views; anything else needs contiguous memory.
+        func readsThroughViews(_ c: Int) -> Bool {
+            let op = nodes[c].operation
+            return Self.isElementwise(op) || Self.isFusedSum(op) || op is any StridedView
+        }
+
+        materialized = [Bool](repeating: false, count: count)
+        point = []
+        lastUse = []
+        access = [Access?](repeating: nil, count: count)
+        group = [Int?](repeating: nil, count: count)
+        groups = []
+
+        // Views: fold where every consumer can read through them.
+        for (i, node) in nodes.enumerated() {
+            guard let view = node.operation as? any StridedView else {
+                access[i] = Access(base: i, offset: 0, strides: node.shape.strides)
+                continue
+            }
+            let operand = node.inputs[0]
+            let source = access[operand]!
+            let operandShape = nodes[operand].shape
+            if let (offset, strides) = view.view(of: operandShape, offset: source.offset, strides: source.strides, result: node.shape) {
+                access[i] = Access(base: source.base, offset: offset, strides: strides)
+            } else {
+                // Only a reshape of a non-contiguous view gets here: store the operand.
+                materialized[operand] = true
+                let (offset, strides) = view.view(of: operandShape, result: node.shape)
+                access[i] = Access(base: operand, offset: offset, strides: strides)
+                access[operand] = Access(base: operand, offset: 0, strides: operandShape.strides)
+            }
+            if isOutput[i] || !consumers[i].allSatisfy(readsThroughViews) {
+                materialized[i] = true
+            }
+        }
+        // Groups, greedily in node order.
+        var pending: [MinHeap] = []  // per group: consumers of members outside the group
+        for (i, node) in nodes.enumerated() {
+            let op = node.operation
+            guard Self.isElementwise(op) || Self.isFusedSum(op) else { continue }
+            // The index space: a sum loops over its operand.
+            let space = Self.isFusedSum(op) ? nodes[node.inputs[0]].shape : node.shape
+            var chosen: Int?
+            if space.rank > 0 {
+                for operand in node.inputs {
+                    guard let g = group[operand], groups[g].shape == space, nodes[operand].shape == space,
+                          !Self.isFusedSum(nodes[operand].operation), chosen == nil else { continue }
+                    // Every outside reader of a member must come after this node.
+                    if pending[g].minimum(excluding: i) > i { chosen = g }
+                }
+            }
+            if let g = chosen {
+                groups[g].members.append(i)
+                pending[g].remove(i)
+            } else {
+                chosen = groups.count
+                groups.append(Group(shape: space, members: [i]))
+                pending.append(MinHeap())
+            }
+            group[i] = chosen
+            for c in consumers[i] { pending[chosen!].insert(c) }
+        }
+
+        // What must be stored: outputs, sums, members read outside their group, and anything
+        // read by an operation that needs memory.
+        for (i, node) in nodes.enumerated() {
+            if isOutput[i] || node.operation is Input || node.operation is Constant { materialized[i] = true }
+            if let g = group[i] {
+                if Self.isFusedSum(node.operation) || consumers[i].contains(where: { group[$0] != g || nodes[$0].shape != groups[g].shape }) {
+                    materialized[i] = true
+                }
+                if groups[g].shape.rank == 0 { materialized[i] = true }
+            } else if !(node.operation is any StridedView) {
+                materialized[i] = true
+            }
+        }
+        // Readers of a stored view read the stored copy.
+        for i in 0..<count where materialized[i] { access[i] = Access(base: i, offset: 0, strides: nodes[i].shape.strides) }
+        // Views re-resolve against stored views they read.
+        for (i, node) in nodes.enumerated() where !materialized[i] {
+            guard let view = node.operation as? any StridedView else { continue }
+            let operand = node.inputs[0]
+            let source = access[operand]!
+            if let (offset, strides) = view.view(of: nodes[operand].shape, offset: source.offset, strides: source.strides, result: node.shape) {
+                access[i] = Access(base: source.base, offset: offset, strides: strides)
+            }
+        }
+
+        var points = Array(0..<count)
+        for g in groups { for m in g.members { points[m] = g.point } }
+        point = points
+        // When a value is last read: at the point of each reader; a folded view reads when its
+        // own readers do.
+        var readAt = points
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].operation is any StridedView {
+            readAt[i] = consumers[i].map { readAt[$0] }.max() ?? points[i]
+        }
+        lastUse = points
+        for (i, node) in nodes.enumerated() {
+            for operand in node.inputs { lastUse[operand] = max(lastUse[operand], readAt[i]) }
+        }
+        for i in 0..<count where isOutput[i] { lastUse[i] = count }
+        // Storage behind a folded view lives as long as the view is read.
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] {
+            if let base = access[i]?.base, base != i { lastUse[base] = max(lastUse[base], lastUse[i]) }
+        }
+    }
+}
+
+/// A binary min-heap of integers with removal of one value.
+struct MinHeap {
+    private var items: [Int] = []
+
+    mutating func insert(_ value: Int) {
+        items.append(value)
+        var k = items.count - 1
+        while k > 0, items[(k - 1) / 2] > items[k] {
+            items.swapAt(k, (k - 1) / 2)
+            k = (k - 1) / 2
+        }
+    }
+
+    private mutating func popMinimum() -> Int? {
+        guard let top = items.first else { return nil }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var k = 0
+        while true {
+            let l = 2 * k + 1, r = l + 1
+            var m = k
+            if l < items.count, items[l] < items[m] { m = l }
+            if r < items.count, items[r] < items[m] { m = r }
+            if m == k { break }
+            items.swapAt(k, m)
+            k = m
+        }
+        return top
+    }
+
+    /// Removes every copy of `value` from the top (it is the smallest pending when called).
+    mutating func remove(_ value: Int) {
+        while items.first == value { _ = popMinimum() }
+    }
+
+    /// The smallest value other than `value` (which is never below the minimum), or Int.max.
+    mutating func minimum(excluding value: Int) -> Int {
+        var removed = 0
+        while items.first == value {
+            _ = popMinimum()
+            removed += 1
+        }
+        let result = items.first ?? Int.max
+        for _ in 0..<removed { insert(value) }
+        return result
+    }
+}
