@@ -1,9 +1,18 @@
 /// Writes the C for fused groups (one loop each) and for stored views (one copy loop each).
-struct FusedEmitter {
+final class FusedEmitter {
     let graph: Graph
     let fusion: FusionPlan
     let values: [CValue]
     let writer: CWriter
+    /// Expressions of scalars that are not stored but written into their one reader.
+    private var scalarExpressions: [Int: String] = [:]
+
+    init(graph: Graph, fusion: FusionPlan, values: [CValue], writer: CWriter) {
+        self.graph = graph
+        self.fusion = fusion
+        self.values = values
+        self.writer = writer
+    }
 
     /// A read or write of some storage inside a loop over the group's index space.
     private struct LoopAccess: Hashable {
@@ -22,19 +31,22 @@ struct FusedEmitter {
             accesses.append(access)
             return "\u{1}\(accesses.count - 1)\u{1}"
         }
-        /// The expression reading operand `o` of a member at the current index.
+        /// The expression reading operand `o` of a member at the current index: a token for a
+        /// member of this loop (resolved below), else a strided read.
         func read(_ o: Int) -> String {
             if fusion.group[o] != nil, fusion.groups[fusion.group[o]!].members == group.members, nodes[o].shape == space,
                !FusionPlan.isFusedSum(nodes[o].operation) {
-                return "v\(o)"
+                return "\u{2}\(o)\u{2}"
             }
+            if let inlined = scalarExpressions[o] { return inlined }
             let a = fusion.access[o]!
             return register(LoopAccess(node: a.base, offset: a.offset, strides: broadcastStrides(nodes[o].shape, a.strides, to: space)))
         }
 
         var before: [() -> Void] = []
-        var statements: [String] = []
         var description: [String] = []
+        var expressions: [Int: String] = [:]  // elementwise members
+        var sums: [(member: Int, slot: String, operand: String)] = []
         for m in group.members {
             let node = nodes[m]
             description.append("%\(m) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))")
@@ -42,23 +54,60 @@ struct FusedEmitter {
                 let target = values[m]
                 before.append {
                     if node.shape.rank == 0 {
-                        writer.line("\(target.element("0")) = 0.0;")
+                        self.writer.line("\(target.element("0")) = 0.0;")
                     } else {
-                        CNode(output: target, inputs: [], useRuntime: false, writer: writer).fill(0)
+                        CNode(output: target, inputs: [], useRuntime: false, writer: self.writer).fill(0)
                     }
                 }
                 let slot = register(LoopAccess(node: m, offset: 0, strides: sum.resultStrides(input: space, result: node.shape)))
-                statements.append("\(slot) += \(read(node.inputs[0]));")
+                sums.append((m, slot, read(node.inputs[0])))
                 continue
             }
             let operands = node.inputs.map(read)
-            let expression: String
             if let unary = node.operation as? any UnaryElementwise {
-                expression = unary.cExpression(operands[0])
+                expressions[m] = unary.cExpression(operands[0])
             } else {
-                expression = (node.operation as! any BinaryElementwise).cExpression(operands[0], operands[1])
+                expressions[m] = (node.operation as! any BinaryElementwise).cExpression(operands[0], operands[1])
+            }
+        }
+        // A value read once in the loop and never stored is written into its reader's
+        // expression: TinyCC then keeps it in a register instead of a stack slot.
+        var occurrences: [Int: Int] = [:]
+        for text in Array(expressions.values) + sums.map(\.operand) {
+            let parts = text.split(separator: "\u{2}", omittingEmptySubsequences: false)
+            for k in stride(from: 1, to: parts.count, by: 2) { occurrences[Int(parts[k])!, default: 0] += 1 }
+        }
+        let inlined = Set(expressions.keys.filter { space.rank > 0 && !fusion.materialized[$0] && occurrences[$0] == 1 })
+        var resolved: [Int: String] = [:]
+        func resolve(_ text: String) -> String {
+            let parts = text.split(separator: "\u{2}", omittingEmptySubsequences: false)
+            var result = ""
+            for (k, part) in parts.enumerated() {
+                if k % 2 == 0 { result += part; continue }
+                let o = Int(part)!
+                result += inlined.contains(o) ? resolved[o]! : "v\(o)"
+            }
+            return result
+        }
+        var statements: [String] = []
+        var sumIndex = 0
+        for m in group.members {
+            if sumIndex < sums.count, sums[sumIndex].member == m {
+                statements.append("\(sums[sumIndex].slot) += \(resolve(sums[sumIndex].operand));")
+                sumIndex += 1
+                continue
+            }
+            let expression = resolve(expressions[m]!)
+            if inlined.contains(m) {
+                resolved[m] = expression
+                continue
             }
             if space.rank == 0 {
+                if !fusion.materialized[m] {
+                    // Its one reader comes later and takes the expression itself.
+                    scalarExpressions[m] = substitute(expression, accesses.map { values[$0.node].element(String($0.offset)) })
+                    continue
+                }
                 // Scalars live in their locals.
                 statements.append("\(values[m].element("0")) = \(expression);")
                 statements.append("const double v\(m) = \(values[m].element("0"));")

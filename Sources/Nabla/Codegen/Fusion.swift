@@ -138,14 +138,27 @@ struct FusionPlan {
         for (i, node) in nodes.enumerated() {
             if isOutput[i] || node.operation is Input || node.operation is Constant { materialized[i] = true }
             if let g = group[i] {
-                // Members of the same loop read it in the loop: elementwise ones at the same index,
-                // sums as they accumulate.
-                let groupOf = group, space = groups[g].shape
-                let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isFusedSum(nodes[c].operation)) }
-                if Self.isFusedSum(node.operation) || !consumers[i].allSatisfy(readInLoop) {
-                    materialized[i] = true
+                if groups[g].shape.rank == 0 {
+                    // A scalar read once, by an elementwise expression that names it once, is
+                    // written into that expression instead of a local.
+                    let single = consumers[i].count == 1 ? consumers[i][0] : nil
+                    let inlinable = single.map { c in
+                        let op = nodes[c].operation
+                        let duplicates = nodes[c].inputs.filter { $0 == i }.count > 1
+                            || (op as? PowConstant).map { [2, 3].contains($0.exponent) } == true
+                        // Only into another scalar: inside a loop it would be recomputed per element.
+                        return Self.isElementwise(op) && nodes[c].shape.rank == 0 && !duplicates
+                    } ?? false
+                    if isOutput[i] || !inlinable || Self.isFusedSum(node.operation) { materialized[i] = true }
+                } else {
+                    // Members of the same loop read it in the loop: elementwise ones at the same
+                    // index, sums as they accumulate.
+                    let groupOf = group, space = groups[g].shape
+                    let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isFusedSum(nodes[c].operation)) }
+                    if Self.isFusedSum(node.operation) || !consumers[i].allSatisfy(readInLoop) {
+                        materialized[i] = true
+                    }
                 }
-                if groups[g].shape.rank == 0 { materialized[i] = true }
             } else if !(node.operation is any StridedView) {
                 materialized[i] = true
             }
@@ -164,6 +177,10 @@ struct FusionPlan {
 
         var points = Array(0..<count)
         for g in groups { for m in g.members { points[m] = g.point } }
+        // A scalar written into its reader's expression is evaluated where the reader is.
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].shape.rank == 0 && group[i] != nil {
+            points[i] = points[consumers[i][0]]
+        }
         point = points
         // When a value is last read: at the point of each reader; a folded view reads when its
         // own readers do.
