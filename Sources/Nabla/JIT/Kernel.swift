@@ -1,18 +1,64 @@
 import Synchronization
 
-/// A graph compiled to native code in process by TinyCC.
+/// The compiler that turns a kernel's C into native code.
+public enum Backend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// TinyCC (libtcc) in process: about a millisecond per compile, unoptimised code. Its C calls
+    /// Nabla's optimised runtime for large matrix products. The default.
+    case tcc
+    /// The system C compiler (`cc`, or the command in `NABLA_CC`) with
+    /// `-O3 -march=native -ffp-contract=off`, built into a shared library and loaded with
+    /// `dlopen`: roughly 100-300 ms per compile, optimised code. It compiles standalone C (no
+    /// runtime calls). Results round as the interpreter's do.
+    case cc
+
+    public var description: String { rawValue }
+}
+
+/// The native code a kernel runs, and what keeps it mapped.
+enum NativeCode: Sendable {
+    /// Relocated in memory by libtcc; freed with the TinyCC state.
+    case tcc(TinyCC.Module)
+    /// A shared library built by the system compiler; `dlclose`d when freed.
+    case library(NativeCompiler.Library)
+
+    /// Compiles `code` with `backend` and returns the code holding `symbol`.
+    static func compile(_ code: String, symbol: String, backend: Backend) throws -> NativeCode {
+        switch backend {
+        case .tcc: return .tcc(try TinyCC.compile(code, symbol: symbol))
+        case .cc: return .library(try NativeCompiler.compile(code, symbol: symbol))
+        }
+    }
+
+    var backend: Backend {
+        switch self {
+        case .tcc: return .tcc
+        case .library: return .cc
+        }
+    }
+
+    /// Address of the entry point, valid while this value's holder lives.
+    var address: UnsafeMutableRawPointer {
+        switch self {
+        case .tcc(let module): return module.symbol
+        case .library(let library): return library.symbol
+        }
+    }
+}
+
+/// A graph compiled to native code, in process by TinyCC or by the system C compiler.
 ///
 /// A kernel computes every output of its graph in one call. Compile once, call many times:
 ///
 /// ```swift
-/// let kernel = try Kernel(graph)
+/// let kernel = try Kernel(graph)                     // TinyCC: about a millisecond
+/// let fast = try Kernel(graph, backend: .cc)         // cc -O3: slower to build, faster to run
 /// let outputs = try kernel(["x": TensorData(0.5)])   // checked, convenient
 /// ```
 ///
 /// For hot loops, `callUnchecked(inputs:outputs:workspace:)` passes raw pointers straight to the
 /// native function. Kernels are immutable and may be called from many threads at once, as long
 /// as concurrent calls use different workspaces and output buffers (the checked calls see to
-/// the workspace themselves).
+/// the workspace themselves). `TieredKernel` starts on TinyCC and moves to cc when it is built.
 public final class Kernel: Sendable {
     /// The native entry point: `int f(const double *const *inputs, double *const *outputs,
     /// void *workspace)`.
@@ -21,41 +67,52 @@ public final class Kernel: Sendable {
     ) -> Int32
 
     /// Names and shapes of the inputs, in the order the kernel takes them.
-    public let inputs: [(name: String, shape: Shape)]
+    public var inputs: [(name: String, shape: Shape)] { calls.inputs }
     /// Names and shapes of the outputs, in the order the kernel writes them.
-    public let outputs: [(name: String, shape: Shape)]
-    /// Scratch bytes one call needs.
-    public let workspaceBytes: Int
+    public var outputs: [(name: String, shape: Shape)] { calls.outputs }
+    /// Scratch bytes one call needs (this kernel's own C's: kernels of one graph compiled with
+    /// different options may need different amounts).
+    public var workspaceBytes: Int { calls.workspaceBytes }
     /// The C the kernel was compiled from.
     public let source: CKernelSource
+    /// The compiler that built the native code.
+    public let backend: Backend
     /// The native entry point. Valid while this kernel is alive.
     public let entry: Entry
 
-    private let module: TinyCC.Module
-    private let spareWorkspaces = Mutex<[Workspace]>([])
+    private let code: NativeCode
+    let calls: KernelCalls
 
-    /// Compiles `graph` with TinyCC.
+    /// Compiles `graph` with `backend`: TinyCC (the default) compiles C that calls Nabla's
+    /// runtime, cc compiles standalone C (`CEmitOptions.standalone`) under a unique name.
     /// - Throws: `NablaError.compilation` if the generated C does not compile (a Nabla bug,
-    ///   reported with the C line).
-    public convenience init(_ graph: Graph) throws {
-        let source = try emitC(graph, options: CEmitOptions(useRuntime: true))
-        try self.init(source: source, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name))
+    ///   reported with the C line) or, for cc, if the compiler cannot run.
+    public convenience init(_ graph: Graph, backend: Backend = .tcc) throws {
+        let source = try emitC(graph, options: Kernel.emitOptions(for: backend))
+        try self.init(source: source, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name), backend: backend)
     }
 
-    /// Compiles C emitted by `emitC`, naming its inputs and outputs.
-    public init(source: CKernelSource, inputNames: [String], outputNames: [String]) throws {
-        guard inputNames.count == source.inputShapes.count else {
-            throw NablaError.countMismatch(what: "input names", expected: source.inputShapes.count, got: inputNames.count)
-        }
-        guard outputNames.count == source.outputShapes.count else {
-            throw NablaError.countMismatch(what: "output names", expected: source.outputShapes.count, got: outputNames.count)
-        }
-        module = try TinyCC.compile(source.code, symbol: source.functionName)
-        entry = unsafeBitCast(module.symbol, to: Entry.self)
+    /// Compiles C emitted by `emitC` with `backend`, naming its inputs and outputs. C for the cc
+    /// backend must not call runtime functions (emit it with `useRuntime: false`).
+    public init(source: CKernelSource, inputNames: [String], outputNames: [String], backend: Backend = .tcc) throws {
+        calls = try KernelCalls(source: source, inputNames: inputNames, outputNames: outputNames)
+        code = try NativeCode.compile(source.code, symbol: source.functionName, backend: backend)
+        entry = unsafeBitCast(code.address, to: Entry.self)
         self.source = source
-        inputs = Array(zip(inputNames, source.inputShapes)).map { (name: $0.0, shape: $0.1) }
-        outputs = Array(zip(outputNames, source.outputShapes)).map { (name: $0.0, shape: $0.1) }
-        workspaceBytes = source.workspaceBytes
+        self.backend = backend
+    }
+
+    /// The emission options `Kernel(_:backend:)` uses: the runtime for TinyCC; standalone C
+    /// with a function name unique in the process for cc.
+    static func emitOptions(for backend: Backend) -> CEmitOptions {
+        switch backend {
+        case .tcc:
+            return CEmitOptions(useRuntime: true)
+        case .cc:
+            var options = CEmitOptions.standalone
+            options.functionName = NativeCompiler.uniqueFunctionName()
+            return options
+        }
     }
 
     /// Scratch memory for one call at a time. Make one per thread for `callUnchecked`.
@@ -83,6 +140,67 @@ public final class Kernel: Sendable {
         inputs inputBuffers: [UnsafeBufferPointer<Double>], outputs outputBuffers: [UnsafeMutableBufferPointer<Double>],
         workspace: Workspace? = nil
     ) throws {
+        try calls.call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: workspace)
+    }
+
+    /// Calls the kernel on named inputs and returns every output by name.
+    ///
+    /// Convenient and checked, but it allocates the results; use `call(inputs:outputs:workspace:)`
+    /// or `callUnchecked` in loops.
+    /// - Throws: `NablaError.unknownName` for a missing or unexpected input, `.shapeMismatch` for
+    ///   an input of the wrong shape.
+    public func callAsFunction(_ named: [String: TensorData]) throws -> [String: TensorData] {
+        try calls.call(entry, named: named)
+    }
+
+    /// Calls the kernel on inputs given in declaration order and returns the outputs in order.
+    public func callAsFunction(_ inputArrays: [[Double]]) throws -> [[Double]] {
+        try calls.call(entry, arrays: inputArrays)
+    }
+}
+
+/// What every kind of kernel shares: its signature, the checks and marshalling of the checked
+/// calls, and a pool of workspaces for them. Each call is handed the entry point to run, which
+/// the caller loads once.
+final class KernelCalls: Sendable {
+    let inputs: [(name: String, shape: Shape)]
+    let outputs: [(name: String, shape: Shape)]
+    /// Scratch bytes a call needs; workspaces from the pool have this many.
+    let workspaceBytes: Int
+    private let spareWorkspaces = Mutex<[Workspace]>([])
+
+    /// The signature of `source` with these names.
+    /// - Throws: `NablaError.countMismatch` when the names do not match the source's ports.
+    convenience init(source: CKernelSource, inputNames: [String], outputNames: [String]) throws {
+        guard inputNames.count == source.inputShapes.count else {
+            throw NablaError.countMismatch(what: "input names", expected: source.inputShapes.count, got: inputNames.count)
+        }
+        guard outputNames.count == source.outputShapes.count else {
+            throw NablaError.countMismatch(what: "output names", expected: source.outputShapes.count, got: outputNames.count)
+        }
+        self.init(
+            inputs: Array(zip(inputNames, source.inputShapes)).map { (name: $0.0, shape: $0.1) },
+            outputs: Array(zip(outputNames, source.outputShapes)).map { (name: $0.0, shape: $0.1) },
+            workspaceBytes: source.workspaceBytes)
+    }
+
+    init(inputs: [(name: String, shape: Shape)], outputs: [(name: String, shape: Shape)], workspaceBytes: Int) {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.workspaceBytes = workspaceBytes
+    }
+
+    /// True when both have the same port names and shapes, in the same order.
+    func sameSignature(as other: KernelCalls) -> Bool {
+        inputs.map(\.name) == other.inputs.map(\.name) && inputs.map(\.shape) == other.inputs.map(\.shape)
+            && outputs.map(\.name) == other.outputs.map(\.name) && outputs.map(\.shape) == other.outputs.map(\.shape)
+    }
+
+    /// Checks every count and size, then runs `entry` on the buffers.
+    func call(
+        _ entry: Kernel.Entry, inputs inputBuffers: [UnsafeBufferPointer<Double>],
+        outputs outputBuffers: [UnsafeMutableBufferPointer<Double>], workspace: Workspace?
+    ) throws {
         guard inputBuffers.count == inputs.count else {
             throw NablaError.countMismatch(what: "input buffers", expected: inputs.count, got: inputBuffers.count)
         }
@@ -103,21 +221,16 @@ public final class Kernel: Sendable {
         defer { if workspace == nil { returnWorkspace(scratch) } }
         let status = withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: max(inputs.count, 1)) { ins in
             withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Double>?.self, capacity: max(outputs.count, 1)) { outs in
-                for (i, buffer) in inputBuffers.enumerated() { ins[i] = buffer.baseAddress ?? Kernel.emptyInput }
-                for (i, buffer) in outputBuffers.enumerated() { outs[i] = buffer.baseAddress ?? Kernel.emptyOutput }
+                for (i, buffer) in inputBuffers.enumerated() { ins[i] = buffer.baseAddress ?? KernelCalls.emptyInput }
+                for (i, buffer) in outputBuffers.enumerated() { outs[i] = buffer.baseAddress ?? KernelCalls.emptyOutput }
                 return entry(UnsafePointer(ins.baseAddress!), UnsafePointer(outs.baseAddress!), scratch.pointer)
             }
         }
         guard status == 0 else { throw NablaError.kernelFailed(status: status) }
     }
 
-    /// Calls the kernel on named inputs and returns every output by name.
-    ///
-    /// Convenient and checked, but it allocates the results; use `call(inputs:outputs:workspace:)`
-    /// or `callUnchecked` in loops.
-    /// - Throws: `NablaError.unknownName` for a missing or unexpected input, `.shapeMismatch` for
-    ///   an input of the wrong shape.
-    public func callAsFunction(_ named: [String: TensorData]) throws -> [String: TensorData] {
+    /// Runs `entry` on named inputs and returns every output by name.
+    func call(_ entry: Kernel.Entry, named: [String: TensorData]) throws -> [String: TensorData] {
         for name in named.keys where !inputs.contains(where: { $0.name == name }) {
             throw NablaError.unknownName(kind: "input", name: name, known: inputs.map(\.name))
         }
@@ -131,14 +244,14 @@ public final class Kernel: Sendable {
             }
             arrays.append(value.scalars)
         }
-        let results = try callAsFunction(arrays)
+        let results = try call(entry, arrays: arrays)
         var byName: [String: TensorData] = [:]
         for (output, scalars) in zip(outputs, results) { byName[output.name] = TensorData(unchecked: output.shape, scalars) }
         return byName
     }
 
-    /// Calls the kernel on inputs given in declaration order and returns the outputs in order.
-    public func callAsFunction(_ inputArrays: [[Double]]) throws -> [[Double]] {
+    /// Runs `entry` on inputs in declaration order and returns the outputs in order.
+    func call(_ entry: Kernel.Entry, arrays inputArrays: [[Double]]) throws -> [[Double]] {
         // One allocation for every output, split afterwards.
         let counts = outputs.map(\.shape.count)
         var flat = [Double](repeating: 0, count: counts.reduce(0, +))
@@ -149,7 +262,7 @@ public final class Kernel: Sendable {
                     defer { start += n }
                     return UnsafeMutableBufferPointer(rebasing: all[start..<start + n])
                 }
-                try call(inputs: inputBuffers, outputs: outputBuffers)
+                try call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: nil)
             }
         }
         var start = 0
@@ -163,7 +276,7 @@ public final class Kernel: Sendable {
     nonisolated(unsafe) private static let emptyOutput = UnsafeMutablePointer<Double>(bitPattern: 8)!
 
     private func takeWorkspace() -> Workspace {
-        spareWorkspaces.withLock { $0.popLast() } ?? makeWorkspace()
+        spareWorkspaces.withLock { $0.popLast() } ?? Workspace(byteCount: workspaceBytes)
     }
 
     private func returnWorkspace(_ workspace: Workspace) {

@@ -61,8 +61,9 @@ enum NativeCompiler {
     /// A number no other call in this process gets.
     private static func nextSerial() -> Int { counter.add(1, ordering: .relaxed).newValue }
 
-    /// A C function name no other kernel of this process has, for C compiled by this backend.
-    static func uniqueFunctionName() -> String { "nabla_cc_kernel_\(nextSerial())" }
+    /// A C function name no other kernel of this process has, for C compiled by this backend
+    /// (letters and digits only, so `cIdentifier` keeps it as it is).
+    static func uniqueFunctionName() -> String { "nablaCCKernel\(nextSerial())" }
 
     /// Compiles `source` into a shared library, loads it and returns it with the address of
     /// `symbol`.
@@ -105,7 +106,7 @@ enum NativeCompiler {
             throw NablaError.compilation(
                 message: "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))", line: nil, sourceLine: nil)
         }
-        return String(cString: template)
+        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// Runs `arguments` (looked up on PATH) with standard output and error written to `log` and
@@ -117,11 +118,9 @@ enum NativeCompiler {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        #if canImport(Glibc)
         // Descriptors other threads have open (pipes to their own children, say) stay out of
-        // the compiler, so it cannot hold them open.
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
-        #endif
+        // the compiler, so it cannot hold them open (glibc 2.34 and later).
+        if let closeFrom { _ = closeFrom(&actions, 3) }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid = pid_t()
@@ -140,6 +139,13 @@ enum NativeCompiler {
         let signal = status & 0x7f
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
+
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, when the C library has it (the Swift
+    /// overlay does not declare it).
+    private static let closeFrom: CloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: CloseFrom.self) }
 
     private static func dlerrorText() -> String {
         dlerror().map { String(cString: $0) } ?? "unknown error"
