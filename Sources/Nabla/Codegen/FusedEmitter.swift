@@ -19,6 +19,8 @@ final class FusedEmitter {
         var node: Int  // whose storage (values[node])
         var offset: Int
         var strides: [Int]
+        /// Written by the loop (never cached in a local).
+        var isWrite = false
     }
 
     /// The loop over a group's index space computing every member.
@@ -35,7 +37,7 @@ final class FusedEmitter {
         /// member of this loop (resolved below), else a strided read.
         func read(_ o: Int) -> String {
             if fusion.group[o] != nil, fusion.groups[fusion.group[o]!].members == group.members, nodes[o].shape == space,
-               !FusionPlan.isFusedSum(nodes[o].operation) {
+               !FusionPlan.isTerminal(nodes[o].operation) {
                 return "\u{2}\(o)\u{2}"
             }
             if let inlined = scalarExpressions[o] { return inlined }
@@ -46,7 +48,8 @@ final class FusedEmitter {
         var before: [() -> Void] = []
         var description: [String] = []
         var expressions: [Int: String] = [:]  // elementwise members
-        var sums: [(member: Int, slot: String, operand: String)] = []
+        // Sums accumulate (+=) and padded slices scatter (=) into results of other shapes.
+        var sums: [(member: Int, slot: String, operand: String, assignment: String)] = []
         for m in group.members {
             let node = nodes[m]
             description.append("%\(m) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))")
@@ -59,8 +62,16 @@ final class FusedEmitter {
                         CNode(output: target, inputs: [], useRuntime: false, writer: self.writer).fill(0)
                     }
                 }
-                let slot = register(LoopAccess(node: m, offset: 0, strides: sum.resultStrides(input: space, result: node.shape)))
-                sums.append((m, slot, read(node.inputs[0])))
+                let slot = register(LoopAccess(node: m, offset: 0, strides: sum.resultStrides(input: space, result: node.shape), isWrite: true))
+                sums.append((m, slot, read(node.inputs[0]), "+="))
+                continue
+            }
+            if let pad = node.operation as? PadSlice {
+                let target = values[m]
+                before.append { self.zeroOutsideSlice(pad, target) }
+                let (offset, strides) = pad.slice.view(of: node.shape, result: space)
+                let slot = register(LoopAccess(node: m, offset: offset, strides: strides, isWrite: true))
+                sums.append((m, slot, read(node.inputs[0]), "="))
                 continue
             }
             let operands = node.inputs.map(read)
@@ -93,7 +104,7 @@ final class FusedEmitter {
         var sumIndex = 0
         for m in group.members {
             if sumIndex < sums.count, sums[sumIndex].member == m {
-                statements.append("\(sums[sumIndex].slot) += \(resolve(sums[sumIndex].operand));")
+                statements.append("\(sums[sumIndex].slot) \(sums[sumIndex].assignment) \(resolve(sums[sumIndex].operand));")
                 sumIndex += 1
                 continue
             }
@@ -115,7 +126,7 @@ final class FusedEmitter {
             }
             statements.append("const double v\(m) = \(expression);")
             if fusion.materialized[m] {
-                statements.append("\(register(LoopAccess(node: m, offset: 0, strides: space.strides))) = v\(m);")
+                statements.append("\(register(LoopAccess(node: m, offset: 0, strides: space.strides, isWrite: true))) = v\(m);")
             }
         }
 
@@ -133,6 +144,24 @@ final class FusedEmitter {
             for step in before { step() }
             emitLoop(over: space, accesses: accesses, statements: statements)
         }
+    }
+
+    /// Zeros the elements of a padded slice's result that the slice does not cover: the ends of
+    /// a one-axis unit-step slice, everything otherwise (the loop then overwrites the slice).
+    private func zeroOutsideSlice(_ pad: PadSlice, _ target: CValue) {
+        let shape = pad.shape
+        if shape.rank == 1, pad.slice.steps == [1] {
+            let (start, end) = (pad.slice.starts[0], pad.slice.ends[0])
+            for (from, to) in [(0, start), (end, shape[0])] where to > from {
+                if to - from == 1 {
+                    writer.line("\(target.element(String(from))) = 0.0;")
+                } else {
+                    writer.block("for (long i = \(from); i < \(to); i++)") { writer.line("\(target.element("i")) = 0.0;") }
+                }
+            }
+            return
+        }
+        CNode(output: target, inputs: [], useRuntime: false, writer: writer).fill(0)
     }
 
     /// A stored view: a copy loop from what it reads.
@@ -168,6 +197,22 @@ final class FusedEmitter {
     private func emitLoop(over shape: Shape, accesses: [LoopAccess], statements: [String]) {
         let count = shape.count
         if count == 0 { return }
+        // An element read more than once per iteration is loaded once into a local: TinyCC
+        // would otherwise redo the address arithmetic and the load each time.
+        var uses = [Int](repeating: 0, count: accesses.count)
+        for statement in statements {
+            let parts = statement.split(separator: "\u{1}", omittingEmptySubsequences: false)
+            for k in stride(from: 1, to: parts.count, by: 2) { uses[Int(parts[k])!] += 1 }
+        }
+        let cached = Set(accesses.indices.filter { !accesses[$0].isWrite && uses[$0] > 1 && accesses[$0].strides.contains { $0 != 0 } })
+        func body(_ expressions: [String]) {
+            var names = expressions
+            for k in cached.sorted() {
+                writer.line("const double a\(k) = \(expressions[k]);")
+                names[k] = "a\(k)"
+            }
+            for statement in statements { writer.line(substitute(statement, names)) }
+        }
         if count == 1 {
             let expressions = accesses.map { values[$0.node].element(String($0.offset)) }
             for statement in statements { writer.line(substitute(statement, expressions)) }
@@ -181,7 +226,7 @@ final class FusedEmitter {
                     let moving = a.strides.contains { $0 != 0 }
                     return values[a.node].element(moving ? (a.offset == 0 ? "i" : "\(a.offset) + i") : String(a.offset))
                 }
-                for statement in statements { writer.line(substitute(statement, expressions)) }
+                body(expressions)
             }
             return
         }
@@ -195,7 +240,7 @@ final class FusedEmitter {
                     }
                     return values[a.node].element(terms.isEmpty ? "0" : terms.joined(separator: " + "))
                 }
-                for statement in statements { writer.line(substitute(statement, expressions)) }
+                body(expressions)
                 return
             }
             writer.block("for (long i\(axis) = 0; i\(axis) < \(shape[axis]); i\(axis)++)") { nest(axis + 1) }

@@ -42,6 +42,9 @@ struct FusionPlan {
 
     static func isElementwise(_ op: any Operation) -> Bool { op is any UnaryElementwise || op is any BinaryElementwise }
     static func isFusedSum(_ op: any Operation) -> Bool { (op as? Sum).map { !$0.axes.isEmpty } ?? false }
+    /// Members that write a result of another shape from inside the loop (a sum accumulating,
+    /// a padded slice scattering); their value is complete only after the loop.
+    static func isTerminal(_ op: any Operation) -> Bool { isFusedSum(op) || op is PadSlice }
 
     init(graph: Graph) {
         let nodes = graph.nodes
@@ -54,7 +57,7 @@ struct FusionPlan {
         // Fusible consumers read through views; anything else needs contiguous memory.
         func readsThroughViews(_ c: Int) -> Bool {
             let op = nodes[c].operation
-            return Self.isElementwise(op) || Self.isFusedSum(op) || op is any StridedView
+            return Self.isElementwise(op) || Self.isTerminal(op) || op is any StridedView
         }
 
         materialized = [Bool](repeating: false, count: count)
@@ -90,20 +93,20 @@ struct FusionPlan {
         var pending: [MinHeap] = []  // per group: consumers of members outside the group
         for (i, node) in nodes.enumerated() {
             let op = node.operation
-            guard Self.isElementwise(op) || Self.isFusedSum(op) else { continue }
-            // The index space: a sum loops over its operand.
-            let space = Self.isFusedSum(op) ? nodes[node.inputs[0]].shape : node.shape
+            guard Self.isElementwise(op) || Self.isTerminal(op) else { continue }
+            // The index space: a sum or a padded slice loops over its operand.
+            let space = Self.isTerminal(op) ? nodes[node.inputs[0]].shape : node.shape
             var chosen: Int?
             if space.rank > 0 {
                 for operand in node.inputs {
                     guard let g = group[operand], groups[g].shape == space, nodes[operand].shape == space,
-                          !Self.isFusedSum(nodes[operand].operation), g != chosen else { continue }
+                          !Self.isTerminal(nodes[operand].operation), g != chosen else { continue }
                     // Every outside reader of a member must come after this node, and this node
                     // must not read a member's memory (a sum, or a view of a member), which the
                     // loop completes only at its end.
                     guard pending[g].minimum(excluding: i) > i else { continue }
                     let readsMemoryOfGroup = node.inputs.contains { o in
-                        if group[o] == g && (Self.isFusedSum(nodes[o].operation) || nodes[o].shape != space) { return true }
+                        if group[o] == g && (Self.isTerminal(nodes[o].operation) || nodes[o].shape != space) { return true }
                         if let base = access[o]?.base, base != o, group[base] == g { return true }
                         return false
                     }
@@ -149,13 +152,13 @@ struct FusionPlan {
                         // Only into another scalar: inside a loop it would be recomputed per element.
                         return Self.isElementwise(op) && nodes[c].shape.rank == 0 && !duplicates
                     } ?? false
-                    if isOutput[i] || !inlinable || Self.isFusedSum(node.operation) { materialized[i] = true }
+                    if isOutput[i] || !inlinable || Self.isTerminal(node.operation) { materialized[i] = true }
                 } else {
                     // Members of the same loop read it in the loop: elementwise ones at the same
                     // index, sums as they accumulate.
                     let groupOf = group, space = groups[g].shape
-                    let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isFusedSum(nodes[c].operation)) }
-                    if Self.isFusedSum(node.operation) || !consumers[i].allSatisfy(readInLoop) {
+                    let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isTerminal(nodes[c].operation)) }
+                    if Self.isTerminal(node.operation) || !consumers[i].allSatisfy(readInLoop) {
                         materialized[i] = true
                     }
                 }
