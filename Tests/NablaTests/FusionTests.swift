@@ -106,3 +106,25 @@ struct FusionOrderTests {
         try expectKernelMatchesInterpreter(graph, ["x": .random([4, 6], using: &rng)])
     }
 }
+
+@Suite("Optimised runtime")
+struct RuntimeTests {
+    /// JIT kernels call the package's optimised LU and matrix product; standalone C carries
+    /// its own static copies of the same code.
+    @Test func jitKernelsCallTheRuntimeAndStandaloneCarriesIt() throws {
+        let g = GraphBuilder()
+        let A = try g.input("A", shape: [20, 20]), b = try g.input("b", shape: [20])
+        let graph = try g.graph(outputs: ["x": solve(A, b), "d": logdet(A), "y": A.matmul(b)])
+        let jit = try emitC(graph, options: CEmitOptions(useRuntime: true))
+        #expect(jit.code.contains("void nabla_lu_solve(long n, long m, double *a, double *x);"))
+        #expect(!jit.code.contains("static void nabla_lu_solve"))
+        #expect(jit.code.contains("nabla_matmul(20, 20, 1,"))
+        let standalone = try emitC(graph)
+        #expect(standalone.code.contains("static void nabla_lu_solve(long n, long m, double *a, double *x) {"))
+        #expect(!standalone.code.contains("nabla_matmul("))
+        var rng = SeededRandom(seed: 9)
+        var a = TensorData.random([20, 20], using: &rng)
+        for i in 0..<20 { a.scalars[i * 20 + i] += 20 }
+        try expectKernelMatchesInterpreter(graph, ["A": a, "b": .random([20], using: &rng)])
+    }
+}

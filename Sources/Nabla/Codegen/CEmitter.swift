@@ -157,7 +157,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     var usedHelpers: [CHelper] = []
     var usedText = bodyText
     while true {
-        let next = CHelper.all.filter { usedText.contains($0.name + "(") }
+        let next = CHelper.all.filter { $0.isUsed(by: usedText) }
         if next.count == usedHelpers.count { break }
         usedHelpers = next
         usedText = bodyText + usedHelpers.map(\.code).joined()
@@ -168,7 +168,13 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     for fn in libm where usedText.contains(fn + "(") {
         lines.append(fn == "pow" ? "double pow(double, double);" : "double \(fn)(double);")
     }
-    for helper in usedHelpers { lines.append(helper.code) }
+    for helper in usedHelpers {
+        if options.useRuntime, let prototypes = helper.runtimePrototypes {
+            lines.append(prototypes)
+        } else {
+            lines.append(helper.code)
+        }
+    }
     if !constants.lines.isEmpty { lines.append(contentsOf: constants.lines) }
     lines.append("")
     // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
@@ -228,8 +234,25 @@ struct StoragePlan {
 /// A helper may call helpers listed before it in `all` (they are defined in that order).
 /// Operations keep their own helpers next to their Swift definition (`linearAlgebra`).
 struct CHelper {
-    let name: String
+    /// The functions it defines; it is included when the C calls any of them.
+    let names: [String]
     let code: String
+    /// For functions Nabla's runtime also provides (compiled with optimisation): their
+    /// prototypes, written instead of `code` in JIT kernels, which call the runtime.
+    var runtimePrototypes: String?
+
+    init(name: String, code: String) {
+        names = [name]
+        self.code = code
+    }
+
+    init(names: [String], code: String, runtimePrototypes: String?) {
+        self.names = names
+        self.code = code
+        self.runtimePrototypes = runtimePrototypes
+    }
+
+    func isUsed(by text: String) -> Bool { names.contains { text.contains($0 + "(") } }
 
     static let all = elementwise + linearAlgebra
 

@@ -27,6 +27,10 @@ enum TinyCC {
     /// Runtime functions generated C may call, registered into every state.
     nonisolated(unsafe) private static let runtimeSymbols: [(String, UnsafeRawPointer)] = [
         ("nabla_matmul", unsafeBitCast(nabla_matmul as @convention(c) (Int, Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
+        ("nabla_lu_solve", unsafeBitCast(nabla_lu_solve as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
+        ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
     ]
 
     /// A relocated translation unit. Its code lives as long as this object.

@@ -1,3 +1,4 @@
+import NablaRuntime
 import Foundation
 
 // Matrix calculus: det, log|det|, inverse and linear solves, all on one LU factorisation with
@@ -97,71 +98,20 @@ enum LU {
 }
 
 extension CHelper {
-    /// The C half of `LU`, statement for statement. Every helper takes the matrix in scratch
-    /// memory the caller has filled (it is overwritten).
-    static let linearAlgebra = [
-        CHelper(name: "nabla_lu_factor", code: """
-            static long nabla_lu_factor(long n, long m, double *a, double *x) {
-                long i, j, k, p, swaps = 0;
-                double best, t, d, l;
-                for (k = 0; k < n; k++) {
-                    p = k;
-                    best = fabs(a[k * n + k]);
-                    for (i = k + 1; i < n; i++) {
-                        t = fabs(a[i * n + k]);
-                        if (t > best || t != t) {
-                            best = t;
-                            p = i;
-                        }
-                    }
-                    if (p != k) {
-                        for (j = k; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-                        for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
-                        swaps++;
-                    }
-                    d = a[k * n + k];
-                    if (d == 0.0) continue;
-                    for (i = k + 1; i < n; i++) {
-                        l = a[i * n + k] / d;
-                        for (j = k + 1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
-                        for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
-                    }
-                }
-                return swaps;
-            }
-            """),
-        CHelper(name: "nabla_lu_solve", code: """
-            static void nabla_lu_solve(long n, long m, double *a, double *x) {
-                long i, j, k;
-                double s;
-                nabla_lu_factor(n, m, a, x);
-                for (i = n - 1; i >= 0; i--) {
-                    for (j = 0; j < m; j++) {
-                        s = x[i * m + j];
-                        for (k = i + 1; k < n; k++) s -= a[i * n + k] * x[k * m + j];
-                        x[i * m + j] = s / a[i * n + i];
-                    }
-                }
-            }
-            """),
-        CHelper(name: "nabla_lu_det", code: """
-            static double nabla_lu_det(long n, double *a) {
-                long k, swaps = nabla_lu_factor(n, 0, a, a);
-                double d = 1.0;
-                for (k = 0; k < n; k++) d *= a[k * n + k];
-                return swaps % 2 == 1 ? -d : d;
-            }
-            """),
-        CHelper(name: "nabla_lu_logabsdet", code: """
-            static double nabla_lu_logabsdet(long n, double *a) {
-                long k;
-                double s = 0.0;
-                nabla_lu_factor(n, 0, a, a);
-                for (k = 0; k < n; k++) s += log(fabs(a[k * n + k]));
-                return s;
-            }
-            """),
-    ]
+    /// The C half of `LU`, statement for statement: runtime/nabla_linalg_code.h, which the
+    /// package compiles with optimisation for JIT kernels and also exports as text for
+    /// standalone C. Every function takes the matrix in scratch memory the caller has filled
+    /// (it is overwritten).
+    static let linearAlgebra: [CHelper] = {
+        // One helper per function, so the C carries only the ones it calls (and what they call).
+        let text = String(cString: nabla_linalg_source_pointer())
+        return text.components(separatedBy: "NABLA_LINKAGE").dropFirst().map { piece in
+            let definition = piece.trimmingCharacters(in: .whitespaces)
+            let name = String(definition.prefix { $0 != "(" }.split(separator: " ").last!)
+            let prototype = definition.prefix { $0 != "{" }.trimmingCharacters(in: .whitespaces) + ";"
+            return CHelper(names: [name], code: "static " + definition, runtimePrototypes: prototype)
+        }
+    }()
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
