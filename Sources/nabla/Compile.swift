@@ -23,11 +23,22 @@ struct Compile: ParsableCommand {
     @Option(help: "Name of the C function (default: nabla_<file name>), mangled into a C identifier.")
     var name: String?
 
+    @Flag(help: "Print node counts before and after each pass, fusion and scratch bytes to standard error.")
+    var stats = false
+
+    @Flag(help: "Allow rewrites that can change results for NaN, infinities or signed zeros (x * 0 -> 0, ...).")
+    var fastMath = false
+
     func run() throws {
         let program = try file.load()
         let stem = URL(fileURLWithPath: file.file).deletingPathExtension().lastPathComponent
         let function = name ?? "nabla_" + stem
-        let source = try reportingErrors { try emitC(program.graph, options: CEmitOptions(functionName: function)) }
+        let options = CEmitOptions(functionName: function, simplifyOptions: SimplifyOptions(fastMath: fastMath))
+        let source = try reportingErrors { try emitC(program.graph, options: options) }
+        if stats {
+            let statistics = try reportingErrors { try compileStatistics(program.graph, options: options) }
+            FileHandle.standardError.write(Data((statistics.description + "\n").utf8))
+        }
         if let output {
             try write(source.code, to: output)
         } else {

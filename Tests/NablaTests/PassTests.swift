@@ -125,3 +125,22 @@ struct PassTests {
         #expect(!simplified.nodes.contains { $0.operation is Exp })
     }
 }
+
+@Suite("Compile statistics")
+struct StatisticsTests {
+    @Test func statisticsReportEachPass() throws {
+        let program = try NablaProgram(contentsOfFile: example("rosenbrock.nabla"), dims: ["N": 100])
+        let statistics = try compileStatistics(program.graph)
+        #expect(statistics.nodesBuilt == program.graph.nodes.count)
+        #expect(statistics.nodesSimplified < statistics.nodesBuilt)
+        #expect(statistics.rewrites["x * 1 -> x", default: 0] > 0)
+        #expect(statistics.loops > 0 && statistics.fusedNodes > statistics.loops)
+        #expect(statistics.foldedViews >= 2)
+        #expect(statistics.workspaceBytes == (try emitC(program.graph)).workspaceBytes)
+        let cli = try runNabla(["compile", example("rosenbrock.nabla"), "--stats", "-o", "/dev/null"])
+        #expect(cli.status == 0)
+        #expect(cli.err.contains("after simplification:"))
+        #expect(cli.err.contains("fused loops:"))
+        #expect(cli.err.contains("scratch:"))
+    }
+}

@@ -155,6 +155,11 @@ public struct SimplifyStatistics: Sendable {
     public var foldedConstants = 0
     /// How often each rule fired, by name.
     public var rewrites: [String: Int] = [:]
+
+    public init(nodesBefore: Int = 0, nodesAfter: Int = 0) {
+        self.nodesBefore = nodesBefore
+        self.nodesAfter = nodesAfter
+    }
 }
 
 /// The simplified graph: same inputs (in order) and outputs, fewer nodes.
