@@ -1,0 +1,36 @@
+"""The benchmark cases P1-P5 at their sizes, shared by suite.py, peers/run_peers.py and report.py.
+
+Each case: an id for the table, the problem key, the graph file in problems/, the dims given with
+--dim, the name of the hand-written C problem, and whether the quick run includes it.
+"""
+
+CASES = [
+    # id,                   problem,   graph file,                 dims,                         C name,   quick
+    ("P1",                  "p1",      "p1-seed.nabla",            {},                           "p1",     True),
+    ("P2 N=100",            "p2",      "p2-rosenbrock.nabla",      {"N": 100},                   "p2",     True),
+    ("P2 N=1000",           "p2",      "p2-rosenbrock.nabla",      {"N": 1000},                  "p2",     True),
+    ("P2 N=10^4",           "p2",      "p2-rosenbrock.nabla",      {"N": 10000},                 "p2",     False),
+    ("P2 N=10^5",           "p2",      "p2-rosenbrock.nabla",      {"N": 100000},                "p2",     False),
+    ("P2-hvp N=1000",       "p2-hvp",  "p2-hvp.nabla",             {"N": 1000},                  "p2-hvp", True),
+    ("P2-hvp N=10^4",       "p2-hvp",  "p2-hvp.nabla",             {"N": 10000},                 "p2-hvp", False),
+    ("P3 1000x100",         "p3",      "p3-least-squares.nabla",   {"N": 1000, "D": 100},        "p3",     True),
+    ("P3 10^5x10",          "p3",      "p3-least-squares.nabla",   {"N": 100000, "D": 10},       "p3",     False),
+    ("P4 64x784-128-10",    "p4",      "p4-mlp.nabla",             {"batch": 64, "n_in": 784, "n_hidden": 128, "n_classes": 10}, "p4", True),
+    ("P5 n=100",            "p5",      "p5-gp.nabla",              {"n": 100},                   "p5",     True),
+    ("P5 n=400",            "p5",      "p5-gp.nabla",              {"n": 400},                   "p5",     False),
+]
+
+
+def cases(quick):
+    """The cases of a quick or a full run, as dicts."""
+    out = []
+    for cid, problem, file, dims, cname, in_quick in CASES:
+        if quick and not in_quick:
+            continue
+        out.append({"id": cid, "problem": problem, "file": file, "dims": dict(dims), "c": cname})
+    return out
+
+
+def slug(case_id):
+    """A file-name-safe form of a case id."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in case_id)
