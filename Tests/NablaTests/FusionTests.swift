@@ -119,12 +119,23 @@ struct RuntimeTests {
         #expect(jit.code.contains("void nabla_lu_solve(long n, long m, double *a, double *x);"))
         #expect(!jit.code.contains("static void nabla_lu_solve"))
         #expect(jit.code.contains("nabla_matmul(30, 30, 1,"))
+        var pointers = CEmitOptions(useRuntime: true)
+        pointers.runtimeThroughPointers = true
+        let slots = try emitC(graph, options: pointers).code
+        #expect(slots.contains("void (*nabla_slot_nabla_lu_solve)(long n, long m, double *a, double *x) = 0;"))
+        #expect(slots.contains("void (*nabla_slot_nabla_matmul)(long m, long k, long n, const double *A, const double *B, double *C) = 0;"))
+        let cc = try Kernel(graph, backend: .cc)
+        #expect(cc.source.code.contains("(*nabla_slot_nabla_matmul)"))
         let standalone = try emitC(graph)
         #expect(standalone.code.contains("static void nabla_lu_solve(long n, long m, double *a, double *x) {"))
         #expect(!standalone.code.contains("nabla_matmul("))
         var rng = SeededRandom(seed: 9)
         var a = TensorData.random([30, 30], using: &rng)
         for i in 0..<30 { a.scalars[i * 30 + i] += 30 }
-        try expectKernelMatchesInterpreter(graph, ["A": a, "b": .random([30], using: &rng)])
+        let inputs = ["A": a, "b": TensorData.random([30], using: &rng)]
+        try expectKernelMatchesInterpreter(graph, inputs)
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        let out = try cc(inputs)
+        for (name, value) in reference { expectClose(out[name]!.scalars, value.scalars, tolerance: 1e-12, floor: 1e-300, "cc \(name)") }
     }
 }

@@ -6,6 +6,10 @@ public struct CEmitOptions: Sendable {
     /// loops. JIT kernels do; standalone C does not, so it needs nothing but libm.
     public var useRuntime: Bool
 
+    /// How generated C reaches runtime functions when `useRuntime` is set: by name (TinyCC
+    /// links them), or through pointer variables the C defines and the loader fills after
+    /// `dlopen` (shared libraries built by the system compiler).
+    public var runtimeThroughPointers = false
     /// Simplify the graph first (constant folding, IEEE-safe algebraic rewrites, common
     /// subexpressions, dead code). Results are unchanged bit for bit.
     public var simplify: Bool
@@ -162,19 +166,26 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
         usedHelpers = next
         usedText = bodyText + usedHelpers.map(\.code).joined()
     }
+    var runtimeDeclarations: [String] = []
     if options.useRuntime && bodyText.contains("nabla_matmul(") {
-        lines.append("void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);")
+        runtimeDeclarations.append("void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);")
     }
     for fn in libm where usedText.contains(fn + "(") {
         lines.append(fn == "pow" ? "double pow(double, double);" : "double \(fn)(double);")
     }
+    var helperDefinitions: [String] = []
     for helper in usedHelpers {
         if options.useRuntime, let prototypes = helper.runtimePrototypes {
-            lines.append(prototypes)
+            runtimeDeclarations.append(prototypes)
         } else {
-            lines.append(helper.code)
+            helperDefinitions.append(helper.code)
         }
     }
+    for declaration in runtimeDeclarations {
+        let prototypes = declaration.split(separator: "\n").map(String.init)
+        lines.append(contentsOf: options.runtimeThroughPointers ? prototypes.map(runtimePointerSlot) : prototypes)
+    }
+    lines.append(contentsOf: helperDefinitions)
     if !constants.lines.isEmpty { lines.append(contentsOf: constants.lines) }
     lines.append("")
     // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
@@ -192,6 +203,23 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     return CKernelSource(
         code: lines.joined(separator: "\n"), functionName: function, workspaceBytes: plan.size * 8,
         inputShapes: graph.inputShapes, outputShapes: graph.outputShapes)
+}
+
+/// Prefix of the pointer variable that stands for runtime function `name` in C reaching the
+/// runtime through pointers. A name of its own, so the host's exported runtime symbol never
+/// interposes on it.
+let runtimeSlotPrefix = "nabla_slot_"
+
+/// `T name(args);` as a pointer variable `T (*nabla_slot_name)(args) = 0;` and a macro that
+/// keeps calls' syntax; the loader stores the runtime function's address in the variable.
+func runtimePointerSlot(_ prototype: String) -> String {
+    guard let open = prototype.firstIndex(of: "(") else { return prototype }
+    let head = prototype[..<open]
+    guard let space = head.lastIndex(of: " ") else { return prototype }
+    let name = head[head.index(after: space)...]
+    var rest = String(prototype[open...]).trimmingCharacters(in: .whitespaces)
+    if rest.hasSuffix(";") { rest.removeLast() }
+    return "\(head[..<space]) (*\(runtimeSlotPrefix)\(name))\(rest) = 0;\n#define \(name) \(runtimeSlotPrefix)\(name)"
 }
 
 /// Where every node of a graph lives in the generated C: fused or stored, in an output, an

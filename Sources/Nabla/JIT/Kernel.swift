@@ -109,7 +109,9 @@ public final class Kernel: Sendable {
         case .tcc:
             return CEmitOptions(useRuntime: true)
         case .cc:
-            var options = CEmitOptions.standalone
+            // The optimised runtime (matrix products, LU) through pointer slots.
+            var options = CEmitOptions(useRuntime: true)
+            options.runtimeThroughPointers = true
             options.functionName = NativeCompiler.uniqueFunctionName()
             return options
         }

@@ -92,6 +92,21 @@ enum NativeCompiler {
             dlclose(handle)
             throw NablaError.compilation(message: "symbol \(symbol) not found in the compiled library", line: nil, sourceLine: nil)
         }
+        // Runtime functions the C reaches through pointer slots (see runtimeThroughPointers).
+        // Every slot the C declares must be filled: an empty one would be a call through null.
+        var filled = Set<String>()
+        for (name, function) in RuntimeSymbols.all {
+            guard let slot = dlsym(handle, runtimeSlotPrefix + name) else { continue }
+            slot.storeBytes(of: function, as: UnsafeRawPointer.self)
+            filled.insert(name)
+        }
+        for piece in source.components(separatedBy: "(*" + runtimeSlotPrefix).dropFirst() {
+            let name = String(piece.prefix { $0 != ")" })
+            guard filled.contains(name) else {
+                dlclose(handle)
+                throw NablaError.compilation(message: "the C calls runtime function \(name), which Nabla's runtime does not provide", line: nil, sourceLine: nil)
+            }
+        }
         return Library(handle: handle, symbol: address)
     }
 

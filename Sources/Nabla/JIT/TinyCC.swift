@@ -24,14 +24,6 @@ enum TinyCC {
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/libtcc1.a") } ?? candidates[0]
     }
 
-    /// Runtime functions generated C may call, registered into every state.
-    nonisolated(unsafe) private static let runtimeSymbols: [(String, UnsafeRawPointer)] = [
-        ("nabla_matmul", unsafeBitCast(nabla_matmul as @convention(c) (Int, Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
-        ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
-        ("nabla_lu_solve", unsafeBitCast(nabla_lu_solve as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
-        ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
-        ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
-    ]
 
     /// A relocated translation unit. Its code lives as long as this object.
     final class Module: @unchecked Sendable {
@@ -69,7 +61,7 @@ enum TinyCC {
             }
             tcc_set_lib_path(state, libraryPath)
             tcc_set_output_type(state, TCC_OUTPUT_MEMORY)
-            for (name, address) in runtimeSymbols { tcc_add_symbol(state, name, address) }
+            for (name, address) in RuntimeSymbols.all { tcc_add_symbol(state, name, address) }
 
             func failure(_ stage: String) -> NablaError {
                 let first = diagnostics.messages.first ?? "\(stage) failed"

@@ -1,0 +1,14 @@
+import NablaRuntime
+
+/// Nabla's runtime functions (runtime/, compiled with optimisation) that generated C may call,
+/// by name. TinyCC kernels link them with tcc_add_symbol; kernels built by the system compiler
+/// get their addresses through pointer slots filled after loading.
+enum RuntimeSymbols {
+    nonisolated(unsafe) static let all: [(String, UnsafeRawPointer)] = [
+        ("nabla_matmul", unsafeBitCast(nabla_matmul as @convention(c) (Int, Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
+        ("nabla_lu_solve", unsafeBitCast(nabla_lu_solve as @convention(c) (Int, Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
+        ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafeMutablePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
+    ]
+}
