@@ -35,29 +35,6 @@ private func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0.0)
 
 private func logistic(_ z: Double) -> Double { 1 / (1 + Foundation.exp(-z)) }
 
-/// Solves the square system `M s = r` by Gaussian elimination with partial pivoting.
-private func solve(_ M: [[Double]], _ r: [Double]) -> [Double] {
-    var a = M, b = r
-    let n = b.count
-    for col in 0..<n {
-        let pivot = (col..<n).max { Swift.abs(a[$0][col]) < Swift.abs(a[$1][col]) }!
-        a.swapAt(col, pivot)
-        b.swapAt(col, pivot)
-        for row in (col + 1)..<n {
-            let factor = a[row][col] / a[col][col]
-            for k in col..<n { a[row][k] -= factor * a[col][k] }
-            b[row] -= factor * b[col]
-        }
-    }
-    var s = [Double](repeating: 0, count: n)
-    for row in stride(from: n - 1, through: 0, by: -1) {
-        var acc = b[row]
-        for k in (row + 1)..<n { acc -= a[row][k] * s[k] }
-        s[row] = acc / a[row][row]
-    }
-    return s
-}
-
 // MARK: - Graph helpers
 
 /// A graph with output "L" and, for each variable, its gradient named "dL/d<name>".
@@ -271,7 +248,7 @@ struct SeedMathTests {
         // At the normal-equation solution theta* = (Phi^T Phi)^{-1} Phi^T y the gradient vanishes.
         let PtP = (0..<3).map { i in (0..<3).map { j in (0..<20).reduce(0.0) { $0 + Phiv[$1, i] * Phiv[$1, j] } } }
         let Pty = vecMat(ys, Phiv)
-        let thetaStar = solve(PtP, Pty)
+        let thetaStar = solveLinear(PtP, Pty)
         // Sanity: the fit is near the generating coefficients.
         expectClose(thetaStar, [1, 2, -0.7], tolerance: 0.2, "theta*")
         let out = try expectKernelMatchesInterpreter(graph, ["Phi": Phiv, "y": yv, "theta": vector(thetaStar)])

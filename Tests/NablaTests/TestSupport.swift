@@ -86,3 +86,26 @@ func expectKernelMatchesInterpreter(
     }
     return reference
 }
+
+/// Solves M s = r by Gaussian elimination with partial pivoting (plain Swift, for checks).
+func solveLinear(_ M: [[Double]], _ r: [Double]) -> [Double] {
+    var a = M, b = r
+    let n = b.count
+    for col in 0..<n {
+        let pivot = (col..<n).max { Swift.abs(a[$0][col]) < Swift.abs(a[$1][col]) }!
+        a.swapAt(col, pivot)
+        b.swapAt(col, pivot)
+        for row in (col + 1)..<n {
+            let factor = a[row][col] / a[col][col]
+            for k in col..<n { a[row][k] -= factor * a[col][k] }
+            b[row] -= factor * b[col]
+        }
+    }
+    var s = [Double](repeating: 0, count: n)
+    for row in stride(from: n - 1, through: 0, by: -1) {
+        var acc = b[row]
+        for k in (row + 1)..<n { acc -= a[row][k] * s[k] }
+        s[row] = acc / a[row][row]
+    }
+    return s
+}
