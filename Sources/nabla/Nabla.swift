@@ -128,7 +128,9 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 /// Writes text to a file, or fails with a clear message.
 func write(_ text: String, to path: String) throws {
     do {
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        // In place, not through a temporary file renamed over the target: the target may be a
+        // device (-o /dev/null) or a link, which a rename would replace.
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     } catch {
         throw CLIFailure.input("error: cannot write '\(path)': \(error.localizedDescription)")
     }

@@ -137,7 +137,11 @@ struct StatisticsTests {
         #expect(statistics.loops > 0 && statistics.fusedNodes > statistics.loops)
         #expect(statistics.foldedViews >= 2)
         #expect(statistics.workspaceBytes == (try emitC(program.graph)).workspaceBytes)
+        // Writing to a device must not replace it (an atomic rename once turned /dev/null into a
+        // regular file).
         let cli = try runNabla(["compile", example("rosenbrock.nabla"), "--stats", "-o", "/dev/null"])
+        let attributes = try FileManager.default.attributesOfItem(atPath: "/dev/null")
+        #expect(attributes[.type] as? FileAttributeType == .typeCharacterSpecial)
         #expect(cli.status == 0)
         #expect(cli.err.contains("after simplification:"))
         #expect(cli.err.contains("fused loops:"))
