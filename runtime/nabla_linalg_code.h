@@ -8,6 +8,9 @@
  * No include guard: nabla_linalg.c includes this file twice. Inside NABLA_LINALG(...) there
  * must be no preprocessor directives and no comments survive stringising.
  *
+ * Back substitution runs row by row (k outer, right-hand sides inner) so it streams memory;
+ * every element still sees its subtractions in increasing k, then one division.
+ *
  * nabla_lu_factor: eliminates the n x n matrix a (row-major, overwritten by U and the
  * multipliers) and applies the same row swaps and row operations to the n x m right-hand
  * sides x, so no pivot array is stored. A column that is zero from the diagonal down is
@@ -44,14 +47,16 @@ NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x) {
 }
 NABLA_LINKAGE void nabla_lu_solve(long n, long m, double *a, double *x) {
     long i, j, k;
-    double s;
+    double u, d;
     nabla_lu_factor(n, m, a, x);
     for (i = n - 1; i >= 0; i--) {
-        for (j = 0; j < m; j++) {
-            s = x[i * m + j];
-            for (k = i + 1; k < n; k++) s -= a[i * n + k] * x[k * m + j];
-            x[i * m + j] = s / a[i * n + i];
+        double *xi = x + i * m;
+        for (k = i + 1; k < n; k++) {
+            u = a[i * n + k];
+            for (j = 0; j < m; j++) xi[j] -= u * x[k * m + j];
         }
+        d = a[i * n + i];
+        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
     }
 }
 NABLA_LINKAGE double nabla_lu_det(long n, double *a) {
