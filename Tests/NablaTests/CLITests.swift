@@ -4,7 +4,7 @@ import Testing
 
 /// Runs the built `nabla` executable (it sits beside the test bundle) and returns its exit
 /// status, standard output and standard error.
-func runNabla(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
+func runNabla(_ arguments: [String], in directory: URL? = nil, settingEnvironment variables: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let folder = Bundle.main.executableURL?.deletingLastPathComponent()
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     var binary = folder.appendingPathComponent("nabla")
@@ -16,6 +16,9 @@ func runNabla(_ arguments: [String], in directory: URL? = nil) throws -> (status
     process.executableURL = binary
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = directory }
+    if !variables.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(variables) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -136,30 +136,12 @@ struct OperationTests {
     @Test(arguments: opCases)
     func tangentMatchesFiniteDifferences(_ c: OpCase) throws {
         var rng = SeededRandom(seed: 99)
-        let g = GraphBuilder()
-        let inputs = try c.shapes.enumerated().map { try g.input("x\($0.offset)", shape: $0.element) }
-        let directions = try c.shapes.enumerated().map { try g.input("t\($0.offset)", shape: $0.element) }
-        let y = try c.build(inputs)
-        let ty = try jvp(of: y, wrt: inputs, tangents: directions)
-        #expect(ty.shape == y.shape)
-        let graph = try g.graph(outputs: ["y": y, "ty": ty])
         var point: [String: TensorData] = [:]
         for (i, shape) in c.shapes.enumerated() {
             point["x\(i)"] = TensorData.random(shape, in: c.range, using: &rng)
             point["t\(i)"] = TensorData.random(shape, in: -1...1, using: &rng)
         }
-        let values = try expectKernelMatchesInterpreter(graph, point)
-        let h = 1e-6
-        var plus = point, minus = point
-        for i in c.shapes.indices {
-            let x = point["x\(i)"]!, t = point["t\(i)"]!
-            plus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 + h * $1 })
-            minus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 - h * $1 })
-        }
-        let yp = try Interpreter.evaluate(graph, inputs: plus)["y"]!.scalars
-        let ym = try Interpreter.evaluate(graph, inputs: minus)["y"]!.scalars
-        let numeric = zip(yp, ym).map { ($0 - $1) / (2 * h) }
-        expectClose(values["ty"]!.scalars, numeric, tolerance: 1e-6, "tangent of \(c.testDescription)")
+        try expectTangentMatchesFiniteDifferences(shapes: c.shapes, point: point, what: c.testDescription, c.build)
     }
 
     /// Random shapes and broadcasting patterns beyond the fixed table, for the binary ops.

@@ -109,3 +109,31 @@ func solveLinear(_ M: [[Double]], _ r: [Double]) -> [Double] {
     }
     return s
 }
+
+/// Builds `y = build(inputs)` and its forward-mode tangent along inputs "t0", "t1", ..., then
+/// expects the kernel to match the interpreter and the tangent to match the central finite
+/// difference of y along the tangents. `point` holds "x0", "x1", ... and "t0", "t1", ...
+func expectTangentMatchesFiniteDifferences(
+    shapes: [Shape], point: [String: TensorData], what: String, _ build: ([Tensor]) throws -> Tensor,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let g = GraphBuilder()
+    let inputs = try shapes.enumerated().map { try g.input("x\($0.offset)", shape: $0.element) }
+    let directions = try shapes.enumerated().map { try g.input("t\($0.offset)", shape: $0.element) }
+    let y = try build(inputs)
+    let ty = try jvp(of: y, wrt: inputs, tangents: directions)
+    #expect(ty.shape == y.shape, sourceLocation: sourceLocation)
+    let graph = try g.graph(outputs: ["y": y, "ty": ty])
+    let values = try expectKernelMatchesInterpreter(graph, point, sourceLocation: sourceLocation)
+    let h = 1e-6
+    var plus = point, minus = point
+    for i in shapes.indices {
+        let x = point["x\(i)"]!, t = point["t\(i)"]!
+        plus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 + h * $1 })
+        minus["x\(i)"] = try TensorData(shape: x.shape, scalars: zip(x.scalars, t.scalars).map { $0 - h * $1 })
+    }
+    let yp = try Interpreter.evaluate(graph, inputs: plus)["y"]!.scalars
+    let ym = try Interpreter.evaluate(graph, inputs: minus)["y"]!.scalars
+    let numeric = zip(yp, ym).map { ($0 - $1) / (2 * h) }
+    expectClose(values["ty"]!.scalars, numeric, tolerance: 1e-6, "tangent of \(what)", sourceLocation: sourceLocation)
+}

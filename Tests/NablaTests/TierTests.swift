@@ -270,30 +270,6 @@ struct TierTests {
     }
 }
 
-/// `runNabla` with variables added to the environment the command inherits.
-private func runNabla(_ arguments: [String], settingEnvironment variables: [String: String]) throws -> (status: Int32, out: String, err: String) {
-    var environment = ProcessInfo.processInfo.environment
-    environment.merge(variables) { $1 }
-    let folder = Bundle.main.executableURL?.deletingLastPathComponent()
-        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = folder.appendingPathComponent("nabla")
-    if !FileManager.default.isExecutableFile(atPath: binary.path) {
-        binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/nabla")
-    }
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    process.environment = environment
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-}
 
 @Suite("nabla bench", .serialized)
 struct BenchCommandTests {
