@@ -5,19 +5,24 @@
  * from `nabla compile` embeds as static functions. Nabla's interpreter (enum LU in
  * Sources/Nabla/Ops/LinearAlgebra.swift) does the same arithmetic in the same order.
  *
- * No include guard: nabla_linalg.c includes this file twice. Inside NABLA_LINALG(...) there
- * must be no preprocessor directives and no comments survive stringising.
+ * No include guard: nabla_linalg.c includes this file twice. Inside the macro below there must
+ * be no preprocessor directives, and no comments survive stringising.
  *
- * Back substitution runs row by row (k outer, right-hand sides inner) so it streams memory;
- * every element still sees its subtractions in increasing k, then one division.
+ * nabla_lu_factor: eliminates the n x n matrix a (row-major, overwritten: U on and above the
+ * diagonal, below it each entry as it was when its multiplier was formed) and applies the
+ * same row swaps and row operations to the n x m right-hand sides x; records the pivot row of
+ * each step in pivots (as doubles) unless it is NULL. A column that is zero from the diagonal
+ * down is skipped (the determinant is then 0). Returns the number of row swaps.
  *
- * nabla_lu_factor: eliminates the n x n matrix a (row-major, overwritten by U and the
- * multipliers) and applies the same row swaps and row operations to the n x m right-hand
- * sides x, so no pivot array is stored. A column that is zero from the diagonal down is
- * skipped (the determinant is then 0). Returns the number of row swaps.
+ * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
+ * substitutes row by row (every element still sees its subtractions in increasing order, then
+ * one division): the same operations in the same order as eliminating them with the matrix.
+ * nabla_lu_apply_transposed solves A^T x = b with the same factors: U^T y = b forward, then
+ * the row operations and swaps transposed, in reverse. The factored form f passed to these
+ * is the overwritten matrix; its pivots follow it.
  */
 NABLA_LINALG(
-NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x) {
+NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x, double *pivots) {
     long i, j, k, p, swaps = 0;
     double best, t, d, l;
     for (k = 0; k < n; k++) {
@@ -30,6 +35,7 @@ NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x) {
                 p = i;
             }
         }
+        if (pivots) pivots[k] = (double)p;
         if (p != k) {
             for (j = k; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
             for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
@@ -45,31 +51,68 @@ NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x) {
     }
     return swaps;
 }
-NABLA_LINKAGE void nabla_lu_solve(long n, long m, double *a, double *x) {
-    long i, j, k;
-    double u, d;
-    nabla_lu_factor(n, m, a, x);
+NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x) {
+    long i, j, k, p;
+    double t, d, l, u;
+    for (k = 0; k < n; k++) {
+        p = (long)pivots[k];
+        if (p != k) {
+            for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
+        }
+        d = f[k * n + k];
+        if (d == 0.0) continue;
+        for (i = k + 1; i < n; i++) {
+            l = f[i * n + k] / d;
+            for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
+        }
+    }
     for (i = n - 1; i >= 0; i--) {
         double *xi = x + i * m;
         for (k = i + 1; k < n; k++) {
-            u = a[i * n + k];
+            u = f[i * n + k];
             for (j = 0; j < m; j++) xi[j] -= u * x[k * m + j];
         }
-        d = a[i * n + i];
+        d = f[i * n + i];
         for (j = 0; j < m; j++) xi[j] = xi[j] / d;
     }
 }
-NABLA_LINKAGE double nabla_lu_det(long n, double *a) {
-    long k, swaps = nabla_lu_factor(n, 0, a, a);
+NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x) {
+    long i, j, k, p;
+    double t, d, l, u;
+    for (i = 0; i < n; i++) {
+        double *xi = x + i * m;
+        for (k = 0; k < i; k++) {
+            u = f[k * n + i];
+            for (j = 0; j < m; j++) xi[j] -= u * x[k * m + j];
+        }
+        d = f[i * n + i];
+        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
+    }
+    for (k = n - 1; k >= 0; k--) {
+        d = f[k * n + k];
+        if (d != 0.0) {
+            for (i = k + 1; i < n; i++) {
+                l = f[i * n + k] / d;
+                for (j = 0; j < m; j++) x[k * m + j] -= l * x[i * m + j];
+            }
+        }
+        p = (long)pivots[k];
+        if (p != k) {
+            for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
+        }
+    }
+}
+NABLA_LINKAGE double nabla_lu_det(long n, const double *f, const double *pivots) {
+    long k, swaps = 0;
     double d = 1.0;
-    for (k = 0; k < n; k++) d *= a[k * n + k];
+    for (k = 0; k < n; k++) if ((long)pivots[k] != k) swaps++;
+    for (k = 0; k < n; k++) d *= f[k * n + k];
     return swaps % 2 == 1 ? -d : d;
 }
-NABLA_LINKAGE double nabla_lu_logabsdet(long n, double *a) {
+NABLA_LINKAGE double nabla_lu_logabsdet(long n, const double *f) {
     long k;
     double s = 0.0;
-    nabla_lu_factor(n, 0, a, a);
-    for (k = 0; k < n; k++) s += log(fabs(a[k * n + k]));
+    for (k = 0; k < n; k++) s += log(fabs(f[k * n + k]));
     return s;
 }
 )

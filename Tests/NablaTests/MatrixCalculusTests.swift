@@ -224,7 +224,7 @@ struct MatrixCalculusOperationTests {
         let g = GraphBuilder()
         let A = try g.input("A", shape: [2, 3]), S = try g.input("S", shape: [3, 3])
         let v = try g.input("v", shape: [2]), t = try g.input("t", shape: [3, 3, 3])
-        #expect(throws: NablaError.shapeMismatch(op: "det", shapes: [[2, 3]], reason: "needs a square matrix")) { try det(A) }
+        #expect(throws: NablaError.shapeMismatch(op: "lu", shapes: [[2, 3]], reason: "needs a square matrix")) { try det(A) }
         #expect(throws: NablaError.self) { try logdet(v) }
         #expect(throws: NablaError.self) { try inv(t) }
         #expect(throws: NablaError.self) { try solve(A, v) }
@@ -556,50 +556,44 @@ struct MatrixCalculusRobustnessTests {
         try expectKernelMatchesInterpreter(graph, ["A": withInf, "b": bv])
     }
 
-    /// Scratch memory comes from the workspace, is shared between nodes that run one after
-    /// the other, and never overlaps a node's operands or result.
-    @Test func scratchIsPlannedInTheWorkspace() throws {
+    /// One LU factorisation per matrix: every function of a matrix and every derivative of them
+    /// reads the same factors, and the factors live in the planned workspace.
+    @Test func factorisationsAreShared() throws {
         let g = GraphBuilder()
         let A = try g.input("A", shape: [4, 4]), B = try g.input("B", shape: [4, 4])
-        // Two determinants of inputs: one 16-double scratch region, used twice.
+        // Two determinants of different matrices: two factorisations, one workspace region
+        // reused (the first is dead before the second is made).
         let twoDets = try emitC(g.graph(outputs: ["d": det(A) + det(B)]))
-        #expect(twoDets.workspaceBytes == 16 * 8)
-        #expect(twoDets.code.contains("nabla_lu_det("))
-        #expect(!twoDets.code.contains("nabla_lu_solve("))
+        #expect(twoDets.code.components(separatedBy: "nabla_lu_factor(4, ").count - 1 == 2)
+        #expect(twoDets.workspaceBytes == 24 * 8)
         #expect(!twoDets.code.contains("malloc"))
-        // An operand in the workspace: the scratch goes beside it.
-        let beside = try emitC(g.graph(outputs: ["d": det(exp(A))]))
-        #expect(beside.workspaceBytes == 32 * 8)
         // No matrix operation, no helpers.
         let plain = try emitC(g.graph(outputs: ["s": sum(A)]))
         #expect(!plain.code.contains("nabla_lu"))
         #expect(plain.workspaceBytes == 0)
 
-        // A large derivative graph: check the plan's invariants node by node.
+        // A Gaussian-process style objective and its gradient: one factorisation of C.
+        let y = try g.input("y", shape: [4]), s2 = try g.input("s2")
+        let C = try A.matmul(A.transposed) + s2 * identityMatrix(4, in: g)
+        let nlml = try 0.5 * y.matmul(solve(C, y)) + 0.5 * logdet(C)
+        let gp = try g.graph(outputs: ["nlml": nlml, "g": gradient(of: nlml, wrt: [A, s2, y])[1]])
+        let simplified = try simplify(gp)
+        #expect(simplified.nodes.filter { $0.operation is LUFactor }.count == 1)
+        #expect(try emitC(gp).code.components(separatedBy: "nabla_lu_factor(4, ").count - 1 == 1)
+        var rng = SeededRandom(seed: 31)
+        let inputs = ["A": wellConditionedMatrix(4, using: &rng), "B": wellConditionedMatrix(4, using: &rng),
+                      "y": TensorData.random([4], using: &rng), "s2": TensorData(0.5)]
+        try expectKernelMatchesInterpreter(gp, inputs)
+
+        // A larger derivative graph: every factored matrix is factored once.
         let b = try g.input("b", shape: [4, 2])
         let L = try logdet(A.matmul(B) + A) + sum(solve(inv(A) + B, b)) + det(A * 0.5) + sum(logsumexp(solve(B, b), axis: 0))
         let grads = try gradient(of: L, wrt: [A, B, b])
-        let graph = try g.graph(outputs: ["L": L, "dA": grads[0], "dB": grads[1], "db": hvp(of: L, wrt: b, along: b)])
-        let source = try emitC(graph, options: CEmitOptions(simplify: false))
-        let plan = StoragePlan(graph: graph).memory
-        var scratchNodes = 0
-        for (i, node) in graph.nodes.enumerated() {
-            guard let offset = plan.scratchOffsets[i] else { continue }
-            scratchNodes += 1
-            let need = scratchDoubles(of: node.operation, inputs: node.inputs.map { graph.nodes[$0].shape }, output: node.shape)
-            #expect(need > 0 && offset + need <= plan.size)
-            for other in node.inputs + [i] {
-                guard let start = plan.offsets[other] else { continue }
-                let end = start + graph.nodes[other].shape.count
-                #expect(end <= offset || offset + need <= start, "scratch of %\(i) overlaps %\(other)")
-            }
-        }
-        #expect(scratchNodes >= 4)
-        #expect(source.workspaceBytes == plan.size * 8)
-        var rng = SeededRandom(seed: 31)
-        try expectKernelMatchesInterpreter(graph, [
-            "A": wellConditionedMatrix(4, using: &rng), "B": wellConditionedMatrix(4, using: &rng),
-            "b": TensorData.random([4, 2], using: &rng),
-        ])
+        let graph = try simplify(g.graph(outputs: ["L": L, "dA": grads[0], "dB": grads[1], "db": hvp(of: L, wrt: b, along: b)]))
+        let factored = graph.nodes.filter { $0.operation is LUFactor }.map { $0.inputs[0] }
+        #expect(Set(factored).count == factored.count)
+        var all = inputs
+        all["b"] = TensorData.random([4, 2], using: &rng)
+        try expectKernelMatchesInterpreter(graph, all)
     }
 }

@@ -16,12 +16,14 @@ extern "C" {
 /* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. */
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);
 
-/* LU with partial pivoting (see nabla_linalg_code.h): a is n x n and overwritten, x holds m
- * right-hand sides (n x m) and is overwritten by the solution in nabla_lu_solve. */
-long nabla_lu_factor(long n, long m, double *a, double *x);
-void nabla_lu_solve(long n, long m, double *a, double *x);
-double nabla_lu_det(long n, double *a);
-double nabla_lu_logabsdet(long n, double *a);
+/* LU with partial pivoting (see nabla_linalg_code.h). a is n x n and overwritten by the
+ * factors; pivots, if not NULL, receives n pivot rows (as doubles); x holds m right-hand sides
+ * (n x m). The factored form f is the overwritten a followed by the pivots. */
+long nabla_lu_factor(long n, long m, double *a, double *x, double *pivots);
+void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x);
+void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x);
+double nabla_lu_det(long n, const double *f, const double *pivots);
+double nabla_lu_logabsdet(long n, const double *f);
 
 /* The text of those functions (with the token NABLA_LINKAGE before each), for standalone C. */
 extern const char nabla_linalg_source[];

@@ -242,7 +242,10 @@ public func outer(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 /// pivoting. A singular matrix gives ±0 (or whatever rounding leaves), never an error.
 ///
 /// Its gradient is det(A) A^-T, formed as a solve with A^T.
-public func det(_ A: Tensor) throws -> Tensor { try A.builder.apply(Determinant(), [A]) }
+public func det(_ A: Tensor) throws -> Tensor { try A.builder.apply(Determinant(), [A, luFactors(A)]) }
+
+/// The LU factors of a square matrix, one node per matrix however many functions use them.
+func luFactors(_ A: Tensor) throws -> Tensor { try A.builder.apply(LUFactor(), [A]) }
 
 /// log |det A| of a square matrix (a scalar): the sum of the logs of the LU pivots'
 /// magnitudes, so it stays finite where det itself would overflow or underflow. A singular
@@ -250,17 +253,22 @@ public func det(_ A: Tensor) throws -> Tensor { try A.builder.apply(Determinant(
 ///
 /// Its gradient is A^-T, formed as a solve with A^T; it can be differentiated again (Hessians
 /// of log-determinants work).
-public func logdet(_ A: Tensor) throws -> Tensor { try A.builder.apply(LogAbsDeterminant(), [A]) }
+public func logdet(_ A: Tensor) throws -> Tensor { try A.builder.apply(LogAbsDeterminant(), [A, luFactors(A)]) }
 
 /// The inverse of a square matrix, by LU factorisation with partial pivoting. A singular
 /// matrix gives infinities or NaN. Prefer `solve(A, b)` to `inv(A).matmul(b)`: it is cheaper
 /// and more accurate, and so are its derivatives.
-public func inv(_ A: Tensor) throws -> Tensor { try A.builder.apply(MatrixInverse(), [A]) }
+public func inv(_ A: Tensor) throws -> Tensor { try A.builder.apply(MatrixInverse(), [A, luFactors(A)]) }
 
 /// The solution x of A x = b for a square matrix A `[n, n]` and b a vector `[n]` or a matrix
 /// `[n, k]` of right-hand sides; the result is shaped like b. By LU factorisation with partial
 /// pivoting; a singular A gives infinities or NaN.
-public func solve(_ A: Tensor, _ b: Tensor) throws -> Tensor { try A.builder.apply(Solve(), [A, b]) }
+public func solve(_ A: Tensor, _ b: Tensor) throws -> Tensor { try A.builder.apply(Solve(), [A, b, luFactors(A)]) }
+
+/// The solution x of A^T x = b, on A's own LU factors (shared with every other function of A).
+public func solveTransposed(_ A: Tensor, _ b: Tensor) throws -> Tensor {
+    try A.builder.apply(Solve(transposed: true), [A, b, luFactors(A)])
+}
 
 /// log(sum(exp(x))) over all elements (a scalar), computed without overflow by subtracting
 /// the maximum first. All elements -inf give -inf.

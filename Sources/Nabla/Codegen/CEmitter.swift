@@ -105,15 +105,6 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
         }
     }
 
-    // Scratch memory of operations that asked for it, named after their node.
-    var scratchNames = [String?](repeating: nil, count: count)
-    for i in 0..<count {
-        guard let offset = plan.scratchOffsets[i] else { continue }
-        let name = "t\(i)"
-        declarations.line("double *const \(name) = ws + \(offset);")
-        scratchNames[i] = name
-    }
-
     let body = CWriter()
     body.indent = 1
     let emitter = FusedEmitter(graph: graph, fusion: fusion, values: values, writer: body)
@@ -131,8 +122,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
             throw NablaError.compilation(message: "operand %\(operand) of %\(i) was not stored (a Nabla bug)", line: nil, sourceLine: nil)
         }
         let cnode = CNode(
-            output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime,
-            scratch: scratchNames[i], writer: body)
+            output: values[i], inputs: node.inputs.map { values[$0] }, useRuntime: options.useRuntime, writer: body)
         if node.shape.count <= 1 {
             try node.operation.emitC(cnode)
         } else {
@@ -193,7 +183,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     lines.append("int \(function)(const double *const *inputs, double *const *outputs, void *workspace);")
     lines.append("int \(function)(const double *const *inputs, double *const *outputs, void *workspace) {")
     lines.append("    (void)inputs; (void)outputs; (void)workspace;")
-    if plan.size > 0 { lines.append("    double *const ws = (double *)workspace;") }
+    if plan.offsets.contains(where: { $0 != nil }) { lines.append("    double *const ws = (double *)workspace;") }
     for (k, _) in graph.outputs.enumerated() { lines.append("    double *const out\(k) = outputs[\(k)];") }
     lines.append(contentsOf: declarations.lines)
     lines.append(bodyText)

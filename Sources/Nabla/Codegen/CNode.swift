@@ -1,23 +1,3 @@
-/// An operation whose C needs working memory besides its result: the factors of a matrix
-/// factorisation, say.
-///
-/// The memory plan reserves `scratchDoubles` doubles of the kernel's workspace for the node,
-/// disjoint from its operands and its result and free again as soon as the node's statements
-/// end (later nodes reuse it), so generated C never allocates and never puts large arrays on
-/// the stack. `CNode.scratch` names a pointer to it. Operations that are not
-/// `ScratchOperation`s get none.
-public protocol ScratchOperation: Operation {
-    /// Doubles of scratch the emitted C needs for operands of shapes `inputs` and a result of
-    /// shape `output` (0 for none).
-    func scratchDoubles(inputs: [Shape], output: Shape) -> Int
-}
-
-/// Scratch doubles `operation` needs in C: its `ScratchOperation` request, else 0.
-func scratchDoubles(of operation: any Operation, inputs: [Shape], output: Shape) -> Int {
-    guard let op = operation as? any ScratchOperation else { return 0 }
-    return max(0, op.scratchDoubles(inputs: inputs, output: output))
-}
-
 /// Where a node's value lives in generated C.
 public struct CValue {
     enum Storage {
@@ -92,26 +72,15 @@ public final class CNode {
     /// True when heavy kernels may call Nabla's runtime (JIT kernels) instead of inlining
     /// loops (standalone C).
     public let useRuntime: Bool
-    /// Name of a `double *const` to the scratch doubles the operation asked for as a
-    /// `ScratchOperation` (nil when it asked for none). Uninitialised, and this node's alone
-    /// only while its statements run.
-    public let scratch: String?
     let writer: CWriter
 
-    init(output: CValue, inputs: [CValue], useRuntime: Bool, scratch: String? = nil, writer: CWriter) {
+    init(output: CValue, inputs: [CValue], useRuntime: Bool, writer: CWriter) {
         self.output = output
         self.inputs = inputs
         self.useRuntime = useRuntime
-        self.scratch = scratch
         self.writer = writer
     }
 
-    /// The scratch memory seen as a value of `shape` (at most the doubles requested), for the
-    /// loop helpers.
-    public func scratchValue(shape: Shape) -> CValue {
-        precondition(scratch != nil, "the operation requested no scratch memory")
-        return CValue(shape: shape, storage: .pointer(scratch!))
-    }
 
     /// Writes one line of C.
     public func line(_ text: String) { writer.line(text) }

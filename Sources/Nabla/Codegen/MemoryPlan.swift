@@ -3,9 +3,6 @@
 struct MemoryPlan {
     /// Workspace offset, in doubles, of each node that needs a buffer; nil for the others.
     var offsets: [Int?]
-    /// Workspace offset, in doubles, of each node's scratch memory (`ScratchOperation`); nil
-    /// for nodes that asked for none.
-    var scratchOffsets: [Int?]
     /// Workspace size in doubles.
     var size: Int
 
@@ -15,10 +12,6 @@ struct MemoryPlan {
     /// Plans `needsBuffer` nodes of `graph` greedily in node order: a node's buffer is taken
     /// from the best-fitting free block (or the end) and returned after its last consumer,
     /// never before its own operands are released, so no node writes over an operand.
-    ///
-    /// A node's scratch memory is taken the same way right after its buffer and returned as
-    /// soon as the node is done, so it overlaps neither its operands nor its result, and the
-    /// scratch of successive nodes shares memory.
     init(graph: Graph, needsBuffer: [Bool]) {
         let count = graph.nodes.count
         var lastUse = Array(0..<count)
@@ -43,22 +36,12 @@ struct MemoryPlan {
         var free: [(offset: Int, size: Int)] = []  // sorted by offset, coalesced
         var top = 0
         offsets = [Int?](repeating: nil, count: count)
-        scratchOffsets = [Int?](repeating: nil, count: count)
         var sizes = [Int](repeating: 0, count: count)
         for step in 0..<count {
             for i in allocateAt[step] {
                 let need = Self.rounded(graph.nodes[i].shape.count)
                 sizes[i] = need
                 offsets[i] = Self.take(&free, &top, need)
-            }
-            let i = step
-            let node = graph.nodes[i]
-            let scratch = Self.rounded(scratchDoubles(
-                of: node.operation, inputs: node.inputs.map { graph.nodes[$0].shape }, output: node.shape))
-            if scratch > 0 {
-                let offset = Self.take(&free, &top, scratch)
-                scratchOffsets[i] = offset
-                Self.release(&free, offset: offset, size: scratch)
             }
             for dead in releaseAt[step] where offsets[dead] != nil {
                 Self.release(&free, offset: offsets[dead]!, size: sizes[dead])

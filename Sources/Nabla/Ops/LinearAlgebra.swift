@@ -1,34 +1,37 @@
 import NablaRuntime
 import Foundation
 
-// Matrix calculus: det, log|det|, inverse and linear solves, all on one LU factorisation with
+// Matrix calculus: det, log|det|, inverse and linear solves, all on LU factorisations with
 // partial pivoting.
 //
-// Numerics. `LU` below (for the interpreter) and `CHelper.linearAlgebra` (for generated C)
+// One factorisation per matrix. `det(A)`, `logdet(A)`, `inv(A)`, `solve(A, b)` and the
+// transposed solves their derivatives need all take a second operand, `LUFactor(A)`, which the
+// builder shares between them (it hash-conses equal nodes): a Gaussian-process likelihood and
+// its gradient factor the covariance once. Evaluation reads only the factors; derivative rules
+// are written in terms of A, and `LUFactor` itself has no derivative (its consumers account for
+// A), so derivative graphs stay ordinary graphs that can be differentiated again.
+//
+// Numerics. `LU` below (for the interpreter) and runtime/nabla_linalg_code.h (for generated C)
 // are the same algorithm written twice, statement for statement, so kernels and the
-// interpreter round identically. Elimination works on a copy of the matrix (in the node's
-// scratch memory in C) and applies each row swap and row operation to the right-hand sides as
-// it goes, so neither the multipliers nor the pivot indices are ever stored: the scratch is
-// exactly n * n doubles.
+// interpreter round identically. The factors are the eliminated matrix (U on and above the
+// diagonal, below it each entry as it was when its multiplier was formed) followed by one row
+// of pivot indices; applying them replays exactly the row swaps and row operations of the
+// elimination.
 //
 // Singular matrices are not detected; IEEE arithmetic runs its course. When a column has no
 // non-zero pivot left (it is zero from the diagonal down) elimination skips it, as LAPACK's
 // getrf does, so det is then ±0 and logdet -inf, while inv and solve divide by that zero pivot
 // and give infinities or NaN. A NaN in a column is always chosen as its pivot, so NaN inputs
 // give NaN results. Every loop has fixed bounds: nothing can trap or hang.
-//
-// Derivatives never form an explicit inverse where a solve does (det and logdet pull back
-// through `solve(A^T, I)`, which is A^-T itself), and they are built from these same
-// operations, so derivative graphs can be differentiated again.
 
 /// LU factorisation with partial pivoting on row-major arrays: the interpreter's half of the
 /// numerics (the C half is `CHelper.linearAlgebra`).
 enum LU {
     /// Gaussian elimination with partial pivoting of the n x n matrix `a`, applying the same
-    /// row swaps and row operations to the n x m matrix `x`. Leaves U on and above the
-    /// diagonal of `a` (below it, stale values) and L^-1 P x in `x`. Returns the number of row
-    /// swaps.
-    static func factor(_ n: Int, _ m: Int, _ a: inout [Double], _ x: inout [Double]) -> Int {
+    /// row swaps and row operations to the n x m matrix `x` and recording each step's pivot row
+    /// in `pivots` (when given). Returns the number of row swaps.
+    @discardableResult
+    static func factor(_ n: Int, _ m: Int, _ a: inout [Double], _ x: inout [Double], pivots: UnsafeMutablePointer<Double>? = nil) -> Int {
         var swaps = 0
         for k in 0..<n {
             // The largest magnitude from the diagonal down; a NaN wins, so it propagates.
@@ -41,6 +44,7 @@ enum LU {
                     p = i
                 }
             }
+            pivots?[k] = Double(p)
             if p != k {
                 for j in k..<n { a.swapAt(k * n + j, p * n + j) }
                 for j in 0..<m { x.swapAt(k * m + j, p * m + j) }
@@ -58,41 +62,77 @@ enum LU {
         return swaps
     }
 
-    /// Back substitution: overwrites the n x m matrix `x` with U^-1 x, U the upper triangle of `a`.
-    static func backSubstitute(_ n: Int, _ m: Int, _ a: [Double], _ x: inout [Double]) {
+    /// The factors of an n x n matrix: the eliminated matrix followed by the n pivot rows.
+    static func factors(_ n: Int, _ a: [Double]) -> [Double] {
+        var f = a
+        var none: [Double] = []
+        var pivots = [Double](repeating: 0, count: n)
+        pivots.withUnsafeMutableBufferPointer { _ = factor(n, 0, &f, &none, pivots: $0.baseAddress) }
+        return f + pivots
+    }
+
+    /// Overwrites the n x m right-hand sides `x` with A^-1 x, from A's `factors`.
+    static func apply(_ n: Int, _ m: Int, _ f: [Double], _ x: inout [Double]) {
+        for k in 0..<n {
+            let p = Int(f[n * n + k])
+            if p != k { for j in 0..<m { x.swapAt(k * m + j, p * m + j) } }
+            let d = f[k * n + k]
+            if d == 0 { continue }
+            for i in (k + 1)..<n {
+                let l = f[i * n + k] / d
+                for j in 0..<m { x[i * m + j] -= l * x[k * m + j] }
+            }
+        }
         var i = n - 1
         while i >= 0 {
-            for j in 0..<m {
-                var s = x[i * m + j]
-                for k in (i + 1)..<n { s -= a[i * n + k] * x[k * m + j] }
-                x[i * m + j] = s / a[i * n + i]
+            for k in (i + 1)..<n {
+                let u = f[i * n + k]
+                for j in 0..<m { x[i * m + j] -= u * x[k * m + j] }
             }
+            let d = f[i * n + i]
+            for j in 0..<m { x[i * m + j] = x[i * m + j] / d }
             i -= 1
         }
     }
 
-    /// Solves A X = B for the n x n matrix `a` (overwritten) and n x m right-hand sides `x`
-    /// (overwritten by the solution).
-    static func solve(_ n: Int, _ m: Int, _ a: inout [Double], _ x: inout [Double]) {
-        _ = factor(n, m, &a, &x)
-        backSubstitute(n, m, a, &x)
+    /// Overwrites the n x m right-hand sides `x` with A^-T x, from A's `factors`.
+    static func applyTransposed(_ n: Int, _ m: Int, _ f: [Double], _ x: inout [Double]) {
+        for i in 0..<n {
+            for k in 0..<i {
+                let u = f[k * n + i]
+                for j in 0..<m { x[i * m + j] -= u * x[k * m + j] }
+            }
+            let d = f[i * n + i]
+            for j in 0..<m { x[i * m + j] = x[i * m + j] / d }
+        }
+        var k = n - 1
+        while k >= 0 {
+            let d = f[k * n + k]
+            if d != 0 {
+                for i in (k + 1)..<n {
+                    let l = f[i * n + k] / d
+                    for j in 0..<m { x[k * m + j] -= l * x[i * m + j] }
+                }
+            }
+            let p = Int(f[n * n + k])
+            if p != k { for j in 0..<m { x.swapAt(k * m + j, p * m + j) } }
+            k -= 1
+        }
     }
 
-    /// det A: the product of U's diagonal, negated for an odd number of swaps.
-    static func determinant(_ n: Int, _ a: inout [Double]) -> Double {
-        var none: [Double] = []
-        let swaps = factor(n, 0, &a, &none)
+    /// det A from its factors: the product of U's diagonal, negated for an odd number of swaps.
+    static func determinant(_ n: Int, _ f: [Double]) -> Double {
+        var swaps = 0
+        for k in 0..<n where Int(f[n * n + k]) != k { swaps += 1 }
         var d = 1.0
-        for k in 0..<n { d *= a[k * n + k] }
+        for k in 0..<n { d *= f[k * n + k] }
         return swaps % 2 == 1 ? -d : d
     }
 
-    /// log |det A|: the sum of log |u_kk|, which neither overflows nor underflows.
-    static func logAbsDeterminant(_ n: Int, _ a: inout [Double]) -> Double {
-        var none: [Double] = []
-        _ = factor(n, 0, &a, &none)
+    /// log |det A| from its factors: the sum of log |u_kk|, which neither overflows nor underflows.
+    static func logAbsDeterminant(_ n: Int, _ f: [Double]) -> Double {
         var s = 0.0
-        for k in 0..<n { s += Foundation.log(Swift.abs(a[k * n + k])) }
+        for k in 0..<n { s += Foundation.log(Swift.abs(f[k * n + k])) }
         return s
     }
 }
@@ -122,14 +162,6 @@ private func squareOrder(_ shape: Shape, _ op: String) throws -> Int {
     return shape[0]
 }
 
-/// Writes C copying operand `input` (n x n) into the node's scratch memory.
-private func copyToScratch(_ node: CNode, _ input: CValue) {
-    let shape = input.shape
-    node.loop(over: shape, [CAccess(node.scratchValue(shape: shape), strides: shape.strides), CAccess(input, strides: shape.strides)]) {
-        "\($0[0]) = \($0[1]);"
-    }
-}
-
 /// The n x n identity as a constant of `builder`.
 func identityMatrix(_ n: Int, in builder: GraphBuilder) -> Tensor {
     var data = [Double](repeating: 0, count: n * n)
@@ -144,34 +176,79 @@ func matrixTrace(_ m: Tensor) throws -> Tensor {
     return sum(try m.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)]))
 }
 
-/// A^-T as the solve A^T X = I (this is the full gradient of log|det A|, so no cheaper form
-/// exists).
+/// A^-T as the transposed solve A^T X = I on A's factors (this is the full gradient of
+/// log|det A|, so no cheaper form exists).
 private func inverseTransposed(_ a: Tensor) throws -> Tensor {
-    try solve(a.transposed, identityMatrix(a.shape[0], in: a.builder))
+    try solveTransposed(a, identityMatrix(a.shape[0], in: a.builder))
 }
 
-/// det A of a square matrix (a scalar), by LU with partial pivoting.
-public struct Determinant: ScratchOperation {
+/// `[n, n]` and its factors `[n + 1, n]`, or a shape error naming `op`.
+private func checkFactored(_ inputs: [Shape], _ count: Int, _ op: String) throws -> Int {
+    try requireOperands(inputs, count, op)
+    let n = try squareOrder(inputs[0], op)
+    guard inputs[count - 1] == Shape([n + 1, n]) else {
+        throw NablaError.shapeMismatch(op: op, shapes: [inputs[0], inputs[count - 1]], reason: "the last operand must be the matrix's LU factors")
+    }
+    return n
+}
+
+/// Writes C copying `source` into `target` element by element (same shape).
+private func copy(_ node: CNode, _ source: CValue, into target: CValue) {
+    let shape = source.shape
+    node.loop(over: shape, [CAccess(target, strides: shape.strides), CAccess(source, strides: shape.strides)]) {
+        "\($0[0]) = \($0[1]);"
+    }
+}
+
+/// The LU factorisation with partial pivoting of a square matrix `[n, n]`: the eliminated
+/// matrix followed by a row of pivot indices, `[n + 1, n]`.
+///
+/// An evaluation aid: the matrix functions read it, but differentiate through the matrix
+/// itself, so it has no derivative of its own.
+public struct LUFactor: Operation {
+    public init() {}
+    public var name: String { "lu" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, "lu")
+        let n = try squareOrder(inputs[0], "lu")
+        return Shape([n + 1, n])
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        TensorData(unchecked: shape, LU.factors(inputs[0].shape[0], inputs[0].scalars))
+    }
+
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [nil] }
+    public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
+
+    public func emitC(_ node: CNode) throws {
+        let a = node.inputs[0], f = node.output
+        let n = a.shape[0]
+        guard n > 0 else { return }
+        copy(node, a, into: CValue(shape: a.shape, storage: f.storage))
+        node.line("nabla_lu_factor(\(n), 0, \(f.address), \(f.address), \(f.address) + \(n * n));")
+    }
+}
+
+/// det A of a square matrix (a scalar), from its LU factors.
+public struct Determinant: Operation {
     public init() {}
     public var name: String { "det" }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, "det")
-        _ = try squareOrder(inputs[0], "det")
+        _ = try checkFactored(inputs, 2, "det")
         return .scalar
     }
 
-    public func scratchDoubles(inputs: [Shape], output: Shape) -> Int { inputs[0].count }
-
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
-        var a = inputs[0].scalars
-        return TensorData(LU.determinant(inputs[0].shape[0], &a))
+        TensorData(LU.determinant(inputs[0].shape[0], inputs[1].scalars))
     }
 
     /// d det / dA = det A * A^-T, reusing the result.
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
-        guard rule.needsGradient[0] else { return [nil] }
-        return [try (rule.cotangent * rule.output) * inverseTransposed(rule.inputs[0])]
+        guard rule.needsGradient[0] else { return [nil, nil] }
+        return [try (rule.cotangent * rule.output) * inverseTransposed(rule.inputs[0]), nil]
     }
 
     /// d det = det A * tr(A^-1 dA), with A^-1 dA as a solve.
@@ -181,39 +258,30 @@ public struct Determinant: ScratchOperation {
     }
 
     public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0]
-        guard n > 0 else {
-            node.line("\(node.output.element("0")) = 1.0;")
-            return
-        }
-        copyToScratch(node, node.inputs[0])
-        node.line("\(node.output.element("0")) = nabla_lu_det(\(n), \(node.scratch!));")
+        let n = node.inputs[0].shape[0], f = node.inputs[1].address
+        node.line(n == 0 ? "\(node.output.element("0")) = 1.0;" : "\(node.output.element("0")) = nabla_lu_det(\(n), \(f), \(f) + \(n * n));")
     }
 }
 
 /// log |det A| of a square matrix (a scalar): the sum of the logs of the LU pivots'
 /// magnitudes, so it neither overflows nor underflows where det would.
-public struct LogAbsDeterminant: ScratchOperation {
+public struct LogAbsDeterminant: Operation {
     public init() {}
     public var name: String { "logdet" }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, "logdet")
-        _ = try squareOrder(inputs[0], "logdet")
+        _ = try checkFactored(inputs, 2, "logdet")
         return .scalar
     }
 
-    public func scratchDoubles(inputs: [Shape], output: Shape) -> Int { inputs[0].count }
-
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
-        var a = inputs[0].scalars
-        return TensorData(LU.logAbsDeterminant(inputs[0].shape[0], &a))
+        TensorData(LU.logAbsDeterminant(inputs[0].shape[0], inputs[1].scalars))
     }
 
-    /// d log|det A| / dA = A^-T, as the solve A^T X = I.
+    /// d log|det A| / dA = A^-T, as the transposed solve A^T X = I.
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
-        guard rule.needsGradient[0] else { return [nil] }
-        return [try rule.cotangent * inverseTransposed(rule.inputs[0])]
+        guard rule.needsGradient[0] else { return [nil, nil] }
+        return [try rule.cotangent * inverseTransposed(rule.inputs[0]), nil]
     }
 
     /// d log|det A| = tr(A^-1 dA), with A^-1 dA as a solve.
@@ -224,42 +292,33 @@ public struct LogAbsDeterminant: ScratchOperation {
 
     public func emitC(_ node: CNode) throws {
         let n = node.inputs[0].shape[0]
-        guard n > 0 else {
-            node.line("\(node.output.element("0")) = 0.0;")
-            return
-        }
-        copyToScratch(node, node.inputs[0])
-        node.line("\(node.output.element("0")) = nabla_lu_logabsdet(\(n), \(node.scratch!));")
+        node.line(n == 0 ? "\(node.output.element("0")) = 0.0;" : "\(node.output.element("0")) = nabla_lu_logabsdet(\(n), \(node.inputs[1].address));")
     }
 }
 
-/// A^-1 of a square matrix: the solve A X = I, by LU with partial pivoting.
-public struct MatrixInverse: ScratchOperation {
+/// A^-1 of a square matrix: A X = I solved on its LU factors.
+public struct MatrixInverse: Operation {
     public init() {}
     public var name: String { "inv" }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, "inv")
-        _ = try squareOrder(inputs[0], "inv")
+        _ = try checkFactored(inputs, 2, "inv")
         return inputs[0]
     }
 
-    public func scratchDoubles(inputs: [Shape], output: Shape) -> Int { inputs[0].count }
-
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let n = shape[0]
-        var a = inputs[0].scalars
         var x = [Double](repeating: 0, count: n * n)
         for i in 0..<n { x[i * n + i] = 1 }
-        LU.solve(n, n, &a, &x)
+        LU.apply(n, n, inputs[1].scalars, &x)
         return TensorData(unchecked: shape, x)
     }
 
     /// With Y = A^-1: dA = -Y^T G Y^T, reusing the result.
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
-        guard rule.needsGradient[0] else { return [nil] }
+        guard rule.needsGradient[0] else { return [nil, nil] }
         let yt = rule.output.transposed
-        return [try -(yt.matmul(rule.cotangent).matmul(yt))]
+        return [try -(yt.matmul(rule.cotangent).matmul(yt)), nil]
     }
 
     /// dY = -Y dA Y.
@@ -270,80 +329,79 @@ public struct MatrixInverse: ScratchOperation {
     }
 
     public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0]
+        let n = node.inputs[0].shape[0], f = node.inputs[1].address
         guard n > 0 else { return }
-        copyToScratch(node, node.inputs[0])
         let out = node.output
         node.block("for (long i = 0; i < \(n * n); i++)") { node.line("\(out.element("i")) = 0.0;") }
         node.block("for (long i = 0; i < \(n); i++)") { node.line("\(out.element("i * \(n + 1)")) = 1.0;") }
-        node.line("nabla_lu_solve(\(n), \(n), \(node.scratch!), \(out.address));")
+        node.line("nabla_lu_apply(\(n), \(n), \(f), \(f) + \(n * n), \(out.address));")
     }
 }
 
-/// The solution X of A X = B for a square A and B a vector [n] or a matrix [n, k] of
-/// right-hand sides (the result is shaped like B), by LU with partial pivoting.
-public struct Solve: ScratchOperation {
-    public init() {}
-    public var name: String { "solve" }
+/// The solution X of A X = B (or A^T X = B when `transposed`) for a square A and B a vector
+/// [n] or a matrix [n, k] of right-hand sides (the result is shaped like B), on A's LU factors.
+public struct Solve: Operation {
+    /// Solve with A^T rather than A (on the same factors).
+    public let transposed: Bool
+
+    public init(transposed: Bool = false) { self.transposed = transposed }
+    public var name: String { transposed ? "solve^T" : "solve" }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 2, "solve")
-        let a = inputs[0], b = inputs[1]
-        guard a.rank == 2, a[0] == a[1] else {
-            throw NablaError.shapeMismatch(op: "solve", shapes: [a, b], reason: "the matrix must be square")
-        }
-        guard (1...2).contains(b.rank), b[0] == a[0] else {
-            throw NablaError.shapeMismatch(op: "solve", shapes: [a, b], reason: "the right-hand side must be a vector [\(a[0])] or a matrix [\(a[0]), k]")
+        let n = try checkFactored(inputs, 3, name)
+        let b = inputs[1]
+        guard (1...2).contains(b.rank), b[0] == n else {
+            throw NablaError.shapeMismatch(op: "solve", shapes: [inputs[0], b], reason: "the right-hand side must be a vector [\(n)] or a matrix [\(n), k]")
         }
         return b
     }
-
-    public func scratchDoubles(inputs: [Shape], output: Shape) -> Int { inputs[0].count }
 
     /// Right-hand sides per row.
     private func columns(_ b: Shape) -> Int { b.rank == 2 ? b[1] : 1 }
 
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let n = inputs[0].shape[0]
-        var a = inputs[0].scalars
         var x = inputs[1].scalars
-        LU.solve(n, columns(shape), &a, &x)
+        if transposed {
+            LU.applyTransposed(n, columns(shape), inputs[2].scalars, &x)
+        } else {
+            LU.apply(n, columns(shape), inputs[2].scalars, &x)
+        }
         return TensorData(unchecked: shape, x)
     }
 
-    /// With X = A^-1 B: gB = A^-T G (a solve with A^T), gA = -gB X^T.
+    /// With X = A^-1 B: gB = A^-T G, gA = -gB X^T. With X = A^-T B: gB = A^-1 G, gA = -X gB^T.
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
-        guard rule.needsGradient.contains(true) else { return [nil, nil] }
+        guard rule.needsGradient[0] || rule.needsGradient[1] else { return [nil, nil, nil] }
         let a = rule.inputs[0], x = rule.output
-        let gb = try solve(a.transposed, rule.cotangent)
+        let gb = transposed ? try solve(a, rule.cotangent) : try solveTransposed(a, rule.cotangent)
         var ga: Tensor?
         if rule.needsGradient[0] {
-            ga = try -(x.shape.rank == 1 ? outer(gb, x) : gb.matmul(x.transposed))
+            let (left, right) = transposed ? (x, gb) : (gb, x)
+            ga = try -(x.shape.rank == 1 ? outer(left, right) : left.matmul(right.transposed))
         }
-        return [ga, rule.needsGradient[1] ? gb : nil]
+        return [ga, rule.needsGradient[1] ? gb : nil, nil]
     }
 
-    /// dX = A^-1 (dB - dA X).
+    /// dX = A^-1 (dB - dA X), or A^-T (dB - dA^T X).
     public func tangent(_ rule: TangentRule) throws -> Tensor? {
         let a = rule.inputs[0], x = rule.output
         var rhs: Tensor?
         if let tb = rule.tangents[1] { rhs = tb }
         if let ta = rule.tangents[0] {
-            let term = try ta.matmul(x)
+            let term = try (transposed ? ta.transposed : ta).matmul(x)
             rhs = try rhs.map { try $0 - term } ?? -term
         }
         guard let rhs else { return nil }
-        return try solve(a, rhs)
+        return transposed ? try solveTransposed(a, rhs) : try solve(a, rhs)
     }
 
     public func emitC(_ node: CNode) throws {
         let a = node.inputs[0], b = node.inputs[1], out = node.output
-        let n = a.shape[0]
+        let n = a.shape[0], f = node.inputs[2].address
         guard n > 0, out.shape.count > 0 else { return }
-        copyToScratch(node, a)
-        node.loop(over: b.shape, [CAccess(out, strides: b.shape.strides), CAccess(b, strides: b.shape.strides)]) {
-            "\($0[0]) = \($0[1]);"
-        }
-        node.line("nabla_lu_solve(\(n), \(columns(b.shape)), \(node.scratch!), \(out.address));")
+        copy(node, b, into: out)
+        let function = transposed ? "nabla_lu_apply_transposed" : "nabla_lu_apply"
+        node.line("\(function)(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address));")
     }
 }
