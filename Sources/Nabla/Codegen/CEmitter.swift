@@ -148,19 +148,21 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     let libm = ["sqrt", "exp", "log", "log1p", "sin", "cos", "tan", "tanh", "pow", "fabs"]
     // Helpers may call other helpers and libm: take what the body uses, then what those use,
     // until nothing is added. They are written in `CHelper.all` order, callees first.
+    // One scan of the body for the functions it calls: large graphs write megabytes of C.
+    let bodyCalls = calledFunctions(in: bodyText)
     var usedHelpers: [CHelper] = []
-    var usedText = bodyText
+    var called = bodyCalls
     while true {
-        let next = CHelper.all.filter { $0.isUsed(by: usedText) }
+        let next = CHelper.all.filter { $0.isUsed(by: called) }
         if next.count == usedHelpers.count { break }
         usedHelpers = next
-        usedText = bodyText + usedHelpers.map(\.code).joined()
+        called = usedHelpers.reduce(into: bodyCalls) { $0.formUnion(calledFunctions(in: $1.code)) }
     }
     var runtimeDeclarations: [String] = []
-    if options.useRuntime && bodyText.contains("nabla_matmul(") {
+    if options.useRuntime && bodyCalls.contains("nabla_matmul") {
         runtimeDeclarations.append("void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);")
     }
-    for fn in libm where usedText.contains(fn + "(") {
+    for fn in libm where called.contains(fn) {
         lines.append(fn == "pow" ? "double pow(double, double);" : "double \(fn)(double);")
     }
     var helperDefinitions: [String] = []
@@ -193,6 +195,30 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     return CKernelSource(
         code: lines.joined(separator: "\n"), functionName: function, workspaceBytes: plan.size * 8,
         inputShapes: graph.inputShapes, outputShapes: graph.outputShapes)
+}
+
+/// Names of the functions C text calls: every identifier followed (after optional spaces) by
+/// an opening parenthesis, found in one pass over the bytes.
+func calledFunctions(in text: String) -> Set<String> {
+    var names = Set<String>()
+    var utf8 = Array(text.utf8)
+    utf8.append(0)
+    var i = 0
+    func isIdentifier(_ c: UInt8, first: Bool) -> Bool {
+        (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || (!first && c >= 48 && c <= 57)
+    }
+    while i < utf8.count - 1 {
+        guard isIdentifier(utf8[i], first: true), i == 0 || !isIdentifier(utf8[i - 1], first: false) else {
+            i += 1
+            continue
+        }
+        let start = i
+        while isIdentifier(utf8[i], first: false) { i += 1 }
+        var j = i
+        while utf8[j] == 32 { j += 1 }
+        if utf8[j] == 40 { names.insert(String(decoding: utf8[start..<i], as: UTF8.self)) }
+    }
+    return names
 }
 
 /// Prefix of the pointer variable that stands for runtime function `name` in C reaching the
@@ -270,7 +296,8 @@ struct CHelper {
         self.runtimePrototypes = runtimePrototypes
     }
 
-    func isUsed(by text: String) -> Bool { names.contains { text.contains($0 + "(") } }
+    /// True when one of its functions is in `calls` (names of called functions).
+    func isUsed(by calls: Set<String>) -> Bool { names.contains { calls.contains($0) } }
 
     static let all = elementwise + linearAlgebra
 
