@@ -110,7 +110,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     let emitter = FusedEmitter(graph: graph, fusion: fusion, values: values, writer: body)
     for (i, node) in nodes.enumerated() where inputIndex[i] == nil && !(node.operation is Constant) {
         if let g = fusion.group[i] {
-            if fusion.groups[g].point == i { emitter.emitGroup(fusion.groups[g]) }
+            if fusion.groups[g].point == i { emitter.emitGroup(g) }
             continue
         }
         if node.operation is any StridedView {

@@ -24,19 +24,22 @@ final class FusedEmitter {
     }
 
     /// The loop over a group's index space computing every member.
-    func emitGroup(_ group: FusionPlan.Group) {
+    func emitGroup(_ groupIndex: Int) {
+        let group = fusion.groups[groupIndex]
         let space = group.shape
         let nodes = graph.nodes
         var accesses: [LoopAccess] = []
+        var accessIndex: [LoopAccess: Int] = [:]
         func register(_ access: LoopAccess) -> String {
-            if let k = accesses.firstIndex(of: access) { return "\u{1}\(k)\u{1}" }
+            if let k = accessIndex[access] { return "\u{1}\(k)\u{1}" }
+            accessIndex[access] = accesses.count
             accesses.append(access)
             return "\u{1}\(accesses.count - 1)\u{1}"
         }
         /// The expression reading operand `o` of a member at the current index: a token for a
         /// member of this loop (resolved below), else a strided read.
         func read(_ o: Int) -> String {
-            if fusion.group[o] != nil, fusion.groups[fusion.group[o]!].members == group.members, nodes[o].shape == space,
+            if fusion.group[o] == groupIndex, nodes[o].shape == space,
                !FusionPlan.isTerminal(nodes[o].operation) {
                 return "\u{2}\(o)\u{2}"
             }
