@@ -9,10 +9,15 @@
  * be no preprocessor directives, and no comments survive stringising.
  *
  * nabla_lu_factor: eliminates the n x n matrix a (row-major, overwritten: U on and above the
- * diagonal, below it each entry as it was when its multiplier was formed) and applies the
+ * diagonal, below it the multipliers; under a zero pivot, the entries as they were) and applies the
  * same row swaps and row operations to the n x m right-hand sides x; records the pivot row of
  * each step in pivots (as doubles) unless it is NULL. A column that is zero from the diagonal
  * down is skipped (the determinant is then 0). Returns the number of row swaps.
+ *
+ * With pivots and no right-hand sides it works in blocks of 32 columns (left-looking): each
+ * block first replays the earlier steps' swaps and row operations, then factors itself. Every
+ * element sees exactly the same operations in the same order as in the unblocked loop, so the
+ * factors are identical; the blocks just stay in cache.
  *
  * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
  * substitutes row by row (every element still sees its subtractions in increasing order, then
@@ -23,8 +28,48 @@
  */
 NABLA_LINALG(
 NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x, double *pivots) {
-    long i, j, k, p, swaps = 0;
+    long i, j, k, p, j0, jb, swaps = 0;
     double best, t, d, l;
+    if (m == 0 && pivots) {
+        for (j0 = 0; j0 < n; j0 += 32) {
+            jb = n - j0 < 32 ? n - j0 : 32;
+            for (k = 0; k < j0; k++) {
+                p = (long)pivots[k];
+                if (p != k) {
+                    for (j = j0; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+                }
+                if (a[k * n + k] == 0.0) continue;
+                for (i = k + 1; i < n; i++) {
+                    l = a[i * n + k];
+                    for (j = j0; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
+                }
+            }
+            for (k = j0; k < j0 + jb; k++) {
+                p = k;
+                best = fabs(a[k * n + k]);
+                for (i = k + 1; i < n; i++) {
+                    t = fabs(a[i * n + k]);
+                    if (t > best || t != t) {
+                        best = t;
+                        p = i;
+                    }
+                }
+                pivots[k] = (double)p;
+                if (p != k) {
+                    for (j = k; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+                    swaps++;
+                }
+                d = a[k * n + k];
+                if (d == 0.0) continue;
+                for (i = k + 1; i < n; i++) {
+                    l = a[i * n + k] / d;
+                    a[i * n + k] = l;
+                    for (j = k + 1; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
+                }
+            }
+        }
+        return swaps;
+    }
     for (k = 0; k < n; k++) {
         p = k;
         best = fabs(a[k * n + k]);
@@ -45,6 +90,7 @@ NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x, double 
         if (d == 0.0) continue;
         for (i = k + 1; i < n; i++) {
             l = a[i * n + k] / d;
+            a[i * n + k] = l;
             for (j = k + 1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
             for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
         }
@@ -59,10 +105,9 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
         if (p != k) {
             for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
         }
-        d = f[k * n + k];
-        if (d == 0.0) continue;
+        if (f[k * n + k] == 0.0) continue;
         for (i = k + 1; i < n; i++) {
-            l = f[i * n + k] / d;
+            l = f[i * n + k];
             for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
         }
     }
@@ -89,10 +134,9 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
         for (j = 0; j < m; j++) xi[j] = xi[j] / d;
     }
     for (k = n - 1; k >= 0; k--) {
-        d = f[k * n + k];
-        if (d != 0.0) {
+        if (f[k * n + k] != 0.0) {
             for (i = k + 1; i < n; i++) {
-                l = f[i * n + k] / d;
+                l = f[i * n + k];
                 for (j = 0; j < m; j++) x[k * m + j] -= l * x[i * m + j];
             }
         }

@@ -14,9 +14,9 @@ import Foundation
 // Numerics. `LU` below (for the interpreter) and runtime/nabla_linalg_code.h (for generated C)
 // are the same algorithm written twice, statement for statement, so kernels and the
 // interpreter round identically. The factors are the eliminated matrix (U on and above the
-// diagonal, below it each entry as it was when its multiplier was formed) followed by one row
-// of pivot indices; applying them replays exactly the row swaps and row operations of the
-// elimination.
+// diagonal, the multipliers below it) followed by one row of pivot indices; applying them
+// replays exactly the row swaps and row operations of the elimination. The C factors in
+// column blocks for cache locality, with the same operations per element in the same order.
 //
 // Singular matrices are not detected; IEEE arithmetic runs its course. When a column has no
 // non-zero pivot left (it is zero from the diagonal down) elimination skips it, as LAPACK's
@@ -55,6 +55,7 @@ enum LU {
             if d == 0 { continue }
             for i in (k + 1)..<n {
                 let l = a[i * n + k] / d
+                a[i * n + k] = l
                 for j in (k + 1)..<n { a[i * n + j] -= l * a[k * n + j] }
                 for j in 0..<m { x[i * m + j] -= l * x[k * m + j] }
             }
@@ -76,10 +77,9 @@ enum LU {
         for k in 0..<n {
             let p = Int(f[n * n + k])
             if p != k { for j in 0..<m { x.swapAt(k * m + j, p * m + j) } }
-            let d = f[k * n + k]
-            if d == 0 { continue }
+            if f[k * n + k] == 0 { continue }
             for i in (k + 1)..<n {
-                let l = f[i * n + k] / d
+                let l = f[i * n + k]
                 for j in 0..<m { x[i * m + j] -= l * x[k * m + j] }
             }
         }
@@ -107,10 +107,9 @@ enum LU {
         }
         var k = n - 1
         while k >= 0 {
-            let d = f[k * n + k]
-            if d != 0 {
+            if f[k * n + k] != 0 {
                 for i in (k + 1)..<n {
-                    let l = f[i * n + k] / d
+                    let l = f[i * n + k]
                     for j in 0..<m { x[k * m + j] -= l * x[i * m + j] }
                 }
             }
