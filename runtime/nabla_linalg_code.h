@@ -8,16 +8,14 @@
  * No include guard: nabla_linalg.c includes this file twice. Inside the macro below there must
  * be no preprocessor directives, and no comments survive stringising.
  *
- * nabla_lu_factor: eliminates the n x n matrix a (row-major, overwritten: U on and above the
- * diagonal, below it the multipliers; under a zero pivot, the entries as they were) and applies the
- * same row swaps and row operations to the n x m right-hand sides x; records the pivot row of
- * each step in pivots (as doubles) unless it is NULL. A column that is zero from the diagonal
- * down is skipped (the determinant is then 0). Returns the number of row swaps.
- *
- * With pivots and no right-hand sides it works in blocks of 32 columns (left-looking): each
- * block first replays the earlier steps' swaps and row operations, then factors itself. Every
- * element sees exactly the same operations in the same order as in the unblocked loop, so the
- * factors are identical; the blocks just stay in cache.
+ * nabla_lu_factor: Gaussian elimination with partial pivoting of the n x n matrix a
+ * (row-major, overwritten: U on and above the diagonal, below it the multipliers; under a zero
+ * pivot, the entries as they were), recording each step's pivot row in pivots (as doubles). A
+ * column that is zero from the diagonal down is skipped (the determinant is then 0). Returns
+ * the number of row swaps. It works in blocks of 32 columns (left-looking): each block first
+ * replays the earlier steps' swaps and row operations, then factors itself, so every element
+ * sees exactly the operations, in the same order, of the plain right-looking loop the
+ * interpreter runs; the blocks just stay in cache.
  *
  * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
  * substitutes row by row (every element still sees its subtractions in increasing order, then
@@ -27,72 +25,44 @@
  * is the overwritten matrix; its pivots follow it.
  */
 NABLA_LINALG(
-NABLA_LINKAGE long nabla_lu_factor(long n, long m, double *a, double *x, double *pivots) {
+NABLA_LINKAGE long nabla_lu_factor(long n, double *a, double *pivots) {
     long i, j, k, p, j0, jb, swaps = 0;
     double best, t, d, l;
-    if (m == 0 && pivots) {
-        for (j0 = 0; j0 < n; j0 += 32) {
-            jb = n - j0 < 32 ? n - j0 : 32;
-            for (k = 0; k < j0; k++) {
-                p = (long)pivots[k];
-                if (p != k) {
-                    for (j = j0; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-                }
-                if (a[k * n + k] == 0.0) continue;
-                for (i = k + 1; i < n; i++) {
-                    l = a[i * n + k];
-                    for (j = j0; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
-                }
+    for (j0 = 0; j0 < n; j0 += 32) {
+        jb = n - j0 < 32 ? n - j0 : 32;
+        for (k = 0; k < j0; k++) {
+            p = (long)pivots[k];
+            if (p != k) {
+                for (j = j0; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
             }
-            for (k = j0; k < j0 + jb; k++) {
-                p = k;
-                best = fabs(a[k * n + k]);
-                for (i = k + 1; i < n; i++) {
-                    t = fabs(a[i * n + k]);
-                    if (t > best || t != t) {
-                        best = t;
-                        p = i;
-                    }
-                }
-                pivots[k] = (double)p;
-                if (p != k) {
-                    for (j = k; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-                    swaps++;
-                }
-                d = a[k * n + k];
-                if (d == 0.0) continue;
-                for (i = k + 1; i < n; i++) {
-                    l = a[i * n + k] / d;
-                    a[i * n + k] = l;
-                    for (j = k + 1; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
-                }
+            if (a[k * n + k] == 0.0) continue;
+            for (i = k + 1; i < n; i++) {
+                l = a[i * n + k];
+                for (j = j0; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
             }
         }
-        return swaps;
-    }
-    for (k = 0; k < n; k++) {
-        p = k;
-        best = fabs(a[k * n + k]);
-        for (i = k + 1; i < n; i++) {
-            t = fabs(a[i * n + k]);
-            if (t > best || t != t) {
-                best = t;
-                p = i;
+        for (k = j0; k < j0 + jb; k++) {
+            p = k;
+            best = fabs(a[k * n + k]);
+            for (i = k + 1; i < n; i++) {
+                t = fabs(a[i * n + k]);
+                if (t > best || t != t) {
+                    best = t;
+                    p = i;
+                }
             }
-        }
-        if (pivots) pivots[k] = (double)p;
-        if (p != k) {
-            for (j = k; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-            for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
-            swaps++;
-        }
-        d = a[k * n + k];
-        if (d == 0.0) continue;
-        for (i = k + 1; i < n; i++) {
-            l = a[i * n + k] / d;
-            a[i * n + k] = l;
-            for (j = k + 1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
-            for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
+            pivots[k] = (double)p;
+            if (p != k) {
+                for (j = k; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+                swaps++;
+            }
+            d = a[k * n + k];
+            if (d == 0.0) continue;
+            for (i = k + 1; i < n; i++) {
+                l = a[i * n + k] / d;
+                a[i * n + k] = l;
+                for (j = k + 1; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
+            }
         }
     }
     return swaps;

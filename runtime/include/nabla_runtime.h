@@ -17,9 +17,9 @@ extern "C" {
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);
 
 /* LU with partial pivoting (see nabla_linalg_code.h). a is n x n and overwritten by the
- * factors; pivots, if not NULL, receives n pivot rows (as doubles); x holds m right-hand sides
- * (n x m). The factored form f is the overwritten a followed by the pivots. */
-long nabla_lu_factor(long n, long m, double *a, double *x, double *pivots);
+ * factors; pivots receives n pivot rows (as doubles); x holds m right-hand sides (n x m). The
+ * factored form f is the overwritten a followed by the pivots. */
+long nabla_lu_factor(long n, double *a, double *pivots);
 void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x);
 void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x);
 double nabla_lu_det(long n, const double *f, const double *pivots);

@@ -27,12 +27,13 @@ import Foundation
 /// LU factorisation with partial pivoting on row-major arrays: the interpreter's half of the
 /// numerics (the C half is `CHelper.linearAlgebra`).
 enum LU {
-    /// Gaussian elimination with partial pivoting of the n x n matrix `a`, applying the same
-    /// row swaps and row operations to the n x m matrix `x` and recording each step's pivot row
-    /// in `pivots` (when given). Returns the number of row swaps.
-    @discardableResult
-    static func factor(_ n: Int, _ m: Int, _ a: inout [Double], _ x: inout [Double], pivots: UnsafeMutablePointer<Double>? = nil) -> Int {
-        var swaps = 0
+    /// The factors of an n x n matrix: Gaussian elimination with partial pivoting (the plain
+    /// right-looking loop; the C works in column blocks with the same operations per element),
+    /// leaving U on and above the diagonal and the multipliers below it, followed by the n
+    /// pivot rows.
+    static func factors(_ n: Int, _ a: [Double]) -> [Double] {
+        var a = a
+        var pivots = [Double](repeating: 0, count: n)
         for k in 0..<n {
             // The largest magnitude from the diagonal down; a NaN wins, so it propagates.
             var p = k
@@ -44,12 +45,8 @@ enum LU {
                     p = i
                 }
             }
-            pivots?[k] = Double(p)
-            if p != k {
-                for j in k..<n { a.swapAt(k * n + j, p * n + j) }
-                for j in 0..<m { x.swapAt(k * m + j, p * m + j) }
-                swaps += 1
-            }
+            pivots[k] = Double(p)
+            if p != k { for j in k..<n { a.swapAt(k * n + j, p * n + j) } }
             let d = a[k * n + k]
             // A zero pivot means the column is zero from here down: nothing to eliminate.
             if d == 0 { continue }
@@ -57,19 +54,9 @@ enum LU {
                 let l = a[i * n + k] / d
                 a[i * n + k] = l
                 for j in (k + 1)..<n { a[i * n + j] -= l * a[k * n + j] }
-                for j in 0..<m { x[i * m + j] -= l * x[k * m + j] }
             }
         }
-        return swaps
-    }
-
-    /// The factors of an n x n matrix: the eliminated matrix followed by the n pivot rows.
-    static func factors(_ n: Int, _ a: [Double]) -> [Double] {
-        var f = a
-        var none: [Double] = []
-        var pivots = [Double](repeating: 0, count: n)
-        pivots.withUnsafeMutableBufferPointer { _ = factor(n, 0, &f, &none, pivots: $0.baseAddress) }
-        return f + pivots
+        return a + pivots
     }
 
     /// Overwrites the n x m right-hand sides `x` with A^-1 x, from A's `factors`.
@@ -226,7 +213,7 @@ public struct LUFactor: Operation {
         let n = a.shape[0]
         guard n > 0 else { return }
         copy(node, a, into: CValue(shape: a.shape, storage: f.storage))
-        node.line("nabla_lu_factor(\(n), 0, \(f.address), \(f.address), \(f.address) + \(n * n));")
+        node.line("nabla_lu_factor(\(n), \(f.address), \(f.address) + \(n * n));")
     }
 }
 
