@@ -3,50 +3,25 @@
 import Foundation
 import Nabla
 
-/// Solves M s = r by Gaussian elimination with partial pivoting.
-func solve(_ M: [[Double]], _ r: [Double]) -> [Double] {
-    var a = M, b = r
-    let n = b.count
-    for col in 0..<n {
-        let pivot = (col..<n).max { abs(a[$0][col]) < abs(a[$1][col]) }!
-        a.swapAt(col, pivot)
-        b.swapAt(col, pivot)
-        for row in (col + 1)..<n {
-            let factor = a[row][col] / a[col][col]
-            for k in col..<n { a[row][k] -= factor * a[col][k] }
-            b[row] -= factor * b[col]
-        }
-    }
-    var s = [Double](repeating: 0, count: n)
-    for row in stride(from: n - 1, through: 0, by: -1) {
-        s[row] = (b[row] - ((row + 1)..<n).reduce(0.0) { $0 + a[row][$1] * s[$1] }) / a[row][row]
-    }
-    return s
-}
-
 do {
     let n = 6
-    let source = """
-        dim N = \(n)
-        input x: [N]
-        output f = sum(100 * (x[:-1]^2 - x[1:])^2 + (x[:-1] - 1)^2)
-        grad f wrt x
-        hessian f wrt x
-        """
-    let program = try NablaProgram(source: source, fileName: "rosenbrock.nabla")
-    let kernel = try Kernel(program.graph)
-    var x = [-1.2, 1, -1.2, 1, -1.2, 1]
+    // The Newton step H^-1 g is part of the compiled graph: gradient, Hessian and one solve.
+    let g = GraphBuilder()
+    let x = try g.input("x", shape: Shape([n]))
+    let f = try sum(100 * square(square(x[.upTo(-1)]) - x[.from(1)]) + square(x[.upTo(-1)] - 1))
+    let gradientOfF = try gradient(of: f, wrt: x)
+    let step = try solve(hessian(of: f, wrt: x), gradientOfF)
+    let kernel = try Kernel(g.graph(outputs: ["f": f, "g": gradientOfF, "step": step]))
+    var point = [-1.2, 1, -1.2, 1, -1.2, 1]
     print("Newton's method on the chained Rosenbrock function, N = \(n)")
     for iteration in 0..<50 {
-        let out = try kernel([x])
-        let (f, gradient, hessian) = (out[0][0], out[1], out[2])
-        let norm = gradient.map(abs).max()!
-        print(String(format: "%3d  f = %.6e  |grad|max = %.3e", iteration, f, norm))
+        let out = try kernel([point])
+        let norm = out[1].map(abs).max()!
+        print(String(format: "%3d  f = %.6e  |grad|max = %.3e", iteration, out[0][0], norm))
         if norm < 1e-12 { break }
-        let step = solve((0..<n).map { Array(hessian[$0 * n..<($0 + 1) * n]) }, gradient)
-        x = zip(x, step).map { $0 - $1 }
+        point = zip(point, out[2]).map { $0 - $1 }
     }
-    print("x = \(x.map { String(format: "%.12f", $0) }.joined(separator: ", "))")
+    print("x = \(point.map { String(format: "%.12f", $0) }.joined(separator: ", "))")
 
     print("\nSecond derivative test for f(p, q) = a p^2 + b q^2 + pq/2 at (0, 0):")
     for (a, b) in [(1.0, 2.0), (-1.0, -2.0), (1.0, -2.0)] {
