@@ -29,11 +29,19 @@ struct Compile: ParsableCommand {
     @Flag(help: "Allow rewrites that can change results for NaN, infinities or signed zeros (x * 0 -> 0, ...).")
     var fastMath = false
 
+    @Option(help: "Copies of each fused loop's body per iteration, at most (1: none). Helps compilers that do not unroll, such as tcc; the results are the same.")
+    var unroll = 1
+
+    func validate() throws {
+        guard (1...64).contains(unroll) else { throw ValidationError("--unroll must be between 1 and 64, not \(unroll)") }
+    }
+
     func run() throws {
         let program = try file.load()
         let stem = URL(fileURLWithPath: file.file).deletingPathExtension().lastPathComponent
         let function = name ?? "nabla_" + stem
-        let options = CEmitOptions(functionName: function, simplifyOptions: SimplifyOptions(fastMath: fastMath))
+        var options = CEmitOptions(functionName: function, simplifyOptions: SimplifyOptions(fastMath: fastMath))
+        options.unroll = unroll
         let source = try reportingErrors { try emitC(program.graph, options: options) }
         if stats {
             let statistics = try reportingErrors { try compileStatistics(program.graph, options: options) }

@@ -183,11 +183,13 @@ private func mismatches(_ actual: [Double], _ expected: [Double], tolerance: Dou
 /// Emits `graph` as standalone C with its header, builds the driver with gcc (strict) and tcc,
 /// runs both and compares every output element with the interpreter.
 private func checkStandalone(
-    _ graph: Graph, inputs named: [String: TensorData], functionName: String = "nabla_kernel",
+    _ graph: Graph, inputs named: [String: TensorData], functionName: String = "nabla_kernel", unroll: Int = 1,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let gcc = try requireTool("gcc"), tcc = try requireTool("tcc")
-    let source = try emitC(graph, options: CEmitOptions(functionName: functionName))
+    var options = CEmitOptions(functionName: functionName)
+    options.unroll = unroll
+    let source = try emitC(graph, options: options)
     let header = emitCHeader(graph, source: source)
     let inputs = graph.inputs.map { named[$0.name]! }
     let reference = try Interpreter.evaluate(graph, inputs: inputs)
@@ -266,6 +268,18 @@ struct StandaloneCTests {
         var inputs: [String: TensorData] = [:]
         for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, using: &rng) }
         try checkStandalone(program.graph, inputs: inputs, functionName: "nabla_" + name.replacingOccurrences(of: ".nabla", with: ""))
+    }
+
+    /// The same with loops unrolled (`nabla compile --unroll 8`): still strict C99 with no
+    /// unused variables, and the same values.
+    @Test(arguments: exampleFiles().map { URL(fileURLWithPath: $0).lastPathComponent })
+    func exampleFileUnrolled(_ name: String) throws {
+        let path = exampleFiles().first { $0.hasSuffix("/" + name) }!
+        let program = try NablaProgram(contentsOfFile: path, dims: name == "rosenbrock.nabla" ? ["N": 61] : [:])
+        var rng = SeededRandom(seed: 22)
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, using: &rng) }
+        try checkStandalone(program.graph, inputs: inputs, functionName: "nabla_unrolled", unroll: 8)
     }
 
     @Test func seedFunctionAndDerivative() throws {

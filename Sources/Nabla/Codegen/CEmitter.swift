@@ -15,6 +15,10 @@ public struct CEmitOptions: Sendable {
     public var simplify: Bool
     /// Options for the simplifier (fast-math rewrites are off by default).
     public var simplifyOptions: SimplifyOptions
+    /// At most this many copies of a fused loop's body per iteration (1: loops stay rolled).
+    /// For compilers that do not unroll or keep values in registers across statements, such
+    /// as TinyCC; results are the same bit for bit either way.
+    public var unroll: Int = 1
 
     public init(functionName: String = "nabla_kernel", useRuntime: Bool = false, simplify: Bool = true, simplifyOptions: SimplifyOptions = SimplifyOptions()) {
         self.functionName = functionName
@@ -107,7 +111,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
 
     let body = CWriter()
     body.indent = 1
-    let emitter = FusedEmitter(graph: graph, fusion: fusion, values: values, writer: body)
+    let emitter = FusedEmitter(graph: graph, fusion: fusion, values: values, writer: body, unroll: options.unroll)
     for (i, node) in nodes.enumerated() where inputIndex[i] == nil && !(node.operation is Constant) {
         if let g = fusion.group[i] {
             if fusion.groups[g].point == i { emitter.emitGroup(g) }

@@ -20,6 +20,11 @@ public struct CValue {
         }
     }
 
+    /// C expression for the address of the element at flat index `index` (pointer storage).
+    func address(at index: String) -> String {
+        index == "0" ? address : "\(address) + \(index)"
+    }
+
     /// C expression for the address of the first element, for calls into the runtime.
     public var address: String {
         switch storage {

@@ -1,17 +1,25 @@
 /// Writes the C for fused groups (one loop each) and for stored views (one copy loop each).
+///
+/// A loop body is a list of steps whose expressions hold placeholders: `\u{1}k\u{1}` for the
+/// element of access `k` at the current index and `\u{3}m\u{3}` for the local holding member
+/// `m`'s value. Placeholders are resolved when the body is written out, once per copy of the
+/// body when the loop is unrolled.
 final class FusedEmitter {
     let graph: Graph
     let fusion: FusionPlan
     let values: [CValue]
     let writer: CWriter
+    /// Most copies of a loop body one iteration runs (1: loops are not unrolled).
+    let unroll: Int
     /// Expressions of scalars that are not stored but written into their one reader.
     private var scalarExpressions: [Int: String] = [:]
 
-    init(graph: Graph, fusion: FusionPlan, values: [CValue], writer: CWriter) {
+    init(graph: Graph, fusion: FusionPlan, values: [CValue], writer: CWriter, unroll: Int = 1) {
         self.graph = graph
         self.fusion = fusion
         self.values = values
         self.writer = writer
+        self.unroll = max(1, unroll)
     }
 
     /// A read or write of some storage inside a loop over the group's index space.
@@ -23,6 +31,19 @@ final class FusedEmitter {
         var isWrite = false
     }
 
+    /// One statement of a loop body.
+    private enum Step {
+        /// `const double v<member> = expression;`
+        case define(member: Int, expression: String)
+        /// `<access> = expression;`
+        case assign(access: Int, expression: String)
+        /// `<access> += expression;` (a sum accumulating).
+        case accumulate(access: Int, expression: String)
+    }
+
+    private static func accessToken(_ k: Int) -> String { "\u{1}\(k)\u{1}" }
+    private static func localToken(_ m: Int) -> String { "\u{3}\(m)\u{3}" }
+
     /// The loop over a group's index space computing every member.
     func emitGroup(_ groupIndex: Int) {
         let group = fusion.groups[groupIndex]
@@ -30,11 +51,11 @@ final class FusedEmitter {
         let nodes = graph.nodes
         var accesses: [LoopAccess] = []
         var accessIndex: [LoopAccess: Int] = [:]
-        func register(_ access: LoopAccess) -> String {
-            if let k = accessIndex[access] { return "\u{1}\(k)\u{1}" }
+        func register(_ access: LoopAccess) -> Int {
+            if let k = accessIndex[access] { return k }
             accessIndex[access] = accesses.count
             accesses.append(access)
-            return "\u{1}\(accesses.count - 1)\u{1}"
+            return accesses.count - 1
         }
         /// The expression reading operand `o` of a member at the current index: a token for a
         /// member of this loop (resolved below), else a strided read.
@@ -45,14 +66,14 @@ final class FusedEmitter {
             }
             if let inlined = scalarExpressions[o] { return inlined }
             let a = fusion.access[o]!
-            return register(LoopAccess(node: a.base, offset: a.offset, strides: broadcastStrides(nodes[o].shape, a.strides, to: space)))
+            return Self.accessToken(register(LoopAccess(node: a.base, offset: a.offset, strides: broadcastStrides(nodes[o].shape, a.strides, to: space))))
         }
 
         var before: [() -> Void] = []
         var description: [String] = []
         var expressions: [Int: String] = [:]  // elementwise members
         // Sums accumulate (+=) and padded slices scatter (=) into results of other shapes.
-        var sums: [(member: Int, slot: String, operand: String, assignment: String)] = []
+        var terminals: [(member: Int, slot: Int, operand: String, accumulates: Bool)] = []
         for m in group.members {
             let node = nodes[m]
             description.append("%\(m) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", ")))")
@@ -66,7 +87,7 @@ final class FusedEmitter {
                     }
                 }
                 let slot = register(LoopAccess(node: m, offset: 0, strides: sum.resultStrides(input: space, result: node.shape), isWrite: true))
-                sums.append((m, slot, read(node.inputs[0]), "+="))
+                terminals.append((m, slot, read(node.inputs[0]), true))
                 continue
             }
             if let pad = node.operation as? PadSlice {
@@ -74,7 +95,7 @@ final class FusedEmitter {
                 before.append { self.zeroOutsideSlice(pad, target) }
                 let (offset, strides) = pad.slice.view(of: node.shape, result: space)
                 let slot = register(LoopAccess(node: m, offset: offset, strides: strides, isWrite: true))
-                sums.append((m, slot, read(node.inputs[0]), "="))
+                terminals.append((m, slot, read(node.inputs[0]), false))
                 continue
             }
             let operands = node.inputs.map(read)
@@ -87,7 +108,7 @@ final class FusedEmitter {
         // A value read once in the loop and never stored is written into its reader's
         // expression: TinyCC then keeps it in a register instead of a stack slot.
         var occurrences: [Int: Int] = [:]
-        for text in Array(expressions.values) + sums.map(\.operand) {
+        for text in Array(expressions.values) + terminals.map(\.operand) {
             let parts = text.split(separator: "\u{2}", omittingEmptySubsequences: false)
             for k in stride(from: 1, to: parts.count, by: 2) { occurrences[Int(parts[k])!, default: 0] += 1 }
         }
@@ -99,16 +120,19 @@ final class FusedEmitter {
             for (k, part) in parts.enumerated() {
                 if k % 2 == 0 { result += part; continue }
                 let o = Int(part)!
-                result += inlined.contains(o) ? resolved[o]! : "v\(o)"
+                result += inlined.contains(o) ? resolved[o]! : Self.localToken(o)
             }
             return result
         }
-        var statements: [String] = []
-        var sumIndex = 0
+        var steps: [Step] = []
+        var scalarStatements: [String] = []
+        var terminalIndex = 0
         for m in group.members {
-            if sumIndex < sums.count, sums[sumIndex].member == m {
-                statements.append("\(sums[sumIndex].slot) \(sums[sumIndex].assignment) \(resolve(sums[sumIndex].operand));")
-                sumIndex += 1
+            if terminalIndex < terminals.count, terminals[terminalIndex].member == m {
+                let t = terminals[terminalIndex]
+                let expression = resolve(t.operand)
+                steps.append(t.accumulates ? .accumulate(access: t.slot, expression: expression) : .assign(access: t.slot, expression: expression))
+                terminalIndex += 1
                 continue
             }
             let expression = resolve(expressions[m]!)
@@ -117,19 +141,28 @@ final class FusedEmitter {
                 continue
             }
             if space.rank == 0 {
-                if !fusion.materialized[m] {
+                // A scalar group is one elementwise member and no loop.
+                let reads = accesses.map { values[$0.node].element(String($0.offset)) }
+                let text = substitute(expression, reads: reads, locals: { "v\($0)" })
+                if fusion.materialized[m] {
+                    scalarStatements.append("\(values[m].element("0")) = \(text);")
+                } else {
                     // Its one reader comes later and takes the expression itself.
-                    scalarExpressions[m] = substitute(expression, accesses.map { values[$0.node].element(String($0.offset)) })
-                    continue
+                    scalarExpressions[m] = text
                 }
-                // Scalars live in their locals.
-                statements.append("\(values[m].element("0")) = \(expression);")
-                statements.append("const double v\(m) = \(values[m].element("0"));")
                 continue
             }
-            statements.append("const double v\(m) = \(expression);")
-            if fusion.materialized[m] {
-                statements.append("\(register(LoopAccess(node: m, offset: 0, strides: space.strides, isWrite: true))) = v\(m);")
+            guard fusion.materialized[m] else {
+                steps.append(.define(member: m, expression: expression))
+                continue
+            }
+            let store = register(LoopAccess(node: m, offset: 0, strides: space.strides, isWrite: true))
+            if occurrences[m, default: 0] == 0 {
+                // Nothing in the loop reads it: store the expression itself.
+                steps.append(.assign(access: store, expression: expression))
+            } else {
+                steps.append(.define(member: m, expression: expression))
+                steps.append(.assign(access: store, expression: Self.localToken(m)))
             }
         }
 
@@ -137,15 +170,12 @@ final class FusedEmitter {
         if space.rank == 0 {
             // No block: the locals assigned here are read by later statements.
             for step in before { step() }
-            let expressions = accesses.map { values[$0.node].element(String($0.offset)) }
-            for statement in statements where !statement.hasPrefix("const double v") {
-                writer.line(substitute(statement, expressions))
-            }
+            for statement in scalarStatements { writer.line(statement) }
             return
         }
         writer.block("") {
             for step in before { step() }
-            emitLoop(over: space, accesses: accesses, statements: statements)
+            emitLoop(over: space, accesses: accesses, steps: steps)
         }
     }
 
@@ -178,76 +208,195 @@ final class FusedEmitter {
             ?? view.view(of: operandShape, result: node.shape)
         let base = view.view(of: operandShape, offset: source.offset, strides: source.strides, result: node.shape) == nil ? operand : source.base
         writer.line("/* %\(i) = \(node.operation.name)(%\(operand)) \(node.shape) */")
-        let accesses = [LoopAccess(node: i, offset: 0, strides: node.shape.strides), LoopAccess(node: base, offset: offset, strides: strides)]
+        let accesses = [LoopAccess(node: i, offset: 0, strides: node.shape.strides, isWrite: true), LoopAccess(node: base, offset: offset, strides: strides)]
+        let steps = [Step.assign(access: 0, expression: Self.accessToken(1))]
         if node.shape.count <= 1 {
-            emitLoop(over: node.shape, accesses: accesses, statements: ["\u{1}0\u{1} = \u{1}1\u{1};"])
+            emitLoop(over: node.shape, accesses: accesses, steps: steps)
             return
         }
-        writer.block("") { emitLoop(over: node.shape, accesses: accesses, statements: ["\u{1}0\u{1} = \u{1}1\u{1};"]) }
+        writer.block("") { emitLoop(over: node.shape, accesses: accesses, steps: steps) }
     }
 
-    /// Replaces the placeholders `\u{1}k\u{1}` with the k-th expression.
-    private func substitute(_ statement: String, _ expressions: [String]) -> String {
-        let parts = statement.split(separator: "\u{1}", omittingEmptySubsequences: false)
+    /// Replaces access placeholders with `reads[k]` and local placeholders with `locals(m)`.
+    private func substitute(_ text: String, reads: [String], locals: (Int) -> String) -> String {
+        guard text.contains(where: { $0 == "\u{1}" || $0 == "\u{3}" }) else { return text }
         var result = ""
-        for (k, part) in parts.enumerated() {
-            result += k % 2 == 1 ? expressions[Int(part)!] : String(part)
+        var token = ""
+        var inside: Character?
+        for c in text {
+            if c == "\u{1}" || c == "\u{3}" {
+                if inside == c {
+                    let k = Int(token)!
+                    result += c == "\u{1}" ? reads[k] : locals(k)
+                    token = ""
+                    inside = nil
+                } else {
+                    inside = c
+                }
+            } else if inside != nil {
+                token.append(c)
+            } else {
+                result.append(c)
+            }
         }
         return result
     }
 
+    /// Accesses named in `text`, in order, with repeats.
+    private func accessesNamed(in text: String) -> [Int] {
+        let parts = text.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        return stride(from: 1, to: parts.count, by: 2).map { Int(parts[$0])! }
+    }
+
     /// A loop nest over `shape`, flat when every access walks memory contiguously or not at all.
-    private func emitLoop(over shape: Shape, accesses: [LoopAccess], statements: [String]) {
+    ///
+    /// TinyCC does not unroll, and keeps nothing in registers from one statement to the next, so
+    /// the innermost loop runs up to `unroll` copies of the body per iteration, written
+    /// statement by statement across the copies, with their own locals: the copies' loads and
+    /// stores are independent, each element read by several copies (`x[i + 1]` in one is `x[i]`
+    /// in the next) is loaded once, and a sum along the loop adds the copies' terms in one
+    /// expression, in order, so its running total stays in a register. Every element still sees
+    /// the same operations in the same order as in the plain loop.
+    private func emitLoop(over shape: Shape, accesses: [LoopAccess], steps: [Step]) {
         let count = shape.count
         if count == 0 { return }
-        // An element read more than once per iteration is loaded once into a local: TinyCC
-        // would otherwise redo the address arithmetic and the load each time.
-        var uses = [Int](repeating: 0, count: accesses.count)
-        for statement in statements {
-            let parts = statement.split(separator: "\u{1}", omittingEmptySubsequences: false)
-            for k in stride(from: 1, to: parts.count, by: 2) { uses[Int(parts[k])!] += 1 }
-        }
-        let cached = Set(accesses.indices.filter { !accesses[$0].isWrite && uses[$0] > 1 && accesses[$0].strides.contains { $0 != 0 } })
-        func body(_ expressions: [String]) {
-            var names = expressions
-            for k in cached.sorted() {
-                writer.line("const double a\(k) = \(expressions[k]);")
-                names[k] = "a\(k)"
-            }
-            for statement in statements { writer.line(substitute(statement, names)) }
-        }
         if count == 1 {
-            let expressions = accesses.map { values[$0.node].element(String($0.offset)) }
-            for statement in statements { writer.line(substitute(statement, expressions)) }
+            let reads = accesses.map { values[$0.node].element(String($0.offset)) }
+            writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in reads[k] })
             return
         }
         let contiguous = shape.strides
         let flat = accesses.allSatisfy { $0.strides == contiguous || $0.strides.allSatisfy { $0 == 0 } }
-        if flat {
-            writer.block("for (long i = 0; i < \(count); i++)") {
-                let expressions = accesses.map { a -> String in
-                    let moving = a.strides.contains { $0 != 0 }
-                    return values[a.node].element(moving ? (a.offset == 0 ? "i" : "\(a.offset) + i") : String(a.offset))
-                }
-                body(expressions)
+        // Loop axes and each access's stride along them.
+        let extents = flat ? [count] : shape.dims
+        let strides = flat ? accesses.map { $0.strides.contains { $0 != 0 } ? [1] : [0] } : accesses.map(\.strides)
+        let names = flat ? ["i"] : extents.indices.map { "i\($0)" }
+        let inner = extents.count - 1
+        let lanes = laneCount(extent: extents[inner], steps: steps.count)
+
+        /// Index terms of access `k` at lane 0, without its offset.
+        func terms(_ k: Int) -> [String] {
+            extents.indices.compactMap { axis in
+                let s = strides[k][axis]
+                return s == 0 ? nil : (s == 1 ? names[axis] : "\(names[axis]) * \(s)")
             }
-            return
         }
-        let rank = shape.rank
-        func nest(_ axis: Int) {
-            if axis == rank {
-                let expressions = accesses.map { a -> String in
-                    var terms: [String] = a.offset == 0 ? [] : [String(a.offset)]
-                    for k in 0..<rank where a.strides[k] != 0 {
-                        terms.append(a.strides[k] == 1 ? "i\(k)" : "i\(k) * \(a.strides[k])")
-                    }
-                    return values[a.node].element(terms.isEmpty ? "0" : terms.joined(separator: " + "))
+        func index(_ k: Int, plus extra: Int) -> String {
+            let constant = accesses[k].offset + extra
+            let parts = (constant == 0 ? [] : [String(constant)]) + terms(k)
+            return parts.isEmpty ? "0" : parts.joined(separator: " + ")
+        }
+        // Elements every iteration reads (broadcasts from memory) are loaded once, before the
+        // loop; nothing the loop writes can be one of them.
+        var hoisted: [Int: String] = [:]
+        for k in accesses.indices where !accesses[k].isWrite && accesses[k].strides.allSatisfy({ $0 == 0 }) {
+            guard case .pointer = values[accesses[k].node].storage else { continue }
+            hoisted[k] = "h\(k)"
+            writer.line("const double h\(k) = \(values[accesses[k].node].element(String(accesses[k].offset)));")
+        }
+        func rolledBody() {
+            writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in
+                hoisted[k] ?? self.values[accesses[k].node].element(index(k, plus: 0))
+            })
+        }
+        func unrolledBody() {
+            // A pointer per moving access at copy 0's element, declared where first used; copy
+            // `l` reads `p[l * stride]`.
+            var declared = Set<Int>()
+            writeBody(steps, accesses: accesses, lanes: lanes, reads: { k, lane in
+                guard strides[k][inner] != 0 else { return hoisted[k] ?? self.values[accesses[k].node].element(index(k, plus: 0)) }
+                if declared.insert(k).inserted {
+                    let qualifier = accesses[k].isWrite ? "" : "const "
+                    self.writer.line("\(qualifier)double *const p\(k) = \(self.values[accesses[k].node].address(at: index(k, plus: 0)));")
                 }
-                body(expressions)
+                return "p\(k)[\(lane * strides[k][inner])]"
+            }, innerStride: { strides[$0][inner] })
+        }
+        func nest(_ axis: Int) {
+            let name = names[axis]
+            if axis < inner {
+                writer.block("for (long \(name) = 0; \(name) < \(extents[axis]); \(name)++)") { nest(axis + 1) }
                 return
             }
-            writer.block("for (long i\(axis) = 0; i\(axis) < \(shape[axis]); i\(axis)++)") { nest(axis + 1) }
+            let extent = extents[axis]
+            if lanes == 1 {
+                writer.block("for (long \(name) = 0; \(name) < \(extent); \(name)++)") { rolledBody() }
+                return
+            }
+            writer.line("long \(name) = 0;")
+            writer.block("for (; \(name) + \(lanes) <= \(extent); \(name) += \(lanes))") { unrolledBody() }
+            if extent % lanes != 0 {
+                writer.block("for (; \(name) < \(extent); \(name)++)") { rolledBody() }
+            }
         }
         nest(0)
+    }
+
+    /// Copies of a body of `steps` statements per iteration of a loop of `extent`.
+    private func laneCount(extent: Int, steps: Int) -> Int {
+        var lanes = unroll
+        // Bounded code growth: long bodies have independent work enough already.
+        while lanes > 1 && (lanes * steps > 160 || extent < 2 * lanes) { lanes /= 2 }
+        return lanes
+    }
+
+    /// Writes `lanes` copies of a loop body. `reads(k, lane)` is the C for access `k`'s element
+    /// in copy `lane`; `innerStride(k)` its distance in elements from one copy to the next.
+    private func writeBody(_ steps: [Step], accesses: [LoopAccess], lanes: Int, reads: (Int, Int) -> String,
+                           innerStride: (Int) -> Int = { _ in 0 }) {
+        // An element read more than once per iteration (by one copy or several) is loaded once
+        // into a local: TinyCC would otherwise redo the address arithmetic and the load.
+        struct Element: Hashable {
+            var node: Int
+            var strides: [Int]
+            var offset: Int
+        }
+        func element(_ k: Int, _ lane: Int) -> Element {
+            Element(node: accesses[k].node, strides: accesses[k].strides, offset: accesses[k].offset + lane * innerStride(k))
+        }
+        var uses: [Element: Int] = [:]
+        for step in steps {
+            let text: String
+            switch step {
+            case let .define(_, e), let .assign(_, e), let .accumulate(_, e): text = e
+            }
+            for k in accessesNamed(in: text) where !accesses[k].isWrite && accesses[k].strides.contains(where: { $0 != 0 }) {
+                for lane in 0..<lanes { uses[element(k, lane), default: 0] += 1 }
+            }
+        }
+        var cached: [Element: String] = [:]
+        let suffix = { (lane: Int) in lanes == 1 ? "" : "_\(lane)" }
+        func read(_ k: Int, _ lane: Int) -> String {
+            if accesses[k].isWrite || !accesses[k].strides.contains(where: { $0 != 0 }) { return reads(k, lane) }
+            let e = element(k, lane)
+            if let name = cached[e] { return name }
+            guard uses[e, default: 0] > 1 else { return reads(k, lane) }
+            let name = "a\(k)\(suffix(lane))"
+            writer.line("const double \(name) = \(reads(k, lane));")
+            cached[e] = name
+            return name
+        }
+        func resolve(_ text: String, _ lane: Int) -> String {
+            // Load cached elements before the statement that first reads them.
+            let names = Dictionary(accessesNamed(in: text).map { ($0, read($0, lane)) }, uniquingKeysWith: { a, _ in a })
+            return substitute(text, reads: accesses.indices.map { names[$0] ?? "" }, locals: { "v\($0)\(suffix(lane))" })
+        }
+        for step in steps {
+            switch step {
+            case let .define(m, e):
+                for lane in 0..<lanes { writer.line("const double v\(m)\(suffix(lane)) = \(resolve(e, lane));") }
+            case let .assign(k, e):
+                for lane in 0..<lanes { writer.line("\(reads(k, lane)) = \(resolve(e, lane));") }
+            case let .accumulate(k, e):
+                if lanes > 1 && innerStride(k) == 0 {
+                    // Every copy adds into the same element: one expression, in copy order.
+                    let target = reads(k, 0)
+                    let terms = (0..<lanes).map { " + \(resolve(e, $0))" }.joined()
+                    writer.line("\(target) = \(target)\(terms);")
+                } else {
+                    for lane in 0..<lanes { writer.line("\(reads(k, lane)) += \(resolve(e, lane));") }
+                }
+            }
+        }
     }
 }

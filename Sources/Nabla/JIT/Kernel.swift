@@ -107,7 +107,9 @@ public final class Kernel: Sendable {
     static func emitOptions(for backend: Backend) -> CEmitOptions {
         switch backend {
         case .tcc:
-            return CEmitOptions(useRuntime: true)
+            var options = CEmitOptions(useRuntime: true)
+            options.unroll = 16
+            return options
         case .cc:
             // The optimised runtime (matrix products, LU) through pointer slots.
             var options = CEmitOptions(useRuntime: true)

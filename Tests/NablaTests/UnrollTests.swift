@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import Nabla
+
+/// Unrolled loops (`CEmitOptions.unroll`) must give the same bits as rolled ones and as the
+/// interpreter: every element sees the same operations in the same order.
+@Suite("Unrolled loops")
+struct UnrollTests {
+    /// Compiles `graph` with TinyCC at each unroll factor and expects every output's bits to
+    /// equal the interpreter's.
+    func expectSameBits(_ graph: Graph, _ inputs: [String: TensorData], factors: [Int] = [1, 2, 3, 4, 8, 16],
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        for factor in factors {
+            for useRuntime in [true, false] {
+                var options = CEmitOptions(useRuntime: useRuntime)
+                options.unroll = factor
+                let source = try emitC(graph, options: options)
+                let kernel = try Kernel(source: source, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name))
+                let outputs = try kernel(inputs)
+                for port in graph.outputs {
+                    // Bits, except that every NaN counts as one (x86 and Swift give NaNs of either sign).
+                    let bits = { (x: Double) in x.isNaN ? Double.nan.bitPattern : x.bitPattern }
+                    let got = outputs[port.name]!.scalars.map(bits)
+                    let want = reference[port.name]!.scalars.map(bits)
+                    #expect(got == want, "output \(port.name), unroll \(factor), runtime \(useRuntime)", sourceLocation: sourceLocation)
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [2, 17, 37, 1000])
+    func rosenbrockGradientWithEveryRemainder(n: Int) throws {
+        let program = try NablaProgram(contentsOfFile: example("rosenbrock.nabla"), dims: ["N": n])
+        var rng = SeededRandom(seed: UInt64(n))
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = .random(program.graph.nodes[port.node].shape, in: -2...2, using: &rng) }
+        try expectSameBits(program.graph, inputs)
+    }
+
+    @Test func theLoopIsUnrolledAndItsSumIsOneExpression() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [100])
+        let f = try sum(square(x[.upTo(-1)]) - x[.from(1)])
+        var options = CEmitOptions()
+        options.unroll = 4
+        let code = try emitC(g.graph(outputs: ["f": f]), options: options).code
+        #expect(code.contains("i += 4"))
+        // The four copies' terms are added to the running sum in one statement, in order.
+        #expect(code.contains(" = s") && code.components(separatedBy: "\n").contains { $0.contains("= s") && $0.components(separatedBy: " + (").count == 5 })
+        // x[i + 1] of one copy is x[i] of the next: loaded once.
+        #expect(code.contains("(a1_0 * a1_0)") && !code.contains("p0[1]"))
+    }
+
+    @Test func nestedLoopsBroadcastsAndSumsAlongEitherAxis() throws {
+        let g = GraphBuilder()
+        let a = try g.input("a", shape: [7, 45]), b = try g.input("b", shape: [45]), c = try g.input("c", shape: [7, 1])
+        let w = try g.input("w", shape: [1])
+        let y = try sin(a * b + c) * w
+        let rows = try sum(y * a, axis: 1)  // along the unrolled axis: one running sum per row
+        let columns = try sum(exp(y), axis: 0)  // across it: each copy its own element
+        let t = try y.transposed * 2  // read across rows: a loop nest
+        let graph = try g.graph(outputs: ["y": y, "rows": rows, "columns": columns, "t": t, "total": sum(t)])
+        var rng = SeededRandom(seed: 11)
+        try expectSameBits(graph, [
+            "a": .random([7, 45], using: &rng), "b": .random([45], using: &rng),
+            "c": .random([7, 1], using: &rng), "w": .random([1], using: &rng),
+        ])
+    }
+
+    @Test func softmaxGradientAndStoredViews() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [3, 40])
+        let e = exp(x)
+        let p = try e / sum(e, axis: 1).reshaped([3, 1])
+        let graph = try g.graph(outputs: ["p": p, "pt": p.transposed, "g": gradient(of: sum(p * x), wrt: x)])
+        var rng = SeededRandom(seed: 12)
+        try expectSameBits(graph, ["x": .random([3, 40], using: &rng)])
+    }
+
+    @Test func specialValuesKeepTheirBits() throws {
+        // Signed zeros, infinities and NaNs go through the same operations in the same order.
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [24])
+        let y = try x * x - x[.from(0)] * 0.5
+        let f = try sum(y) + sum(-x)
+        let graph = try g.graph(outputs: ["y": y, "f": f, "g": gradient(of: f, wrt: x)])
+        var values = [Double](repeating: -0.0, count: 24)
+        values[3] = .infinity
+        values[7] = -.infinity
+        values[9] = .nan
+        values[12] = 1e-310
+        values[13] = -1e308
+        try expectSameBits(graph, ["x": TensorData(shape: [24], scalars: values)])
+    }
+
+    @Test func everyExampleUnrolledMatchesTheInterpreter() throws {
+        for path in exampleFiles() {
+            let dims = path.hasSuffix("rosenbrock.nabla") ? ["N": 50] : [:]
+            let program = try NablaProgram(contentsOfFile: path, dims: dims)
+            var rng = SeededRandom(seed: 13)
+            var inputs: [String: TensorData] = [:]
+            for port in program.graph.inputs { inputs[port.name] = .random(program.graph.nodes[port.node].shape, using: &rng) }
+            try expectSameBits(program.graph, inputs, factors: [16])
+        }
+    }
+}
