@@ -19,6 +19,8 @@ let ruleCases: [RuleCase] = [
     RuleCase(rule: "x + -0 -> x") { x, _ in x + -0.0 },
     RuleCase(rule: "x - +0 -> x") { x, _ in x - 0.0 },
     RuleCase(rule: "-(-x) -> x") { x, _ in -(-x) },
+    RuleCase(rule: "c * (2^k * x) -> (c * 2^k) * x") { x, _ in 100 * (2 * x) },
+    RuleCase(rule: "c * (2^k * x) -> (c * 2^k) * x") { x, _ in (x * -4) * 1.5 },
     RuleCase(rule: "f(broadcast(a), b) -> f(a, b)") { x, s in try s.broadcast(to: x.shape) * x },
     RuleCase(rule: "reshape(x) to its own shape -> x") { x, _ in try x.builder.apply(Reshape(shape: x.shape), [x]) },
     RuleCase(rule: "reshape(reshape(x)) -> reshape(x)") { x, _ in try x.reshaped([2, 4]).reshaped([4, 2]) },
@@ -77,6 +79,21 @@ struct PassTests {
         let strictValues = try Interpreter.evaluate(graph, inputs: Self.inputs)["y"]!.scalars
         let fastValues = try Interpreter.evaluate(fast, inputs: Self.inputs)["y"]!.scalars
         #expect(zip(strictValues, fastValues).contains { $0.bitPattern != $1.bitPattern })
+    }
+
+    /// Merging constant factors only where it is exact: not below 1 (0.001 * (2 * 1e308) is
+    /// inf, 0.002 * 1e308 is not), not for 2^-k (halving a subnormal rounds), not for 3.
+    @Test func constantFactorsMergeOnlyWhenExact() throws {
+        let rule = "c * (2^k * x) -> (c * 2^k) * x"
+        let unsafe: [@Sendable (Tensor) -> Tensor] = [{ 0.001 * (2 * $0) }, { 3 * (0.5 * $0) }, { 3 * (3 * $0) }]
+        for build in unsafe {
+            let g = GraphBuilder()
+            let x = try g.input("x", shape: [8])
+            let (_, statistics) = try simplifyWithStatistics(try g.graph(outputs: ["y": build(x)]))
+            #expect(statistics.rewrites[rule] == nil)
+        }
+        #expect(0.001 * (2 * 1e308) != 0.002 * 1e308)
+        #expect(3 * (0.5 * 5e-324) != 1.5 * 5e-324)
     }
 
     @Test func constantFoldingUsesTheInterpretersArithmetic() throws {

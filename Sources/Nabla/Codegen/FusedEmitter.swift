@@ -70,6 +70,7 @@ final class FusedEmitter {
         }
 
         var before: [() -> Void] = []
+        var after: [() -> Void] = []
         var description: [String] = []
         var expressions: [Int: String] = [:]  // elementwise members
         // Sums accumulate (+=) and padded slices scatter (=) into results of other shapes.
@@ -90,7 +91,36 @@ final class FusedEmitter {
                 terminals.append((m, slot, read(node.inputs[0]), true))
                 continue
             }
+            if let pair = fusion.padPairs[m] {
+                // At the register pad's positions: the memory pad's stored element with the
+                // register pad's operand; elsewhere the register pad is zero.
+                let binary = node.operation as! any BinaryElementwise
+                let pad = nodes[pair.register].operation as! PadSlice
+                let (offset, strides) = pad.slice.view(of: node.shape, result: space)
+                let slot = register(LoopAccess(node: m, offset: offset, strides: strides, isWrite: true))
+                let stored = Self.accessToken(register(LoopAccess(node: pair.memory, offset: offset, strides: strides)))
+                let inLoop = read(nodes[pair.register].inputs[0])
+                let memoryFirst = node.inputs[0] == pair.memory
+                terminals.append((m, slot, memoryFirst ? binary.cExpression(stored, inLoop) : binary.cExpression(inLoop, stored), false))
+                let (target, memory) = (values[m], values[pair.memory])
+                let (start, end) = (pad.slice.starts[0], pad.slice.ends[0])
+                after.append {
+                    for (from, to) in [(0, start), (end, node.shape[0])] where to > from {
+                        let element = { (k: String) in
+                            "\(target.element(k)) = \(memoryFirst ? binary.cExpression(memory.element(k), "0.0") : binary.cExpression("0.0", memory.element(k)));"
+                        }
+                        if to - from == 1 {
+                            self.writer.line(element(String(from)))
+                        } else {
+                            self.writer.block("for (long i = \(from); i < \(to); i++)") { self.writer.line(element("i")) }
+                        }
+                    }
+                }
+                continue
+            }
             if let pad = node.operation as? PadSlice {
+                // Read only by pad pairs, from the loop's own values: nothing to store.
+                guard fusion.materialized[m] else { continue }
                 let target = values[m]
                 before.append { self.zeroOutsideSlice(pad, target) }
                 let (offset, strides) = pad.slice.view(of: node.shape, result: space)
@@ -135,6 +165,7 @@ final class FusedEmitter {
                 terminalIndex += 1
                 continue
             }
+            if nodes[m].operation is PadSlice { continue }  // not stored
             let expression = resolve(expressions[m]!)
             if inlined.contains(m) {
                 resolved[m] = expression
@@ -176,6 +207,7 @@ final class FusedEmitter {
         writer.block("") {
             for step in before { step() }
             emitLoop(over: space, accesses: accesses, steps: steps)
+            for step in after { step() }
         }
     }
 

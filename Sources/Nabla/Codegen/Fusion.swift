@@ -28,6 +28,16 @@ struct FusionPlan {
         var point: Int { members.last! }
     }
 
+    /// An elementwise binary node over two padded slices of one loop's values, computed in
+    /// that loop (the gradients of `x[:-1]` and `x[1:]`, added, are one). At each index the loop
+    /// has the `register` pad's operand in hand; the `memory` pad, which starts no earlier, has
+    /// already been stored at that position, by this iteration or an earlier one. The
+    /// `register` pad itself is stored only if something else reads it.
+    struct PadPair: Equatable {
+        var memory: Int
+        var register: Int
+    }
+
     /// How each node's elements are read; nil for nodes not read through memory (none today).
     var access: [Access?]
     /// Whether the node's value is stored (a buffer, an output, or a local for rank 0).
@@ -39,12 +49,27 @@ struct FusionPlan {
     var point: [Int]
     /// Last step at which each node's storage is read (the node count for outputs).
     var lastUse: [Int]
+    /// Pad pairs computed in the loop of their pads, by node.
+    var padPairs: [Int: PadPair] = [:]
 
     static func isElementwise(_ op: any Operation) -> Bool { op is any UnaryElementwise || op is any BinaryElementwise }
     static func isFusedSum(_ op: any Operation) -> Bool { (op as? Sum).map { !$0.axes.isEmpty } ?? false }
     /// Members that write a result of another shape from inside the loop (a sum accumulating,
     /// a padded slice scattering); their value is complete only after the loop.
     static func isTerminal(_ op: any Operation) -> Bool { isFusedSum(op) || op is PadSlice }
+
+    /// Node `i` as a pad pair, if it is a binary elementwise operation of two one-axis,
+    /// unit-step padded slices of its own shape that are members of one group.
+    static func padPair(_ i: Int, _ nodes: [Graph.Node], _ group: [Int?]) -> PadPair? {
+        let node = nodes[i]
+        guard node.operation is any BinaryElementwise, node.shape.rank == 1, node.inputs.count == 2 else { return nil }
+        let (a, b) = (node.inputs[0], node.inputs[1])
+        guard a != b, let padA = nodes[a].operation as? PadSlice, let padB = nodes[b].operation as? PadSlice,
+              nodes[a].shape == node.shape, nodes[b].shape == node.shape,
+              padA.slice.steps == [1], padB.slice.steps == [1],
+              let g = group[a], group[b] == g else { return nil }
+        return padA.slice.starts[0] < padB.slice.starts[0] ? PadPair(memory: b, register: a) : PadPair(memory: a, register: b)
+    }
 
     init(graph: Graph) {
         let nodes = graph.nodes
@@ -94,6 +119,14 @@ struct FusionPlan {
         for (i, node) in nodes.enumerated() {
             let op = node.operation
             guard Self.isElementwise(op) || Self.isTerminal(op) else { continue }
+            if let pair = Self.padPair(i, nodes, group), let g = group[pair.memory], pending[g].minimum(excluding: i) > i {
+                groups[g].members.append(i)
+                pending[g].remove(i)
+                group[i] = g
+                padPairs[i] = pair
+                for c in consumers[i] { pending[g].insert(c) }
+                continue
+            }
             // The index space: a sum or a padded slice loops over its operand.
             let space = Self.isTerminal(op) ? nodes[node.inputs[0]].shape : node.shape
             var chosen: Int?
@@ -156,9 +189,13 @@ struct FusionPlan {
                 } else {
                     // Members of the same loop read it in the loop: elementwise ones at the same
                     // index, sums as they accumulate.
-                    let groupOf = group, space = groups[g].shape
-                    let readInLoop = { (c: Int) in groupOf[c] == g && (nodes[c].shape == space || Self.isTerminal(nodes[c].operation)) }
-                    if Self.isTerminal(node.operation) || !consumers[i].allSatisfy(readInLoop) {
+                    let groupOf = group, space = groups[g].shape, pairs = padPairs
+                    let readInLoop = { (c: Int) in
+                        groupOf[c] == g && (nodes[c].shape == space || Self.isTerminal(nodes[c].operation) || pairs[c] != nil)
+                    }
+                    // A pad read only as the register side of pad pairs is never stored.
+                    let onlyInRegisters = !consumers[i].isEmpty && consumers[i].allSatisfy { pairs[$0]?.register == i }
+                    if padPairs[i] != nil || (Self.isTerminal(node.operation) && !onlyInRegisters) || !consumers[i].allSatisfy(readInLoop) {
                         materialized[i] = true
                     }
                 }

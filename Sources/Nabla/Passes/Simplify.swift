@@ -84,6 +84,21 @@ public let rewriteRules: [RewriteRule] = [
         guard op is Subtract, let c = uniformValue(xs[1]), c == 0, c.sign == .plus else { return nil }
         return try shaped(xs[0], shape)
     },
+    // Scaling by 2^k (k >= 0) is exact, so c * (2^k * x) rounds once, like (c * 2^k) * x; with
+    // |c| >= 1 both overflow together. (Not for 2^-k: halving a subnormal rounds.)
+    RewriteRule(name: "c * (2^k * x) -> (c * 2^k) * x", fastMathOnly: false) { op, xs, shape in
+        guard op is Multiply else { return nil }
+        for (outer, inner) in [(0, 1), (1, 0)] {
+            guard let c = uniformValue(xs[outer]), abs(c) >= 1, xs[inner].operation is Multiply else { continue }
+            let product = xs[inner]
+            for (scale, x) in [(0, 1), (1, 0)] {
+                guard let p = uniformValue(operand(product, scale)), abs(p) >= 1, p.significand == 1,
+                      (c * p).isFinite, operand(product, x).shape == product.shape else { continue }
+                return try shaped(xs[0].builder.constant(c * p) * operand(product, x), shape)
+            }
+        }
+        return nil
+    },
     RewriteRule(name: "0 - x -> -x", fastMathOnly: true) { op, xs, shape in
         guard op is Subtract, let c = uniformValue(xs[0]), c == 0 else { return nil }
         return -(try shaped(xs[1], shape))
