@@ -282,6 +282,29 @@ struct StandaloneCTests {
         try checkStandalone(program.graph, inputs: inputs, functionName: "nabla_unrolled", unroll: 8)
     }
 
+    /// Large constants that are mostly +0.0 (identity matrices) are written element by
+    /// element only where nonzero; -0.0, NaN and infinities among them keep their bits.
+    @Test func sparseConstantsStaySmall() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [120, 120])
+        var scalars = [Double](repeating: 0, count: 120 * 120)
+        for k in 0..<120 { scalars[k * 121] = 1 }
+        scalars[5] = -0.0
+        scalars[7] = .nan
+        scalars[9] = -.infinity
+        let mostlyZero = g.constant(try TensorData(shape: [120, 120], scalars: scalars))
+        let y = try x * mostlyZero + 1 / mostlyZero
+        let graph = try g.graph(outputs: ["y": y])
+        let code = try emitC(graph).code
+        #expect(code.utf8.count < 20_000, "C of \(code.utf8.count) bytes")
+        try checkStandalone(graph, inputs: ["x": data([120, 120], seed: 9)])
+        let kernel = try Kernel(graph)
+        let inputs: [String: TensorData] = ["x": data([120, 120], seed: 9)]
+        let got = try kernel(inputs)["y"]!.scalars, want = try Interpreter.evaluate(graph, inputs: inputs)["y"]!.scalars
+        #expect(zip(got, want).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+        #expect(got[5].isNaN == false && got[5] == -.infinity)  // 1 / -0.0
+    }
+
     @Test func seedFunctionAndDerivative() throws {
         let g = GraphBuilder()
         let x = try g.input("x")

@@ -86,11 +86,17 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
                 values.append(CValue(shape: shape, storage: .literal(cLiteral(constant.value.scalar))))
             } else {
                 let name = "c\(i)"
-                let elements = constant.value.scalars.map(cLiteral)
+                let scalars = constant.value.scalars
+                let nonzero = scalars.indices.filter { scalars[$0].bitPattern != 0 }
+                // Mostly +0.0 (an identity matrix, say): only the other elements are written,
+                // with designated initialisers (the rest of a static array is +0.0), so the C
+                // and its compile time grow with them, not with the whole tensor.
+                let sparse = scalars.count > 64 && nonzero.count * 4 < scalars.count
+                let elements = sparse ? nonzero.map { "[\($0)] = \(cLiteral(scalars[$0]))" } : scalars.map(cLiteral)
                 let body = stride(from: 0, to: elements.count, by: 8)
                     .map { "    " + elements[$0..<min($0 + 8, elements.count)].joined(separator: ", ") }
                     .joined(separator: ",\n")
-                constants.line("static const double \(name)[\(max(elements.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
+                constants.line("static const double \(name)[\(max(scalars.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
                 values.append(CValue(shape: shape, storage: .pointer(name)))
             }
         } else if let k = outputNode[i] {
