@@ -96,6 +96,20 @@ struct FusionOrderTests {
         try expectKernelMatchesInterpreter(graph, ["x": .random([50], using: &rng)])
     }
 
+    @Test func scalarsReadOffASumDoNotSplitLoops() throws {
+        // `sum(e * x) * s` is built between the two sums; it moves below them, so both sums
+        // share one loop (a GP likelihood's gradient has three such sums).
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [50]), s = try g.input("s")
+        let e = exp(x)
+        let a = try sum(e * x) * s
+        let b = try sum(e * e) + a
+        let graph = try g.graph(outputs: ["a": a, "b": b])
+        #expect(loopCount(try emitC(graph).code) == 1)
+        var rng = SeededRandom(seed: 8)
+        try expectKernelMatchesInterpreter(graph, ["x": .random([50], using: &rng), "s": TensorData(1.5)])
+    }
+
     @Test func softmaxStyleNormalisation() throws {
         let g = GraphBuilder()
         let x = try g.input("x", shape: [4, 6])

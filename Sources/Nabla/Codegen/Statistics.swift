@@ -38,9 +38,10 @@ public func compileStatistics(_ graph: Graph, options: CEmitOptions = .standalon
     let (simplified, simplification) = options.simplify
         ? try simplifyWithStatistics(graph, options: options.simplifyOptions)
         : (graph, SimplifyStatistics(nodesBefore: graph.nodes.count, nodesAfter: graph.nodes.count))
-    let storage = StoragePlan(graph: simplified)
+    let scheduled = simplified.scheduledLate()
+    let storage = StoragePlan(graph: scheduled)
     let fusion = storage.fusion
-    let nodes = simplified.nodes
+    let nodes = scheduled.nodes
     let groups = fusion.groups.filter { !$0.members.isEmpty }
     return CompileStatistics(
         nodesBuilt: graph.nodes.count, nodesSimplified: simplified.nodes.count,
