@@ -6,54 +6,94 @@
  * Sources/Nabla/Ops/LinearAlgebra.swift) does the same arithmetic in the same order.
  *
  * No include guard: nabla_linalg.c includes this file twice. Inside the macro below there must
- * be no preprocessor directives, and no comments survive stringising.
+ * be no preprocessor directives, and no comments survive stringising (so all the explanation
+ * is here). The code must stay plain C99 that gcc -std=c99 -pedantic (with the extra warnings
+ * of StandaloneCTests, -Wvla included: no variable-length arrays) and tcc accept.
+ *
+ * The contract with the interpreter: every element receives the same floating-point
+ * operations, in the same order, as in LU's plain loops (products and differences rounded
+ * separately, `c = c - l * u` one step at a time, in the loops' order). Within that, the loops
+ * below are reorganised for speed: register tiles (a 4 x 16 block, or a row strip of 48 or 8
+ * elements, kept in local arrays the compiler holds in vector registers while the summation
+ * index runs in order, so only the multipliers and the other operand are loaded), and strips
+ * of columns processed one after another (columns of right-hand sides never interact). Where
+ * a strip or tile would run past the last column, it is shifted left to end at the last
+ * column and only its new columns are stored: the overlapping ones are recomputed from
+ * values already final and thrown away. All loop bounds are fixed: nothing can trap or hang.
  *
  * nabla_lu_factor: Gaussian elimination with partial pivoting of the n x n matrix a
  * (row-major, overwritten: U on and above the diagonal, below it the multipliers; under a zero
  * pivot, the entries as they were), recording each step's pivot row in pivots (as doubles). A
  * column that is zero from the diagonal down is skipped (the determinant is then 0). Returns
- * the number of row swaps. It works in blocks of 32 columns (left-looking): each block first
- * replays the earlier steps' swaps and row operations, then factors itself, so every element
- * sees exactly the operations, in the same order, of the plain right-looking loop the
- * interpreter runs; the blocks just stay in cache.
+ * the number of row swaps. The pivot of step k is the first row (from k down) of largest
+ * magnitude, or the last NaN when the column holds one: what LU's single scan finds (it takes
+ * a strictly larger magnitude or any NaN), computed in two scans without its long dependency
+ * chain.
+ *   The stored form is the interpreter's: the swap of step k exchanges rows k and p from
+ * column k on, so a multiplier stays where its row was when it was computed. The C works
+ * right-looking in panels of 16 columns with whole-row swaps instead (LAPACK's getrf order):
+ * factor the panel (unblocked, swapping the panel's and the earlier columns), apply the
+ * panel's swaps to the columns right of it, finish the panel's rows of U to the right (row r
+ * minus its multipliers times the rows above it, in order), then update the trailing matrix
+ * with 4 x 16 register tiles, subtracting the panel's steps in order. Why this is the same
+ * arithmetic: a swap only moves values, and moving a row's multipliers along with it only
+ * changes where they are stored, so each element still meets, at every step k before its own
+ * row's turn, `a = a - l * u` with the multiplier computed for its row at step k and the
+ * value of pivot row k as final after step k; postponing a panel's swaps of the columns to
+ * its right until after the panel is factored changes nothing because the panel's steps do
+ * not touch those columns. Steps with a zero pivot are skipped everywhere, as in LU. At the
+ * end the multipliers are moved back to the interpreter's places by undoing, column by column,
+ * the swaps of the later steps (for k = n - 1 down to 1, swap rows k and p in columns 0..k-1),
+ * so the stored factors are bit for bit LU's, zeros under zero pivots included.
  *
  * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
  * substitutes row by row (every element still sees its subtractions in increasing order, then
  * one division): the same operations in the same order as eliminating them with the matrix.
+ * The back substitution keeps a strip of a row in registers while it subtracts the rows
+ * below in increasing order (each row's first term is the row just finished, so rows cannot
+ * share the loop; columns can).
+ *
  * nabla_lu_apply_transposed solves A^T x = b with the same factors: U^T y = b forward, then
- * the row operations and swaps transposed, in reverse. The factored form f passed to these
- * is the overwritten matrix; its pivots follow it.
+ * the row operations and swaps transposed, in reverse. The forward part runs in 4 x 16 tiles:
+ * four rows share the terms of the rows above them (whose last term is the newest row), then
+ * finish their small triangle in order. The reverse part, like the back substitution above,
+ * keeps a strip of one row in registers. One right-hand side runs scalar loops instead (the
+ * forward part row by row over U's rows, which are contiguous).
+ *   When b is exactly the identity (1.0 on the diagonal, +0.0 elsewhere, as for A^-T in the
+ * gradient of log|det A|) and U is finite with a non-zero diagonal, the forward part skips
+ * what cannot change anything: above the diagonal every value is +0.0 before its division
+ * (0 - u * (+-0) is +0 for finite u) and +-0 after it, so a term with k < j adds
+ * 0 - u * (+-0), which leaves +0 and 1.0 (the only values there before term j) exactly as they
+ * were. Each element in column j may therefore start at term j; tiles entirely above the
+ * diagonal are written directly as 0.0 / u_ii, the value the full loop ends with. With an
+ * infinite or NaN entry in U, or a zero pivot, the full loops run.
+ *
+ * The factored form f passed to these is the overwritten matrix; its pivots follow it.
  */
 NABLA_LINALG(
 NABLA_LINKAGE long nabla_lu_factor(long n, double *a, double *pivots) {
-    long i, j, k, p, j0, jb, swaps = 0;
-    double best, t, d, l;
-    for (j0 = 0; j0 < n; j0 += 32) {
-        jb = n - j0 < 32 ? n - j0 : 32;
-        for (k = 0; k < j0; k++) {
-            p = (long)pivots[k];
-            if (p != k) {
-                for (j = j0; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-            }
-            if (a[k * n + k] == 0.0) continue;
-            for (i = k + 1; i < n; i++) {
-                l = a[i * n + k];
-                for (j = j0; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
-            }
-        }
-        for (k = j0; k < j0 + jb; k++) {
-            p = k;
-            best = fabs(a[k * n + k]);
-            for (i = k + 1; i < n; i++) {
+    long i, j, k, p, q, i0, c0, s, j0, j1, nan, swaps = 0;
+    double best, t, d, l, y, x0, x1, x2, x3;
+    double c[4][16];
+    const double *b;
+    for (j0 = 0; j0 < n; j0 = j1) {
+        j1 = n - j0 < 16 ? n : j0 + 16;
+        for (k = j0; k < j1; k++) {
+            best = 0.0;
+            nan = 0;
+            for (i = k; i < n; i++) {
                 t = fabs(a[i * n + k]);
-                if (t > best || t != t) {
-                    best = t;
-                    p = i;
-                }
+                best = t > best ? t : best;
+                nan |= t != t;
+            }
+            if (nan) {
+                for (p = n - 1; a[p * n + k] == a[p * n + k]; p--) {}
+            } else {
+                for (p = k; fabs(a[p * n + k]) != best; p++) {}
             }
             pivots[k] = (double)p;
             if (p != k) {
-                for (j = k; j < j0 + jb; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+                for (j = 0; j < j1; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
                 swaps++;
             }
             d = a[k * n + k];
@@ -61,58 +101,248 @@ NABLA_LINKAGE long nabla_lu_factor(long n, double *a, double *pivots) {
             for (i = k + 1; i < n; i++) {
                 l = a[i * n + k] / d;
                 a[i * n + k] = l;
-                for (j = k + 1; j < j0 + jb; j++) a[i * n + j] -= l * a[k * n + j];
+                for (j = k + 1; j < j1; j++) a[i * n + j] -= l * a[k * n + j];
             }
+        }
+        if (j1 == n) break;
+        for (k = j0; k < j1; k++) {
+            p = (long)pivots[k];
+            if (p != k) {
+                for (j = j1; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+            }
+        }
+        for (i = j0 + 1; i < j1; i++) {
+            for (k = j0; k < i; k++) {
+                if (a[k * n + k] == 0.0) continue;
+                l = a[i * n + k];
+                for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
+            }
+        }
+        for (i0 = j1; i0 + 4 <= n && n - j1 >= 16; i0 += 4) {
+            for (c0 = j1; c0 < n; c0 = s + 16) {
+                s = n - c0 < 16 ? n - 16 : c0;
+                for (i = 0; i < 4; i++)
+                    for (q = 0; q < 16; q++) c[i][q] = a[(i0 + i) * n + s + q];
+                for (k = j0; k < j1; k++) {
+                    if (a[k * n + k] == 0.0) continue;
+                    b = a + k * n + s;
+                    x0 = a[i0 * n + k];
+                    x1 = a[(i0 + 1) * n + k];
+                    x2 = a[(i0 + 2) * n + k];
+                    x3 = a[(i0 + 3) * n + k];
+                    for (q = 0; q < 16; q++) {
+                        y = b[q];
+                        c[0][q] -= x0 * y;
+                        c[1][q] -= x1 * y;
+                        c[2][q] -= x2 * y;
+                        c[3][q] -= x3 * y;
+                    }
+                }
+                for (i = 0; i < 4; i++)
+                    for (q = c0 - s; q < 16; q++) a[(i0 + i) * n + s + q] = c[i][q];
+            }
+        }
+        for (i = i0; i < n; i++) {
+            for (k = j0; k < j1; k++) {
+                if (a[k * n + k] == 0.0) continue;
+                l = a[i * n + k];
+                for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
+            }
+        }
+    }
+    for (k = n - 1; k > 0; k--) {
+        p = (long)pivots[k];
+        if (p != k) {
+            for (j = 0; j < k; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
         }
     }
     return swaps;
 }
 NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x) {
-    long i, j, k, p;
+    long i, j, k, p, q, j0, s, w;
     double t, d, l, u;
+    double e[48];
+    const double *b;
     for (k = 0; k < n; k++) {
         p = (long)pivots[k];
         if (p != k) {
             for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
         }
         if (f[k * n + k] == 0.0) continue;
-        for (i = k + 1; i < n; i++) {
-            l = f[i * n + k];
-            for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
+        if (m == 1) {
+            t = x[k];
+            for (i = k + 1; i < n; i++) x[i] -= f[i * n + k] * t;
+        } else {
+            for (i = k + 1; i < n; i++) {
+                l = f[i * n + k];
+                for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
+            }
         }
     }
-    for (i = n - 1; i >= 0; i--) {
-        double *xi = x + i * m;
-        for (k = i + 1; k < n; k++) {
-            u = f[i * n + k];
-            for (j = 0; j < m; j++) xi[j] -= u * x[k * m + j];
+    for (j0 = 0; j0 < m; j0 = s + w) {
+        w = m - j0 >= 48 ? 48 : m >= 8 ? 8 : m;
+        s = m - j0 >= w ? j0 : m - w;
+        for (i = n - 1; i >= 0; i--) {
+            double *xi = x + i * m + s;
+            d = f[i * n + i];
+            if (w == 48) {
+                for (q = 0; q < 48; q++) e[q] = xi[q];
+                for (k = i + 1; k < n; k++) {
+                    u = f[i * n + k];
+                    b = x + k * m + s;
+                    for (q = 0; q < 48; q++) e[q] -= u * b[q];
+                }
+                for (q = 0; q < 48; q++) xi[q] = e[q] / d;
+            } else if (w == 8) {
+                for (q = 0; q < 8; q++) e[q] = xi[q];
+                for (k = i + 1; k < n; k++) {
+                    u = f[i * n + k];
+                    b = x + k * m + s;
+                    for (q = 0; q < 8; q++) e[q] -= u * b[q];
+                }
+                for (q = j0 - s; q < 8; q++) xi[q] = e[q] / d;
+            } else if (w == 1) {
+                t = xi[0];
+                for (k = i + 1; k < n; k++) t -= f[i * n + k] * x[k];
+                xi[0] = t / d;
+            } else {
+                for (k = i + 1; k < n; k++) {
+                    u = f[i * n + k];
+                    b = x + k * m;
+                    for (q = 0; q < w; q++) xi[q] -= u * b[q];
+                }
+                for (q = 0; q < w; q++) xi[q] = xi[q] / d;
+            }
         }
-        d = f[i * n + i];
-        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
     }
 }
 NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x) {
-    long i, j, k, p;
-    double t, d, l, u;
-    for (i = 0; i < n; i++) {
-        double *xi = x + i * m;
-        for (k = 0; k < i; k++) {
-            u = f[k * n + i];
-            for (j = 0; j < m; j++) xi[j] -= u * x[k * m + j];
+    long i, j, k, p, q, r, i0, j0, s, w, k0, identity;
+    double t, d, l, u, y, x0, x1, x2, x3;
+    double c[4][16], e[48];
+    const double *b;
+    union { double value; unsigned long long bits; } pun;
+    identity = m == n && n >= 16;
+    for (i = 0; i < n && identity; i++) {
+        for (j = 0; j < m; j++) {
+            pun.value = x[i * m + j];
+            if (pun.bits != (i == j ? 0x3FF0000000000000ULL : 0ULL)) { identity = 0; break; }
         }
-        d = f[i * n + i];
-        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
     }
-    for (k = n - 1; k >= 0; k--) {
-        if (f[k * n + k] != 0.0) {
-            for (i = k + 1; i < n; i++) {
-                l = f[i * n + k];
-                for (j = 0; j < m; j++) x[k * m + j] -= l * x[i * m + j];
+    for (i = 0; i < n && identity; i++) {
+        if (f[i * n + i] == 0.0) identity = 0;
+        for (j = i; j < n; j++) {
+            u = f[i * n + j];
+            if (!(u - u == 0.0)) { identity = 0; break; }
+        }
+    }
+    if (m == 1) {
+        for (k = 0; k < n; k++) {
+            x[k] = x[k] / f[k * n + k];
+            t = x[k];
+            for (i = k + 1; i < n; i++) x[i] -= f[k * n + i] * t;
+        }
+    } else if (m < 16) {
+        for (i = 0; i < n; i++) {
+            double *xi = x + i * m;
+            for (k = 0; k < i; k++) {
+                u = f[k * n + i];
+                b = x + k * m;
+                for (q = 0; q < m; q++) xi[q] -= u * b[q];
+            }
+            d = f[i * n + i];
+            for (q = 0; q < m; q++) xi[q] = xi[q] / d;
+        }
+    } else {
+        for (i0 = 0; i0 < n; i0 += 4) {
+            for (j0 = 0; j0 < m; j0 = s + 16) {
+                s = m - j0 < 16 ? m - 16 : j0;
+                k0 = identity ? (s < i0 ? s : i0) : 0;
+                if (identity && s > i0 + 3) {
+                    for (i = i0; i < i0 + 4 && i < n; i++) {
+                        d = f[i * n + i];
+                        for (q = j0; q < s + 16; q++) x[i * m + q] = 0.0 / d;
+                    }
+                } else if (i0 + 4 <= n) {
+                    for (r = 0; r < 4; r++)
+                        for (q = 0; q < 16; q++) c[r][q] = x[(i0 + r) * m + s + q];
+                    for (k = k0; k < i0; k++) {
+                        b = x + k * m + s;
+                        x0 = f[k * n + i0];
+                        x1 = f[k * n + i0 + 1];
+                        x2 = f[k * n + i0 + 2];
+                        x3 = f[k * n + i0 + 3];
+                        for (q = 0; q < 16; q++) {
+                            y = b[q];
+                            c[0][q] -= x0 * y;
+                            c[1][q] -= x1 * y;
+                            c[2][q] -= x2 * y;
+                            c[3][q] -= x3 * y;
+                        }
+                    }
+                    for (r = 0; r < 4; r++) {
+                        for (k = 0; k < r; k++) {
+                            u = f[(i0 + k) * n + i0 + r];
+                            for (q = 0; q < 16; q++) c[r][q] -= u * c[k][q];
+                        }
+                        d = f[(i0 + r) * n + i0 + r];
+                        for (q = 0; q < 16; q++) c[r][q] = c[r][q] / d;
+                    }
+                    for (r = 0; r < 4; r++)
+                        for (q = j0 - s; q < 16; q++) x[(i0 + r) * m + s + q] = c[r][q];
+                } else {
+                    for (i = i0; i < n; i++) {
+                        for (q = 0; q < 16; q++) e[q] = x[i * m + s + q];
+                        for (k = k0; k < i; k++) {
+                            u = f[k * n + i];
+                            b = x + k * m + s;
+                            for (q = 0; q < 16; q++) e[q] -= u * b[q];
+                        }
+                        d = f[i * n + i];
+                        for (q = j0 - s; q < 16; q++) x[i * m + s + q] = e[q] / d;
+                    }
+                }
             }
         }
-        p = (long)pivots[k];
-        if (p != k) {
-            for (j = 0; j < m; j++) { t = x[k * m + j]; x[k * m + j] = x[p * m + j]; x[p * m + j] = t; }
+    }
+    for (j0 = 0; j0 < m; j0 = s + w) {
+        w = m - j0 >= 48 ? 48 : m >= 8 ? 8 : m;
+        s = m - j0 >= w ? j0 : m - w;
+        for (k = n - 1; k >= 0; k--) {
+            double *xk = x + k * m + s;
+            if (f[k * n + k] != 0.0) {
+                if (w == 48) {
+                    for (q = 0; q < 48; q++) e[q] = xk[q];
+                    for (i = k + 1; i < n; i++) {
+                        l = f[i * n + k];
+                        b = x + i * m + s;
+                        for (q = 0; q < 48; q++) e[q] -= l * b[q];
+                    }
+                    for (q = 0; q < 48; q++) xk[q] = e[q];
+                } else if (w == 8) {
+                    for (q = 0; q < 8; q++) e[q] = xk[q];
+                    for (i = k + 1; i < n; i++) {
+                        l = f[i * n + k];
+                        b = x + i * m + s;
+                        for (q = 0; q < 8; q++) e[q] -= l * b[q];
+                    }
+                    for (q = j0 - s; q < 8; q++) xk[q] = e[q];
+                } else if (w == 1) {
+                    t = xk[0];
+                    for (i = k + 1; i < n; i++) t -= f[i * n + k] * x[i];
+                    xk[0] = t;
+                } else {
+                    for (i = k + 1; i < n; i++) {
+                        l = f[i * n + k];
+                        b = x + i * m;
+                        for (q = 0; q < w; q++) xk[q] -= l * b[q];
+                    }
+                }
+            }
+            p = (long)pivots[k];
+            if (p != k) {
+                for (q = j0 - s; q < w; q++) { t = xk[q]; xk[q] = x[p * m + s + q]; x[p * m + s + q] = t; }
+            }
         }
     }
 }
