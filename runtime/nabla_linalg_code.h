@@ -13,10 +13,11 @@
  * The contract with the interpreter: every element receives the same floating-point
  * operations, in the same order, as in LU's plain loops (products and differences rounded
  * separately, `c = c - l * u` one step at a time, in the loops' order). Within that, the loops
- * below are reorganised for speed: register tiles (a 4 x 16 block, or a row strip of 48 or 8
- * elements, kept in local arrays the compiler holds in vector registers while the summation
+ * below are reorganised for speed: register tiles (a 4 x 16 block, or a row strip of 48, 32 or
+ * 8 elements, kept in local arrays the compiler holds in vector registers while the summation
  * index runs in order, so only the multipliers and the other operand are loaded), and strips
- * of columns processed one after another (columns of right-hand sides never interact). Where
+ * of columns processed one after another (columns of right-hand sides never interact; a
+ * strip of all n rows is 32 wide when it then fits in a 32 KiB L1 cache, n <= 112, else 48). Where
  * a strip or tile would run past the last column, it is shifted left to end at the last
  * column and only its new columns are stored: the overlapping ones are recomputed from
  * values already final and thrown away. All loop bounds are fixed: nothing can trap or hang.
@@ -180,7 +181,7 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
         }
     }
     for (j0 = 0; j0 < m; j0 = s + w) {
-        w = m - j0 >= 48 ? 48 : m >= 8 ? 8 : m;
+        w = m - j0 >= 48 && n > 112 ? 48 : m - j0 >= 32 ? 32 : m >= 8 ? 8 : m;
         s = m - j0 >= w ? j0 : m - w;
         for (i = n - 1; i >= 0; i--) {
             double *xi = x + i * m + s;
@@ -193,6 +194,14 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
                     for (q = 0; q < 48; q++) e[q] -= u * b[q];
                 }
                 for (q = 0; q < 48; q++) xi[q] = e[q] / d;
+            } else if (w == 32) {
+                for (q = 0; q < 32; q++) e[q] = xi[q];
+                for (k = i + 1; k < n; k++) {
+                    u = f[i * n + k];
+                    b = x + k * m + s;
+                    for (q = 0; q < 32; q++) e[q] -= u * b[q];
+                }
+                for (q = 0; q < 32; q++) xi[q] = e[q] / d;
             } else if (w == 8) {
                 for (q = 0; q < 8; q++) e[q] = xi[q];
                 for (k = i + 1; k < n; k++) {
@@ -221,19 +230,22 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
     double t, d, l, u, y, x0, x1, x2, x3;
     double c[4][16], e[48];
     const double *b;
+    unsigned long long bits;
     union { double value; unsigned long long bits; } pun;
     identity = m == n && n >= 16;
     for (i = 0; i < n && identity; i++) {
+        bits = 0;
         for (j = 0; j < m; j++) {
             pun.value = x[i * m + j];
-            if (pun.bits != (i == j ? 0x3FF0000000000000ULL : 0ULL)) { identity = 0; break; }
+            bits |= j == i ? pun.bits ^ 0x3FF0000000000000ULL : pun.bits;
         }
+        identity = bits == 0;
     }
     for (i = 0; i < n && identity; i++) {
-        if (f[i * n + i] == 0.0) identity = 0;
+        identity = f[i * n + i] != 0.0;
         for (j = i; j < n; j++) {
             u = f[i * n + j];
-            if (!(u - u == 0.0)) { identity = 0; break; }
+            identity &= u - u == 0.0;
         }
     }
     if (m == 1) {
@@ -306,7 +318,7 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
         }
     }
     for (j0 = 0; j0 < m; j0 = s + w) {
-        w = m - j0 >= 48 ? 48 : m >= 8 ? 8 : m;
+        w = m - j0 >= 48 && n > 112 ? 48 : m - j0 >= 32 ? 32 : m >= 8 ? 8 : m;
         s = m - j0 >= w ? j0 : m - w;
         for (k = n - 1; k >= 0; k--) {
             double *xk = x + k * m + s;
@@ -319,6 +331,14 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
                         for (q = 0; q < 48; q++) e[q] -= l * b[q];
                     }
                     for (q = 0; q < 48; q++) xk[q] = e[q];
+                } else if (w == 32) {
+                    for (q = 0; q < 32; q++) e[q] = xk[q];
+                    for (i = k + 1; i < n; i++) {
+                        l = f[i * n + k];
+                        b = x + i * m + s;
+                        for (q = 0; q < 32; q++) e[q] -= l * b[q];
+                    }
+                    for (q = 0; q < 32; q++) xk[q] = e[q];
                 } else if (w == 8) {
                     for (q = 0; q < 8; q++) e[q] = xk[q];
                     for (i = k + 1; i < n; i++) {
