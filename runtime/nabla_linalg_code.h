@@ -33,10 +33,13 @@
  *   The stored form is the interpreter's: the swap of step k exchanges rows k and p from
  * column k on, so a multiplier stays where its row was when it was computed. The C works
  * right-looking in panels of 16 columns with whole-row swaps instead (LAPACK's getrf order):
- * factor the panel (unblocked, swapping the panel's and the earlier columns), apply the
- * panel's swaps to the columns right of it, finish the panel's rows of U to the right (row r
- * minus its multipliers times the rows above it, in order), then update the trailing matrix
- * with 4 x 16 register tiles, subtracting the panel's steps in order. Why this is the same
+ * factor the panel (unblocked, swapping the panel's and the earlier columns; each row's update
+ * is done on a fixed 16-column window, keeping by selection, not arithmetic, the columns the
+ * step must not touch, and its multiplier is stored after the window so the window's load
+ * never waits on that store), apply the panel's swaps to the columns right of it, finish the
+ * panel's rows of U to the right (row r minus its multipliers times the rows above it, in
+ * order), then update the trailing matrix with 4 x 16 register tiles, subtracting the panel's
+ * steps in order. Why this is the same
  * arithmetic: a swap only moves values, and moving a row's multipliers along with it only
  * changes where they are stored, so each element still meets, at every step k before its own
  * row's turn, `a = a - l * u` with the multiplier computed for its row at step k and the
@@ -99,10 +102,23 @@ NABLA_LINKAGE long nabla_lu_factor(long n, double *a, double *pivots) {
             }
             d = a[k * n + k];
             if (d == 0.0) continue;
+            if (j1 < 16) {
+                for (i = k + 1; i < n; i++) {
+                    l = a[i * n + k] / d;
+                    a[i * n + k] = l;
+                    for (j = k + 1; j < j1; j++) a[i * n + j] -= l * a[k * n + j];
+                }
+                continue;
+            }
+            s = j1 - 16;
+            for (q = 0; q < 16; q++) c[0][q] = a[k * n + s + q];
             for (i = k + 1; i < n; i++) {
                 l = a[i * n + k] / d;
+                for (q = 0; q < 16; q++) {
+                    y = a[i * n + s + q] - l * c[0][q];
+                    a[i * n + s + q] = s + q > k ? y : a[i * n + s + q];
+                }
                 a[i * n + k] = l;
-                for (j = k + 1; j < j1; j++) a[i * n + j] -= l * a[k * n + j];
             }
         }
         if (j1 == n) break;
