@@ -1,85 +1,88 @@
 /*
  * LU factorisation with partial pivoting and what is built on it. Written once, used twice:
- * nabla_linalg.c compiles it (optimised) for JIT kernels, which call it through
- * tcc_add_symbol, and also turns it into the string `nabla_linalg_source`, which standalone C
- * from `nabla compile` embeds as static functions. Nabla's interpreter (enum LU in
+ * nabla_linalg.c compiles it (optimised) for JIT kernels, which call it through tcc_add_symbol,
+ * and also turns it into the string `nabla_linalg_source`, which standalone C from
+ * `nabla compile` embeds as static functions. Nabla's interpreter (enum LU in
  * Sources/Nabla/Ops/LinearAlgebra.swift) does the same arithmetic in the same order.
  *
  * No include guard: nabla_linalg.c includes this file twice. Inside the macro below there must
- * be no preprocessor directives, and no comments survive stringising (so all the explanation
- * is here). The code must stay plain C99 that gcc -std=c99 -pedantic (with the extra warnings
- * of StandaloneCTests, -Wvla included: no variable-length arrays) and tcc accept.
+ * be no preprocessor directives, and no comments survive stringising (so all the explanation is
+ * here). The code must stay plain C99 that gcc -std=c99 -pedantic (with the extra warnings of
+ * StandaloneCTests, -Wvla included: no variable-length arrays) and tcc accept.
  *
- * The contract with the interpreter: every element receives the same floating-point
- * operations, in the same order, as in LU's plain loops (products and differences rounded
- * separately, `c = c - l * u` one step at a time, in the loops' order). Within that, the loops
- * below are reorganised for speed: register tiles (a 4 x 16 block, or a row strip of 48, 32 or
- * 8 elements, kept in local arrays the compiler holds in vector registers while the summation
- * index runs in order, so only the multipliers and the other operand are loaded), and strips
- * of columns processed one after another (columns of right-hand sides never interact; a
- * strip of all n rows is 32 wide when it then fits in a 32 KiB L1 cache, n <= 112, else 48). Where
- * a strip or tile would run past the last column, it is shifted left to end at the last
- * column and only its new columns are stored: the overlapping ones are recomputed from
- * values already final and thrown away. All loop bounds are fixed: nothing can trap or hang.
+ * The contract with the interpreter: every element receives the same floating-point operations,
+ * in the same order, as in LU's plain loops (products and differences rounded separately,
+ * `c = c - l * u` one step at a time, in the loops' order). Within that, the loops below are
+ * reorganised for speed: register tiles (a 4 x 16 block, or a row strip of 48, 32 or 8
+ * elements, kept in local arrays the compiler holds in vector registers while the summation
+ * index runs in order, so only the multipliers and the other operand are loaded), and strips of
+ * columns processed one after another (columns of right-hand sides never interact; a strip of
+ * all n rows is 32 wide when it then fits in a 32 KiB L1 cache, n <= 112, else 48). Where a
+ * strip or tile would run past the last column, it is shifted left to end at the last column
+ * and only its new columns are stored: the overlapping ones are recomputed from values already
+ * final and thrown away. All loop bounds are fixed: nothing can trap or hang.
  *
- * nabla_lu_factor: Gaussian elimination with partial pivoting of the n x n matrix a
- * (row-major, overwritten: U on and above the diagonal, below it the multipliers; under a zero
- * pivot, the entries as they were), recording each step's pivot row in pivots (as doubles). A
- * column that is zero from the diagonal down is skipped (the determinant is then 0). Returns
- * the number of row swaps. The pivot of step k is the first row (from k down) of largest
- * magnitude, or the last NaN when the column holds one: what LU's single scan finds (it takes
- * a strictly larger magnitude or any NaN), computed in two scans without its long dependency
- * chain.
- *   The stored form is the interpreter's: the swap of step k exchanges rows k and p from
- * column k on, so a multiplier stays where its row was when it was computed. The C works
- * right-looking in panels of 16 columns with whole-row swaps instead (LAPACK's getrf order):
- * factor the panel (unblocked, swapping the panel's and the earlier columns; each row's update
- * is done on a fixed 16-column window, keeping by selection, not arithmetic, the columns the
- * step must not touch, and its multiplier is stored after the window so the window's load
- * never waits on that store), apply the panel's swaps to the columns right of it, finish the
- * panel's rows of U to the right (row r minus its multipliers times the rows above it, in
- * order), then update the trailing matrix with 4 x 16 register tiles, subtracting the panel's
- * steps in order. Why this is the same
- * arithmetic: a swap only moves values, and moving a row's multipliers along with it only
- * changes where they are stored, so each element still meets, at every step k before its own
- * row's turn, `a = a - l * u` with the multiplier computed for its row at step k and the
- * value of pivot row k as final after step k; postponing a panel's swaps of the columns to
- * its right until after the panel is factored changes nothing because the panel's steps do
- * not touch those columns. Steps with a zero pivot are skipped everywhere, as in LU. At the
- * end the multipliers are moved back to the interpreter's places by undoing, column by column,
- * the swaps of the later steps (for k = n - 1 down to 1, swap rows k and p in columns 0..k-1),
- * so the stored factors are bit for bit LU's, zeros under zero pivots included.
+ * nabla_lu_factor: Gaussian elimination with partial pivoting of the n x n matrix source, first
+ * copied into a (unless it is a; the copy is here so that TinyCC kernels need not loop over n^2
+ * elements themselves), leaving in a U on and above the diagonal and the multipliers below it
+ * (under a zero pivot, the entries as they were), and each step's pivot row in pivots (as
+ * doubles). A column that is zero from the diagonal down is skipped (the determinant is then
+ * 0). Returns the number of row swaps. The pivot of step k is the first row (from k down) of
+ * largest magnitude, or the last NaN when the column holds one: what LU's single scan finds (it
+ * takes a strictly larger magnitude or any NaN), computed in two scans without its long
+ * dependency chain.
+ *   The stored form is the interpreter's: the swap of step k exchanges rows k and p from column
+ * k on, so a multiplier stays where its row was when it was computed. The C works right-looking
+ * in panels of 16 columns with whole-row swaps instead (LAPACK's getrf order): factor the panel
+ * (unblocked, swapping the panel's and the earlier columns; each row's update is done on a
+ * fixed 16-column window, keeping by selection, not arithmetic, the columns the step must not
+ * touch, and its multiplier is stored after the window so the window's load never waits on that
+ * store), apply the panel's swaps to the columns right of it, finish the panel's rows of U to
+ * the right (row r minus its multipliers times the rows above it, in order), then update the
+ * trailing matrix with 4 x 16 register tiles, subtracting the panel's steps in order. Why this
+ * is the same arithmetic: a swap only moves values, and moving a row's multipliers along with
+ * it only changes where they are stored, so each element still meets, at every step k before
+ * its own row's turn, `a = a - l * u` with the multiplier computed for its row at step k and
+ * the value of pivot row k as final after step k; postponing a panel's swaps of the columns to
+ * its right until after the panel is factored changes nothing because the panel's steps do not
+ * touch those columns. Steps with a zero pivot are skipped everywhere, as in LU. At the end the
+ * multipliers are moved back to the interpreter's places by undoing, column by column, the
+ * swaps of the later steps (for k = n - 1 down to 1, swap rows k and p in columns 0..k-1), so
+ * the stored factors are bit for bit LU's, zeros under zero pivots included.
  *
  * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
  * substitutes row by row (every element still sees its subtractions in increasing order, then
- * one division): the same operations in the same order as eliminating them with the matrix.
- * The back substitution keeps a strip of a row in registers while it subtracts the rows
- * below in increasing order (each row's first term is the row just finished, so rows cannot
- * share the loop; columns can).
+ * one division): the same operations in the same order as eliminating them with the matrix. The
+ * back substitution keeps a strip of a row in registers while it subtracts the rows below in
+ * increasing order (each row's first term is the row just finished, so rows cannot share the
+ * loop; columns can).
  *
- * nabla_lu_apply_transposed solves A^T x = b with the same factors: U^T y = b forward, then
- * the row operations and swaps transposed, in reverse. The forward part runs in 4 x 16 tiles:
- * four rows share the terms of the rows above them (whose last term is the newest row), then
- * finish their small triangle in order. The reverse part, like the back substitution above,
- * keeps a strip of one row in registers. One right-hand side runs scalar loops instead (the
- * forward part row by row over U's rows, which are contiguous).
- *   When b is exactly the identity (1.0 on the diagonal, +0.0 elsewhere, as for A^-T in the
- * gradient of log|det A|) and U is finite with a non-zero diagonal, the forward part skips
- * what cannot change anything: above the diagonal every value is +0.0 before its division
- * (0 - u * (+-0) is +0 for finite u) and +-0 after it, so a term with k < j adds
- * 0 - u * (+-0), which leaves +0 and 1.0 (the only values there before term j) exactly as they
- * were. Each element in column j may therefore start at term j; tiles entirely above the
- * diagonal are written directly as 0.0 / u_ii, the value the full loop ends with. With an
- * infinite or NaN entry in U, or a zero pivot, the full loops run.
+ * nabla_lu_apply_transposed solves A^T x = b with the same factors: U^T y = b forward, then the
+ * row operations and swaps transposed, in reverse. The forward part runs in 4 x 16 tiles: four
+ * rows share the terms of the rows above them (whose last term is the newest row), then finish
+ * their small triangle in order. The reverse part, like the back substitution above, keeps a
+ * strip of one row in registers. One right-hand side runs scalar loops instead (the forward
+ * part row by row over U's rows, which are contiguous).
+ *   With identity != 0 the function sets x to the identity itself (1.0 on the diagonal, +0.0
+ * elsewhere: A^-T, as in the gradient of log|det A|), and when m == n and U is finite with a
+ * non-zero diagonal the forward part skips what cannot change anything: above the diagonal
+ * every value is +0.0 before its division (0 - u * (+-0) is +0 for finite u) and +-0 after it,
+ * so a term with k < j adds 0 - u * (+-0), which leaves +0 and 1.0 (the only values there
+ * before term j) exactly as they were. Each element in column j may therefore start at term j;
+ * tiles entirely above the diagonal are written directly as 0.0 / u_ii, the value the full loop
+ * ends with. With an infinite or NaN entry in U, or a zero pivot, the full loops run.
  *
  * The factored form f passed to these is the overwritten matrix; its pivots follow it.
  */
 NABLA_LINALG(
-NABLA_LINKAGE long nabla_lu_factor(long n, double *a, double *pivots) {
+NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
     long i, j, k, p, q, i0, c0, s, j0, j1, nan, swaps = 0;
     double best, t, d, l, y, x0, x1, x2, x3;
     double c[4][16];
     const double *b;
+    if (source != a) {
+        for (i = 0; i < n * n; i++) a[i] = source[i];
+    }
     for (j0 = 0; j0 < n; j0 = j1) {
         j1 = n - j0 < 16 ? n : j0 + 16;
         for (k = j0; k < j1; k++) {
@@ -241,22 +244,16 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
         }
     }
 }
-NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x) {
-    long i, j, k, p, q, r, i0, j0, s, w, k0, identity;
+NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
+    long i, j, k, p, q, r, i0, j0, s, w, k0;
     double t, d, l, u, y, x0, x1, x2, x3;
     double c[4][16], e[48];
     const double *b;
-    unsigned long long bits;
-    union { double value; unsigned long long bits; } pun;
-    identity = m == n && n >= 16;
-    for (i = 0; i < n && identity; i++) {
-        bits = 0;
-        for (j = 0; j < m; j++) {
-            pun.value = x[i * m + j];
-            bits |= j == i ? pun.bits ^ 0x3FF0000000000000ULL : pun.bits;
-        }
-        identity = bits == 0;
+    if (identity) {
+        for (i = 0; i < n * m; i++) x[i] = 0.0;
+        for (i = 0; i < n && i < m; i++) x[i * m + i] = 1.0;
     }
+    identity = identity && m == n;
     for (i = 0; i < n && identity; i++) {
         identity = f[i * n + i] != 0.0;
         for (j = i; j < n; j++) {

@@ -92,8 +92,8 @@ struct LinearAlgebraRuntimeTests {
 
     /// A graph with every function of A the runtime computes: the factors themselves, det,
     /// logdet, inv, solves and transposed solves with each width, a transposed solve with a
-    /// right-hand side E given as input (the identity, or nearly), and the gradient of logdet
-    /// (a transposed solve with the constant identity).
+    /// right-hand side E given as input (the identity, or nearly: the general path), and the
+    /// gradient of logdet (`InverseTransposed`, the identity implied: the shortcut).
     static func graph(_ n: Int, widths: [Int]) throws -> Graph {
         let g = GraphBuilder()
         let A = try g.input("A", shape: [n, n]), E = try g.input("E", shape: [n, n])
@@ -111,7 +111,7 @@ struct LinearAlgebraRuntimeTests {
 
     /// Inputs for `graph(n, widths:)`: A of `kind`, right-hand sides uniform (some with -0.0,
     /// infinities and NaN when `specialRightHandSides`), E the identity, or the identity with
-    /// one -0.0 (not the identity: the full loops run) when `perturbIdentity`.
+    /// one -0.0 when `perturbIdentity`.
     static func inputs(_ n: Int, _ kind: LUMatrixKind, widths: [Int], specialRightHandSides: Bool, perturbIdentity: Bool,
                        using rng: inout SeededRandom) -> [String: TensorData] {
         var inputs = ["A": kind.matrix(n, using: &rng)]
@@ -180,7 +180,8 @@ struct LinearAlgebraRuntimeTests {
     }
 
     /// The identity right-hand side's shortcut gives A^-T: against an independent inverse, and
-    /// the same bits whether E is the identity (shortcut) or the graph's constant identity.
+    /// the same bits as the full loops on an identity given as input. Kernels neither store nor
+    /// copy an identity for it.
     @Test func identityRightHandSideIsTheInverseTranspose() throws {
         let n = 40
         let graph = try Self.graph(n, widths: [1])
@@ -202,5 +203,15 @@ struct LinearAlgebraRuntimeTests {
             }
         }
         #expect(residual < 1e-9, "max |A A^-1 - I| = \(residual)")
+
+        let g = GraphBuilder()
+        let A = try g.input("A", shape: [n, n])
+        let gradientGraph = try g.graph(outputs: ["g": gradient(of: logdet(A), wrt: A)])
+        #expect(gradientGraph.nodes.contains { $0.operation is InverseTransposed })
+        for options in [CEmitOptions(useRuntime: true), .standalone] {
+            let code = try emitC(gradientGraph, options: options).code
+            #expect(!code.contains("static const double"), "an identity constant in the C")
+            #expect(code.contains("nabla_lu_apply_transposed(\(n), \(n), "))
+        }
     }
 }

@@ -16,12 +16,14 @@ extern "C" {
 /* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. */
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);
 
-/* LU with partial pivoting (see nabla_linalg_code.h). a is n x n and overwritten by the
- * factors; pivots receives n pivot rows (as doubles); x holds m right-hand sides (n x m). The
- * factored form f is the overwritten a followed by the pivots. */
-long nabla_lu_factor(long n, double *a, double *pivots);
+/* LU with partial pivoting (see nabla_linalg_code.h). source (n x n) is copied into a (unless
+ * they are the same) and a is overwritten by the factors; pivots receives n pivot rows (as
+ * doubles); x holds m right-hand sides (n x m), overwritten by the solutions. The factored form
+ * f is the overwritten a followed by the pivots. With identity != 0 the transposed solve sets
+ * x to the identity first (m == n): A^-T. */
+long nabla_lu_factor(long n, const double *source, double *a, double *pivots);
 void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x);
-void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x);
+void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity);
 double nabla_lu_det(long n, const double *f, const double *pivots);
 double nabla_lu_logabsdet(long n, const double *f);
 

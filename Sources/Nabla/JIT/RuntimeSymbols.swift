@@ -6,9 +6,9 @@ import NablaRuntime
 enum RuntimeSymbols {
     nonisolated(unsafe) static let all: [(String, UnsafeRawPointer)] = [
         ("nabla_matmul", unsafeBitCast(nabla_matmul as @convention(c) (Int, Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
-        ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
+        ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
         ("nabla_lu_apply", unsafeBitCast(nabla_lu_apply as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
-        ("nabla_lu_apply_transposed", unsafeBitCast(nabla_lu_apply_transposed as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_apply_transposed", unsafeBitCast(nabla_lu_apply_transposed as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
     ]

@@ -5,18 +5,21 @@ import Foundation
 // partial pivoting.
 //
 // One factorisation per matrix. `det(A)`, `logdet(A)`, `inv(A)`, `solve(A, b)` and the
-// transposed solves their derivatives need all take a second operand, `LUFactor(A)`, which the
-// builder shares between them (it hash-conses equal nodes): a Gaussian-process likelihood and
-// its gradient factor the covariance once. Evaluation reads only the factors; derivative rules
+// transposed solves their derivatives need (`InverseTransposed` for A^-T, the gradient of
+// logdet) all take a further operand, `LUFactor(A)`, which the builder shares between them (it
+// hash-conses equal nodes): a Gaussian-process likelihood and its gradient factor the
+// covariance once. Evaluation reads only the factors; derivative rules
 // are written in terms of A, and `LUFactor` itself has no derivative (its consumers account for
 // A), so derivative graphs stay ordinary graphs that can be differentiated again.
 //
 // Numerics. `LU` below (for the interpreter) and runtime/nabla_linalg_code.h (for generated C)
-// are the same algorithm written twice, statement for statement, so kernels and the
-// interpreter round identically. The factors are the eliminated matrix (U on and above the
-// diagonal, the multipliers below it) followed by one row of pivot indices; applying them
-// replays exactly the row swaps and row operations of the elimination. The C factors in
-// column blocks for cache locality, with the same operations per element in the same order.
+// are the same algorithm written twice, so kernels and the interpreter round identically:
+// every element gets the same operations in the same order. The factors are the eliminated
+// matrix (U on and above the diagonal, the multipliers below it) followed by one row of pivot
+// indices; applying them replays exactly the row swaps and row operations of the elimination.
+// `LU` runs the plain loops; the C reorganises them for speed (panels with whole-row swaps,
+// register tiles, strips of columns) without changing any element's operations, and the
+// header of nabla_linalg_code.h explains why each reorganisation is exact.
 //
 // Singular matrices are not detected; IEEE arithmetic runs its course. When a column has no
 // non-zero pivot left (it is zero from the diagonal down) elimination skips it, as LAPACK's
@@ -28,7 +31,7 @@ import Foundation
 /// numerics (the C half is `CHelper.linearAlgebra`).
 enum LU {
     /// The factors of an n x n matrix: Gaussian elimination with partial pivoting (the plain
-    /// right-looking loop; the C works in column blocks with the same operations per element),
+    /// right-looking loop; the C works in panels with the same operations per element),
     /// leaving U on and above the diagonal and the multipliers below it, followed by the n
     /// pivot rows.
     static func factors(_ n: Int, _ a: [Double]) -> [Double] {
@@ -163,9 +166,9 @@ func matrixTrace(_ m: Tensor) throws -> Tensor {
 }
 
 /// A^-T as the transposed solve A^T X = I on A's factors (this is the full gradient of
-/// log|det A|, so no cheaper form exists).
+/// log|det A|, so no cheaper form exists), with the identity implied rather than an operand.
 private func inverseTransposed(_ a: Tensor) throws -> Tensor {
-    try solveTransposed(a, identityMatrix(a.shape[0], in: a.builder))
+    try a.builder.apply(InverseTransposed(), [a, luFactors(a)])
 }
 
 /// `[n, n]` and its factors `[n + 1, n]`, or a shape error naming `op`.
@@ -212,8 +215,8 @@ public struct LUFactor: Operation {
         let a = node.inputs[0], f = node.output
         let n = a.shape[0]
         guard n > 0 else { return }
-        copy(node, a, into: CValue(shape: a.shape, storage: f.storage))
-        node.line("nabla_lu_factor(\(n), \(f.address), \(f.address) + \(n * n));")
+        // The runtime copies A into the factors' storage (fast even in TinyCC kernels).
+        node.line("nabla_lu_factor(\(n), \(a.address), \(f.address), \(f.address) + \(n * n));")
     }
 }
 
@@ -387,7 +390,54 @@ public struct Solve: Operation {
         let n = a.shape[0], f = node.inputs[2].address
         guard n > 0, out.shape.count > 0 else { return }
         copy(node, b, into: out)
-        let function = transposed ? "nabla_lu_apply_transposed" : "nabla_lu_apply"
-        node.line("\(function)(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address));")
+        if transposed {
+            node.line("nabla_lu_apply_transposed(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address), 0);")
+        } else {
+            node.line("nabla_lu_apply(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address));")
+        }
+    }
+}
+
+/// A^-T of a square matrix: exactly `solveTransposed(A, I)` (the same arithmetic on A's LU
+/// factors, so the same bits), with the identity implied instead of an n x n constant operand,
+/// so kernels neither store nor copy it and the runtime knows what it starts from. The
+/// gradients of det and logdet use it.
+///
+/// Its rules are Solve's for a constant right-hand side, so derivative graphs are the same as
+/// with `solveTransposed(A, I)`: no explicit inverse, only solves and products.
+public struct InverseTransposed: Operation {
+    public init() {}
+    public var name: String { "inv^T" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        _ = try checkFactored(inputs, 2, "inv^T")
+        return inputs[0]
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let n = shape[0]
+        var x = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { x[i * n + i] = 1 }
+        LU.applyTransposed(n, n, inputs[1].scalars, &x)
+        return TensorData(unchecked: shape, x)
+    }
+
+    /// With X = A^-T I: gA = -X (A^-1 G)^T, Solve's rule with nothing flowing to I.
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil, nil] }
+        let gb = try solve(rule.inputs[0], rule.cotangent)
+        return [try -(rule.output.matmul(gb.transposed)), nil]
+    }
+
+    /// dX = A^-T (-dA^T X), Solve's rule with a constant right-hand side.
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        guard let t = rule.tangents[0] else { return nil }
+        return try solveTransposed(rule.inputs[0], -(t.transposed.matmul(rule.output)))
+    }
+
+    public func emitC(_ node: CNode) throws {
+        let n = node.inputs[0].shape[0], f = node.inputs[1].address
+        guard n > 0 else { return }
+        node.line("nabla_lu_apply_transposed(\(n), \(n), \(f), \(f) + \(n * n), \(node.output.address), 1);")
     }
 }
