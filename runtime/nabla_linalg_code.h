@@ -25,12 +25,12 @@
  * nabla_lu_factor: Gaussian elimination with partial pivoting of the n x n matrix source, first
  * copied into a (unless it is a; the copy is here so that TinyCC kernels need not loop over n^2
  * elements themselves), leaving in a U on and above the diagonal and the multipliers below it
- * (under a zero pivot, the entries as they were), and each step's pivot row in pivots (as
- * doubles). A column that is zero from the diagonal down is skipped (the determinant is then
- * 0). Returns the number of row swaps. The pivot of step k is the first row (from k down) of
- * largest magnitude, or the last NaN when the column holds one: what LU's single scan finds (it
- * takes a strictly larger magnitude or any NaN), computed in two scans without its long
- * dependency chain.
+ * (a step's in one row, see below; under a zero pivot, the entries as they were), and each
+ * step's pivot row in pivots (as doubles). A column that is zero from the diagonal down is
+ * skipped (the determinant is then 0). Returns the number of row swaps. The pivot of step k is
+ * the first row (from k down) of largest magnitude, or the last NaN when the column holds one:
+ * what LU's single scan finds (it takes a strictly larger magnitude or any NaN), computed in
+ * two scans without its long dependency chain.
  *   The stored form is the interpreter's: the swap of step k exchanges rows k and p from column
  * k on, so a multiplier stays where its row was when it was computed. The C works right-looking
  * in panels of 16 columns with whole-row swaps instead (LAPACK's getrf order): factor the panel
@@ -47,8 +47,11 @@
  * its right until after the panel is factored changes nothing because the panel's steps do not
  * touch those columns. Steps with a zero pivot are skipped everywhere, as in LU. At the end the
  * multipliers are moved back to the interpreter's places by undoing, column by column, the
- * swaps of the later steps (for k = n - 1 down to 1, swap rows k and p in columns 0..k-1), so
- * the stored factors are bit for bit LU's, zeros under zero pivots included.
+ * swaps of the later steps (for k = n - 1 down to 1, swap rows k and p in columns 0..k-1), then
+ * reflected in the anti-diagonal as LU.factors does (the multiplier of row i at step k goes to
+ * row n - 1 - k, column n - 1 - i, so each step's multipliers lie in one row, read backwards,
+ * which the solves read contiguously), so the stored factors are bit for bit LU's, zeros under
+ * zero pivots included.
  *
  * nabla_lu_apply replays those swaps and row operations on new right-hand sides, then back
  * substitutes row by row (every element still sees its subtractions in increasing order, then
@@ -176,6 +179,13 @@ NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, doub
             for (j = 0; j < k; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
         }
     }
+    for (i = 1; i < n; i++) {
+        for (k = 0; k < i && i + k < n - 1; k++) {
+            t = a[i * n + k];
+            a[i * n + k] = a[(n - 1 - k) * n + n - 1 - i];
+            a[(n - 1 - k) * n + n - 1 - i] = t;
+        }
+    }
     return swaps;
 }
 NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x) {
@@ -191,10 +201,10 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
         if (f[k * n + k] == 0.0) continue;
         if (m == 1) {
             t = x[k];
-            for (i = k + 1; i < n; i++) x[i] -= f[i * n + k] * t;
+            for (i = k + 1; i < n; i++) x[i] -= f[(n - 1 - k) * n + n - 1 - i] * t;
         } else {
             for (i = k + 1; i < n; i++) {
-                l = f[i * n + k];
+                l = f[(n - 1 - k) * n + n - 1 - i];
                 for (j = 0; j < m; j++) x[i * m + j] -= l * x[k * m + j];
             }
         }
@@ -339,7 +349,7 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
                 if (w == 48) {
                     for (q = 0; q < 48; q++) e[q] = xk[q];
                     for (i = k + 1; i < n; i++) {
-                        l = f[i * n + k];
+                        l = f[(n - 1 - k) * n + n - 1 - i];
                         b = x + i * m + s;
                         for (q = 0; q < 48; q++) e[q] -= l * b[q];
                     }
@@ -347,7 +357,7 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
                 } else if (w == 32) {
                     for (q = 0; q < 32; q++) e[q] = xk[q];
                     for (i = k + 1; i < n; i++) {
-                        l = f[i * n + k];
+                        l = f[(n - 1 - k) * n + n - 1 - i];
                         b = x + i * m + s;
                         for (q = 0; q < 32; q++) e[q] -= l * b[q];
                     }
@@ -355,18 +365,18 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
                 } else if (w == 8) {
                     for (q = 0; q < 8; q++) e[q] = xk[q];
                     for (i = k + 1; i < n; i++) {
-                        l = f[i * n + k];
+                        l = f[(n - 1 - k) * n + n - 1 - i];
                         b = x + i * m + s;
                         for (q = 0; q < 8; q++) e[q] -= l * b[q];
                     }
                     for (q = j0 - s; q < 8; q++) xk[q] = e[q];
                 } else if (w == 1) {
                     t = xk[0];
-                    for (i = k + 1; i < n; i++) t -= f[i * n + k] * x[i];
+                    for (i = k + 1; i < n; i++) t -= f[(n - 1 - k) * n + n - 1 - i] * x[i];
                     xk[0] = t;
                 } else {
                     for (i = k + 1; i < n; i++) {
-                        l = f[i * n + k];
+                        l = f[(n - 1 - k) * n + n - 1 - i];
                         b = x + i * m;
                         for (q = 0; q < w; q++) xk[q] -= l * b[q];
                     }

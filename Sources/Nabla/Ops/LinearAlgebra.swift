@@ -15,8 +15,9 @@ import Foundation
 // Numerics. `LU` below (for the interpreter) and runtime/nabla_linalg_code.h (for generated C)
 // are the same algorithm written twice, so kernels and the interpreter round identically:
 // every element gets the same operations in the same order. The factors are the eliminated
-// matrix (U on and above the diagonal, the multipliers below it) followed by one row of pivot
-// indices; applying them replays exactly the row swaps and row operations of the elimination.
+// matrix (U on and above the diagonal, the multipliers below it, stored a column per row, see
+// `LU.multiplier`) followed by one row of pivot indices; applying them replays exactly the row
+// swaps and row operations of the elimination.
 // `LU` runs the plain loops; the C reorganises them for speed (panels with whole-row swaps,
 // register tiles, strips of columns) without changing any element's operations, and the
 // header of nabla_linalg_code.h explains why each reorganisation is exact.
@@ -33,7 +34,9 @@ enum LU {
     /// The factors of an n x n matrix: Gaussian elimination with partial pivoting (the plain
     /// right-looking loop; the C works in panels with the same operations per element),
     /// leaving U on and above the diagonal and the multipliers below it, followed by the n
-    /// pivot rows.
+    /// pivot rows. The multipliers are stored column by column: the multiplier of row i at
+    /// step k (i > k) at row n - 1 - k, column n - 1 - i (`multiplier`), so that the solves,
+    /// which read them a column at a time, read them contiguously.
     static func factors(_ n: Int, _ a: [Double]) -> [Double] {
         var a = a
         var pivots = [Double](repeating: 0, count: n)
@@ -59,8 +62,17 @@ enum LU {
                 for j in (k + 1)..<n { a[i * n + j] -= l * a[k * n + j] }
             }
         }
+        // Reflect the multipliers in the anti-diagonal (an involution of the strict lower
+        // triangle): column k of them becomes row n - 1 - k, read backwards.
+        for i in 0..<n {
+            for k in 0..<i where i + k < n - 1 { a.swapAt(i * n + k, multiplier(n, i, k)) }
+        }
         return a + pivots
     }
+
+    /// Where the factors keep the multiplier of row i at step k (i > k).
+    @inline(__always)
+    static func multiplier(_ n: Int, _ i: Int, _ k: Int) -> Int { (n - 1 - k) * n + n - 1 - i }
 
     /// Overwrites the n x m right-hand sides `x` with A^-1 x, from A's `factors`.
     static func apply(_ n: Int, _ m: Int, _ f: [Double], _ x: inout [Double]) {
@@ -69,7 +81,7 @@ enum LU {
             if p != k { for j in 0..<m { x.swapAt(k * m + j, p * m + j) } }
             if f[k * n + k] == 0 { continue }
             for i in (k + 1)..<n {
-                let l = f[i * n + k]
+                let l = f[multiplier(n, i, k)]
                 for j in 0..<m { x[i * m + j] -= l * x[k * m + j] }
             }
         }
@@ -99,7 +111,7 @@ enum LU {
         while k >= 0 {
             if f[k * n + k] != 0 {
                 for i in (k + 1)..<n {
-                    let l = f[i * n + k]
+                    let l = f[multiplier(n, i, k)]
                     for j in 0..<m { x[k * m + j] -= l * x[i * m + j] }
                 }
             }
