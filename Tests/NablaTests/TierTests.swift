@@ -166,7 +166,8 @@ struct TierTests {
     /// Calls from several threads before, during and after the upgrade, through the checked
     /// and the unchecked path, all match the interpreter; the backend ends on cc.
     @Test func tieredKernelUpgradesUnderLoad() throws {
-        let program = try NablaProgram(contentsOfFile: example("rosenbrock.nabla"), dims: ["N": 50])
+        // A graph with scratch memory, so calls share the tiers' workspace.
+        let program = try NablaProgram(contentsOfFile: example("softmax-classifier.nabla"))
         let graph = program.graph
         let kernel = try TieredKernel(graph)
         #expect(kernel.currentBackend == .tcc)

@@ -94,6 +94,45 @@ struct UnrollTests {
         try expectSameBits(graph, ["x": TensorData(shape: [24], scalars: values)])
     }
 
+    /// Two padded slices of one loop's values combined: the gradient of a stencil. The pad
+    /// that starts later is carried in locals up to four positions back (nothing stored),
+    /// stored beyond that; either operand order, several operations.
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 9])
+    func padPairsAtEveryShift(shift: Int) throws {
+        let (n, m) = (53, 40)
+        for op in ["+", "-", "*"] {
+            for memoryFirst in [true, false] {
+                let g = GraphBuilder()
+                let x = try g.input("x", shape: [n])
+                let a = try sin(x[.range(start: 0, end: m, step: 1)]) * 3
+                let b = try exp(x[.range(start: 1, end: m + 1, step: 1)]) - a  // one loop computes both
+                func pad(_ t: Tensor, at start: Int) throws -> Tensor {
+                    try g.apply(PadSlice(slice: Slice(starts: [start], ends: [start + m], steps: [1]), shape: [n]), [t])
+                }
+                let register = try pad(a, at: 2), memory = try pad(b, at: 2 + shift)
+                let (l, r) = memoryFirst ? (memory, register) : (register, memory)
+                let y: Tensor
+                switch op {
+                case "+": y = try l + r
+                case "-": y = try l - r
+                default: y = try l * r
+                }
+                let graph = try g.graph(outputs: ["y": y, "s": sum(y)])
+                var values = (0..<n).map { sin(Double($0)) }
+                values[7] = -0.0
+                values[11] = .infinity
+                try expectSameBits(graph, ["x": TensorData(shape: [n], scalars: values)], factors: [1, 2, 4, 16])
+                // Unrolled, the later pad is carried (no memory) up to the maximum shift;
+                // rolled, it is stored.
+                var options = CEmitOptions(useRuntime: true)
+                options.unroll = 4
+                let bytes = try emitC(graph, options: options).workspaceBytes
+                #expect((bytes == 0) == (shift <= FusionPlan.maximumCarry), "shift \(shift): \(bytes) bytes")
+                #expect(try emitC(graph).workspaceBytes > 0)
+            }
+        }
+    }
+
     @Test func everyExampleUnrolledMatchesTheInterpreter() throws {
         for path in exampleFiles() {
             let dims = path.hasSuffix("rosenbrock.nabla") ? ["N": 50] : [:]

@@ -60,7 +60,7 @@ public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws ->
     let graph = (options.simplify ? try simplify(graph, options: options.simplifyOptions) : graph).scheduledLate()
     let nodes = graph.nodes
     let count = nodes.count
-    let storage = StoragePlan(graph: graph)
+    let storage = StoragePlan(graph: graph, carryPads: options.unroll > 1)
     let fusion = storage.fusion, outputNode = storage.outputNode, inputIndex = storage.inputIndex, plan = storage.memory
     // Inputs nothing reads get no local pointer, so strict compilers see no unused variable.
     var isRead = [Bool](repeating: false, count: count)
@@ -258,10 +258,10 @@ struct StoragePlan {
     let inputIndex: [Int?]
     let memory: MemoryPlan
 
-    init(graph: Graph) {
+    init(graph: Graph, carryPads: Bool) {
         let nodes = graph.nodes
         let count = nodes.count
-        let fusion = FusionPlan(graph: graph)
+        let fusion = FusionPlan(graph: graph, carryPads: carryPads)
         self.fusion = fusion
         var outputNode = [Int?](repeating: nil, count: count)
         var inputIndex = [Int?](repeating: nil, count: count)

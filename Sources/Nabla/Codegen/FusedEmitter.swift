@@ -43,6 +43,11 @@ final class FusedEmitter {
 
     private static func accessToken(_ k: Int) -> String { "\u{1}\(k)\u{1}" }
     private static func localToken(_ m: Int) -> String { "\u{3}\(m)\u{3}" }
+    /// Member `m`'s value `shift` positions before the current index.
+    private static func carryToken(_ m: Int, _ shift: Int) -> String { "\u{4}\(m):\(shift)\u{4}" }
+    /// The local holding member `m`'s value `j` positions before the first index of the
+    /// current iteration (after the loop: before its end).
+    private static func carryName(_ m: Int, _ j: Int) -> String { "k\(m)_\(j)" }
 
     /// The loop over a group's index space computing every member.
     func emitGroup(_ groupIndex: Int) {
@@ -98,27 +103,44 @@ final class FusedEmitter {
                 let pad = nodes[pair.register].operation as! PadSlice
                 let (offset, strides) = pad.slice.view(of: node.shape, result: space)
                 let slot = register(LoopAccess(node: m, offset: offset, strides: strides, isWrite: true))
-                let stored = Self.accessToken(register(LoopAccess(node: pair.memory, offset: offset, strides: strides)))
+                let shift = FusionPlan.shift(of: pair, nodes)
+                let carried = fusion.carriedPads[pair.memory] != nil
+                // The memory pad's element here: stored by now, or carried in a local.
+                let stored = carried
+                    ? Self.carryToken(pair.memory, shift)
+                    : Self.accessToken(register(LoopAccess(node: pair.memory, offset: offset, strides: strides)))
                 let inLoop = read(nodes[pair.register].inputs[0])
                 let memoryFirst = node.inputs[0] == pair.memory
                 terminals.append((m, slot, memoryFirst ? binary.cExpression(stored, inLoop) : binary.cExpression(inLoop, stored), false))
                 let (target, memory) = (values[m], values[pair.memory])
                 let (start, end) = (pad.slice.starts[0], pad.slice.ends[0])
+                let (memoryStart, length) = ((nodes[pair.memory].operation as! PadSlice).slice.starts[0], space.count)
                 after.append {
                     for (from, to) in [(0, start), (end, node.shape[0])] where to > from {
-                        let element = { (k: String) in
-                            "\(target.element(k)) = \(memoryFirst ? binary.cExpression(memory.element(k), "0.0") : binary.cExpression("0.0", memory.element(k)));"
+                        let element = { (k: String, position: Int) -> String in
+                            var value = memory.element(k)
+                            if carried {
+                                // After the loop, carry j holds the operand's element j from the end.
+                                let j = length + memoryStart - position
+                                value = (1...max(shift, 1)).contains(j) && shift > 0 ? Self.carryName(pair.memory, j) : "0.0"
+                            }
+                            return "\(target.element(k)) = \(memoryFirst ? binary.cExpression(value, "0.0") : binary.cExpression("0.0", value));"
                         }
-                        if to - from == 1 {
-                            self.writer.line(element(String(from)))
+                        if to - from == 1 || carried {
+                            for position in from..<to { self.writer.line(element(String(position), position)) }
                         } else {
-                            self.writer.block("for (long i = \(from); i < \(to); i++)") { self.writer.line(element("i")) }
+                            self.writer.block("for (long i = \(from); i < \(to); i++)") { self.writer.line(element("i", 0)) }
                         }
                     }
                 }
                 continue
             }
             if let pad = node.operation as? PadSlice {
+                if fusion.carriedPads[m] != nil {
+                    // Its operand's value at each index, kept for the pad pairs that read it.
+                    expressions[m] = read(node.inputs[0])
+                    continue
+                }
                 // Read only by pad pairs, from the loop's own values: nothing to store.
                 guard fusion.materialized[m] else { continue }
                 let target = values[m]
@@ -165,7 +187,11 @@ final class FusedEmitter {
                 terminalIndex += 1
                 continue
             }
-            if nodes[m].operation is PadSlice { continue }  // not stored
+            if nodes[m].operation is PadSlice {
+                // Not stored; a carried pad's value is a local of each copy of the body.
+                if fusion.carriedPads[m] != nil { steps.append(.define(member: m, expression: resolve(expressions[m]!))) }
+                continue
+            }
             let expression = resolve(expressions[m]!)
             if inlined.contains(m) {
                 resolved[m] = expression
@@ -206,7 +232,8 @@ final class FusedEmitter {
         }
         writer.block("") {
             for step in before { step() }
-            emitLoop(over: space, accesses: accesses, steps: steps)
+            let carries = group.members.compactMap { m in fusion.carriedPads[m].map { (member: m, depth: $0) } }
+            emitLoop(over: space, accesses: accesses, steps: steps, carries: carries)
             for step in after { step() }
         }
     }
@@ -249,17 +276,25 @@ final class FusedEmitter {
         writer.block("") { emitLoop(over: node.shape, accesses: accesses, steps: steps) }
     }
 
-    /// Replaces access placeholders with `reads[k]` and local placeholders with `locals(m)`.
-    private func substitute(_ text: String, reads: [String], locals: (Int) -> String) -> String {
-        guard text.contains(where: { $0 == "\u{1}" || $0 == "\u{3}" }) else { return text }
+    /// Replaces access placeholders with `reads[k]`, local placeholders with `locals(m)` and
+    /// carried values with `carried(m, shift)`.
+    private func substitute(_ text: String, reads: [String], locals: (Int) -> String,
+                            carried: (Int, Int) -> String = { _, _ in preconditionFailure("no carried values here") }) -> String {
+        let markers: Set<Character> = ["\u{1}", "\u{3}", "\u{4}"]
+        guard text.contains(where: { markers.contains($0) }) else { return text }
         var result = ""
         var token = ""
         var inside: Character?
         for c in text {
-            if c == "\u{1}" || c == "\u{3}" {
+            if markers.contains(c) {
                 if inside == c {
-                    let k = Int(token)!
-                    result += c == "\u{1}" ? reads[k] : locals(k)
+                    switch c {
+                    case "\u{1}": result += reads[Int(token)!]
+                    case "\u{3}": result += locals(Int(token)!)
+                    default:
+                        let parts = token.split(separator: ":")
+                        result += carried(Int(parts[0])!, Int(parts[1])!)
+                    }
                     token = ""
                     inside = nil
                 } else {
@@ -289,12 +324,19 @@ final class FusedEmitter {
     /// in the next) is loaded once, and a sum along the loop adds the copies' terms in one
     /// expression, in order, so its running total stays in a register. Every element still sees
     /// the same operations in the same order as in the plain loop.
-    private func emitLoop(over shape: Shape, accesses: [LoopAccess], steps: [Step]) {
+    ///
+    /// `carries` are members whose last `depth` values are kept from one iteration to the
+    /// next (carried pads, on one-axis loops): locals declared before the loop, starting at the
+    /// pad's +0.0.
+    private func emitLoop(over shape: Shape, accesses: [LoopAccess], steps: [Step], carries: [(member: Int, depth: Int)] = []) {
         let count = shape.count
         if count == 0 { return }
+        for (m, depth) in carries {
+            for j in 1...max(depth, 1) where depth > 0 { writer.line("double \(Self.carryName(m, j)) = 0.0;") }
+        }
         if count == 1 {
             let reads = accesses.map { values[$0.node].element(String($0.offset)) }
-            writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in reads[k] })
+            writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in reads[k] }, carries: carries)
             return
         }
         let contiguous = shape.strides
@@ -329,7 +371,7 @@ final class FusedEmitter {
         func rolledBody() {
             writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in
                 hoisted[k] ?? self.values[accesses[k].node].element(index(k, plus: 0))
-            })
+            }, carries: carries)
         }
         func unrolledBody() {
             // A pointer per moving access at copy 0's element, declared where first used; copy
@@ -342,7 +384,7 @@ final class FusedEmitter {
                     self.writer.line("\(qualifier)double *const p\(k) = \(self.values[accesses[k].node].address(at: index(k, plus: 0)));")
                 }
                 return "p\(k)[\(lane * strides[k][inner])]"
-            }, innerStride: { strides[$0][inner] })
+            }, innerStride: { strides[$0][inner] }, carries: carries)
         }
         func nest(_ axis: Int) {
             let name = names[axis]
@@ -374,8 +416,10 @@ final class FusedEmitter {
 
     /// Writes `lanes` copies of a loop body. `reads(k, lane)` is the C for access `k`'s element
     /// in copy `lane`; `innerStride(k)` its distance in elements from one copy to the next.
+    /// Carried members' values from earlier iterations are in their carry locals, which are
+    /// updated at the end.
     private func writeBody(_ steps: [Step], accesses: [LoopAccess], lanes: Int, reads: (Int, Int) -> String,
-                           innerStride: (Int) -> Int = { _ in 0 }) {
+                           innerStride: (Int) -> Int = { _ in 0 }, carries: [(member: Int, depth: Int)] = []) {
         // An element read more than once per iteration (by one copy or several) is loaded once
         // into a local: TinyCC would otherwise redo the address arithmetic and the load.
         struct Element: Hashable {
@@ -411,7 +455,8 @@ final class FusedEmitter {
         func resolve(_ text: String, _ lane: Int) -> String {
             // Load cached elements before the statement that first reads them.
             let names = Dictionary(accessesNamed(in: text).map { ($0, read($0, lane)) }, uniquingKeysWith: { a, _ in a })
-            return substitute(text, reads: accesses.indices.map { names[$0] ?? "" }, locals: { "v\($0)\(suffix(lane))" })
+            return substitute(text, reads: accesses.indices.map { names[$0] ?? "" }, locals: { "v\($0)\(suffix(lane))" },
+                              carried: { m, shift in lane >= shift ? "v\(m)\(suffix(lane - shift))" : Self.carryName(m, shift - lane) })
         }
         for step in steps {
             switch step {
@@ -428,6 +473,14 @@ final class FusedEmitter {
                 } else {
                     for lane in 0..<lanes { writer.line("\(reads(k, lane)) += \(resolve(e, lane));") }
                 }
+            }
+        }
+        // Carry j is the value j positions before the next iteration's first index; the
+        // deepest first, so older carries are read before they are overwritten.
+        for (m, depth) in carries {
+            for j in stride(from: depth, through: 1, by: -1) {
+                let value = j <= lanes ? "v\(m)\(suffix(lanes - j))" : Self.carryName(m, j - lanes)
+                writer.line("\(Self.carryName(m, j)) = \(value);")
             }
         }
     }

@@ -39,7 +39,7 @@ public func compileStatistics(_ graph: Graph, options: CEmitOptions = .standalon
         ? try simplifyWithStatistics(graph, options: options.simplifyOptions)
         : (graph, SimplifyStatistics(nodesBefore: graph.nodes.count, nodesAfter: graph.nodes.count))
     let scheduled = simplified.scheduledLate()
-    let storage = StoragePlan(graph: scheduled)
+    let storage = StoragePlan(graph: scheduled, carryPads: options.unroll > 1)
     let fusion = storage.fusion
     let nodes = scheduled.nodes
     let groups = fusion.groups.filter { !$0.members.isEmpty }
