@@ -116,21 +116,29 @@ final class FusedEmitter {
                 let (start, end) = (pad.slice.starts[0], pad.slice.ends[0])
                 let (memoryStart, length) = ((nodes[pair.memory].operation as! PadSlice).slice.starts[0], space.count)
                 after.append {
-                    for (from, to) in [(0, start), (end, node.shape[0])] where to > from {
-                        let element = { (k: String, position: Int) -> String in
-                            var value = memory.element(k)
-                            if carried {
-                                // After the loop, carry j holds the operand's element j from the end.
-                                let j = length + memoryStart - position
-                                value = (1...max(shift, 1)).contains(j) && shift > 0 ? Self.carryName(pair.memory, j) : "0.0"
-                            }
-                            return "\(target.element(k)) = \(memoryFirst ? binary.cExpression(value, "0.0") : binary.cExpression("0.0", value));"
-                        }
-                        if to - from == 1 || carried {
-                            for position in from..<to { self.writer.line(element(String(position), position)) }
+                    // Where the register pad is zero: the memory pad's element, stored or (after
+                    // the loop, carry j holds its operand's element j from the end) carried.
+                    let window = carried ? (memoryStart + length - shift)..<(memoryStart + length) : 0..<0
+                    func assign(_ index: String, _ value: String) {
+                        self.writer.line("\(target.element(index)) = \(memoryFirst ? binary.cExpression(value, "0.0") : binary.cExpression("0.0", value));")
+                    }
+                    func assignRange(_ range: Range<Int>) {
+                        guard !range.isEmpty else { return }
+                        let value = { (index: String) in carried ? "0.0" : memory.element(index) }
+                        if range.count == 1 {
+                            assign(String(range.lowerBound), value(String(range.lowerBound)))
                         } else {
-                            self.writer.block("for (long i = \(from); i < \(to); i++)") { self.writer.line(element("i", 0)) }
+                            self.writer.block("for (long i = \(range.lowerBound); i < \(range.upperBound); i++)") { assign("i", value("i")) }
                         }
+                    }
+                    for uncovered in [0..<start, end..<node.shape[0]] where !uncovered.isEmpty {
+                        let carriedPart = uncovered.clamped(to: window)
+                        guard !carriedPart.isEmpty else { assignRange(uncovered); continue }
+                        assignRange(uncovered.lowerBound..<carriedPart.lowerBound)
+                        for position in carriedPart {
+                            assign(String(position), Self.carryName(pair.memory, memoryStart + length - position))
+                        }
+                        assignRange(carriedPart.upperBound..<uncovered.upperBound)
                     }
                 }
                 continue
