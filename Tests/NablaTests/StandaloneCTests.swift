@@ -282,6 +282,20 @@ struct StandaloneCTests {
         try checkStandalone(program.graph, inputs: inputs, functionName: "nabla_unrolled", unroll: 8)
     }
 
+    /// A stencil's gradient (two padded slices added, in the slices' loop) with long
+    /// uncovered ends, unrolled: the strict build (-Wshadow included) and the values hold.
+    @Test func unrolledStencilGradient() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [53])
+        let a = try sin(x[.range(start: 0, end: 40, step: 1)]) * 3
+        let b = try exp(x[.range(start: 1, end: 41, step: 1)]) - a
+        let f = try sum(a * b)
+        let graph = try g.graph(outputs: ["f": f, "df/dx": gradient(of: f, wrt: x)])
+        for unroll in [1, 4] {
+            try checkStandalone(graph, inputs: ["x": data([53], seed: 10)], functionName: "stencil", unroll: unroll)
+        }
+    }
+
     /// Large constants that are mostly +0.0 (identity matrices) are written element by
     /// element only where nonzero; -0.0, NaN and infinities among them keep their bits.
     @Test func sparseConstantsStaySmall() throws {

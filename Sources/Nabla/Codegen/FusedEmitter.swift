@@ -128,7 +128,8 @@ final class FusedEmitter {
                         if range.count == 1 {
                             assign(String(range.lowerBound), value(String(range.lowerBound)))
                         } else {
-                            self.writer.block("for (long i = \(range.lowerBound); i < \(range.upperBound); i++)") { assign("i", value("i")) }
+                            // Not `i`: an unrolled loop's counter is still in scope here.
+                            self.writer.block("for (long q = \(range.lowerBound); q < \(range.upperBound); q++)") { assign("q", value("q")) }
                         }
                     }
                     for uncovered in [0..<start, end..<node.shape[0]] where !uncovered.isEmpty {
