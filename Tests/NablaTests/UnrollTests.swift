@@ -144,3 +144,85 @@ struct UnrollTests {
         }
     }
 }
+
+/// Random elementwise, slicing, broadcasting and reduction graphs with their gradients:
+/// unrolled and rolled kernels give the interpreter's bits.
+@Suite("Unrolled loops on random graphs")
+struct RandomGraphUnrollTests {
+    /// A random graph over a vector x of `n` elements and a matrix M of `rows` x `columns`.
+    static func randomGraph(seed: UInt64) throws -> (Graph, [String: TensorData]) {
+        var rng = SeededRandom(seed: seed)
+        func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let (n, rows, columns) = (pick(20...70), pick(2...7), pick(17...41))
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [n]), M = try g.input("M", shape: [rows, columns])
+        var pool: [Tensor] = [x, M, M.transposed]
+        func sameShape(as t: Tensor) -> Tensor? {
+            let candidates = pool.filter { $0.shape == t.shape }
+            return candidates.isEmpty ? nil : candidates[pick(0...(candidates.count - 1))]
+        }
+        for _ in 0..<pick(6...16) {
+            let a = pool[pick(0...(pool.count - 1))]
+            var made: Tensor?
+            switch pick(0...9) {
+            case 0: made = sin(a) * 1.5
+            case 1: made = exp(a * 0.5)
+            case 2: made = tanh(a)
+            case 3: made = try square(a) - a
+            case 4: if let b = sameShape(as: a) { made = try a * b + b }
+            case 5: if let b = sameShape(as: a) { made = try a / (square(b) + 1) }
+            case 6:  // neighbouring slices along the last axis, combined: a stencil
+                let last = a.shape.rank - 1, length = a.shape[last]
+                if length > 3 {
+                    let k = pick(1...min(3, length - 2))
+                    func cut(_ from: Int, _ to: Int) throws -> Tensor {
+                        var starts = [Int](repeating: 0, count: a.shape.rank), ends = a.shape.dims
+                        starts[last] = from
+                        ends[last] = to
+                        return try g.apply(Slice(starts: starts, ends: ends, steps: [Int](repeating: 1, count: a.shape.rank)), [a])
+                    }
+                    made = try cut(k, length) * 2 - cut(0, length - k)
+                }
+            case 7: made = try sum(a) * a
+            case 8:  // normalise by row or column sums, read back as a broadcast
+                if a.shape.rank == 2 {
+                    let axis = pick(0...1)
+                    made = try a / (sum(square(a), axis: axis).reshaped(axis == 1 ? [a.shape[0], 1] : [1, a.shape[1]]) + 1)
+                }
+            default: if a.shape.rank == 2 { made = try sum(a, axis: pick(0...1)) }
+            }
+            if let made { pool.append(made) }
+        }
+        var loss = try sum(square(pool.last!))
+        for t in pool.suffix(3) { loss = try loss + sum(t) }
+        let grads = try gradient(of: loss, wrt: [x, M])
+        let graph = try g.graph(outputs: ["loss": loss, "dx": grads[0], "dM": grads[1]])
+        let inputs: [String: TensorData] = [
+            "x": .random([n], using: &rng), "M": .random([rows, columns], using: &rng),
+        ]
+        return (graph, inputs)
+    }
+
+    @Test(arguments: 0..<40)
+    func randomGraphKeepsItsBits(seed: Int) throws {
+        let (graph, inputs) = try Self.randomGraph(seed: UInt64(seed) &* 7919 &+ 3)
+        try UnrollTests().expectSameBits(graph, inputs, factors: [1, 16])
+    }
+}
+
+extension RandomGraphUnrollTests {
+    /// The random graphs do reach unrolled loops, loop nests and pad pairs.
+    @Test func randomGraphsCoverUnrolledShapes() throws {
+        var unrolled = 0, nests = 0, pairs = 0
+        for seed in 0..<40 {
+            let (graph, _) = try Self.randomGraph(seed: UInt64(seed) &* 7919 &+ 3)
+            var options = CEmitOptions(useRuntime: true)
+            options.unroll = 16
+            let code = try emitC(graph, options: options).code
+            unrolled += code.components(separatedBy: "+ 16 <=").count + code.components(separatedBy: "+ 8 <=").count - 2
+            nests += code.components(separatedBy: "long i1 = 0;").count - 1
+            pairs += code.components(separatedBy: "double k").count - 1
+        }
+        #expect(unrolled > 40 && nests > 10 && pairs > 5, "unrolled \(unrolled), nests \(nests), carried pads \(pairs)")
+    }
+}
