@@ -63,7 +63,8 @@ def machine():
         pass
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     commit = sh(["git", "-C", root, "rev-parse", "--short", "HEAD"])
-    dirty = sh(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"])
+    # The run's own results (tracked, rewritten by every run) do not make the code dirty.
+    dirty = sh(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"])
     return {
         "nproc": os.cpu_count(),
         "cpu": model or platform.processor(),
