@@ -12,20 +12,6 @@ import Testing
 // exact bits (any NaN matches any NaN: the payload of a NaN depends on operand order in the
 // hardware, which C compilers may choose).
 
-/// The same bits, or both NaN.
-private func sameBits(_ a: [Double], _ b: [Double]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
-}
-
-/// The first index where `a` and `b` differ (bits, NaN matching NaN), for messages.
-private func firstDifference(_ a: [Double], _ b: [Double]) -> String {
-    guard a.count == b.count else { return "sizes \(a.count) and \(b.count)" }
-    for i in a.indices where !(a[i].bitPattern == b[i].bitPattern || (a[i].isNaN && b[i].isNaN)) {
-        return "element \(i): \(a[i]) vs \(b[i])"
-    }
-    return "none"
-}
-
 /// Square matrices that take the C through its different paths.
 enum LUMatrixKind: String, CaseIterable, Sendable {
     /// R + n I: no row swaps.

@@ -16,20 +16,6 @@ import Testing
 // values near overflow. Any NaN matches any NaN (its payload depends on operand order in the
 // hardware).
 
-/// The same bits, or both NaN.
-private func sameBits(_ a: [Double], _ b: [Double]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
-}
-
-/// The first index where `a` and `b` differ (bits, NaN matching NaN), for messages.
-private func firstDifference(_ a: [Double], _ b: [Double]) -> String {
-    guard a.count == b.count else { return "sizes \(a.count) and \(b.count)" }
-    for i in a.indices where !(a[i].bitPattern == b[i].bitPattern || (a[i].isNaN && b[i].isNaN)) {
-        return "element \(i): \(a[i]) vs \(b[i])"
-    }
-    return "none"
-}
-
 /// Kinds of operands.
 enum MatmulData: String, CaseIterable, Sendable {
     /// Uniform in [-1, 1] times 2^e, e uniform in -20...20: sums sensitive to their order.

@@ -137,3 +137,19 @@ func expectTangentMatchesFiniteDifferences(
     let numeric = zip(yp, ym).map { ($0 - $1) / (2 * h) }
     expectClose(values["ty"]!.scalars, numeric, tolerance: 1e-6, "tangent of \(what)", sourceLocation: sourceLocation)
 }
+
+/// The same bits, or both NaN (a NaN's sign and payload depend on operand order in the
+/// hardware, which compilers choose).
+func sameBits(_ a: [Double], _ b: [Double]) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+}
+
+/// The first index where `a` and `b` differ (bits, NaN matching NaN), for messages.
+func firstDifference(_ a: [Double], _ b: [Double]) -> String {
+    guard a.count == b.count else { return "sizes \(a.count) and \(b.count)" }
+    for i in a.indices where !(a[i].bitPattern == b[i].bitPattern || (a[i].isNaN && b[i].isNaN)) {
+        return "element \(i): \(a[i]) vs \(b[i])"
+    }
+    return "none"
+}
+

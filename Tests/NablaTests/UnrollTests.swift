@@ -19,11 +19,9 @@ struct UnrollTests {
                 let kernel = try Kernel(source: source, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name))
                 let outputs = try kernel(inputs)
                 for port in graph.outputs {
-                    // Bits, except that every NaN counts as one (x86 and Swift give NaNs of either sign).
-                    let bits = { (x: Double) in x.isNaN ? Double.nan.bitPattern : x.bitPattern }
-                    let got = outputs[port.name]!.scalars.map(bits)
-                    let want = reference[port.name]!.scalars.map(bits)
-                    #expect(got == want, "output \(port.name), unroll \(factor), runtime \(useRuntime)", sourceLocation: sourceLocation)
+                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
+                    #expect(sameBits(got, want), "output \(port.name), unroll \(factor), runtime \(useRuntime): \(firstDifference(got, want))",
+                            sourceLocation: sourceLocation)
                 }
             }
         }
