@@ -341,7 +341,7 @@ final class FusedEmitter {
         let count = shape.count
         if count == 0 { return }
         for (m, depth) in carries {
-            for j in 1...max(depth, 1) where depth > 0 { writer.line("double \(Self.carryName(m, j)) = 0.0;") }
+            for j in stride(from: 1, through: depth, by: 1) { writer.line("double \(Self.carryName(m, j)) = 0.0;") }
         }
         if count == 1 {
             let reads = accesses.map { values[$0.node].element(String($0.offset)) }
@@ -364,9 +364,8 @@ final class FusedEmitter {
                 return s == 0 ? nil : (s == 1 ? names[axis] : "\(names[axis]) * \(s)")
             }
         }
-        func index(_ k: Int, plus extra: Int) -> String {
-            let constant = accesses[k].offset + extra
-            let parts = (constant == 0 ? [] : [String(constant)]) + terms(k)
+        func index(_ k: Int) -> String {
+            let parts = (accesses[k].offset == 0 ? [] : [String(accesses[k].offset)]) + terms(k)
             return parts.isEmpty ? "0" : parts.joined(separator: " + ")
         }
         // Elements every iteration reads (broadcasts from memory) are loaded once, before the
@@ -379,7 +378,7 @@ final class FusedEmitter {
         }
         func rolledBody() {
             writeBody(steps, accesses: accesses, lanes: 1, reads: { k, _ in
-                hoisted[k] ?? self.values[accesses[k].node].element(index(k, plus: 0))
+                hoisted[k] ?? self.values[accesses[k].node].element(index(k))
             }, carries: carries)
         }
         func unrolledBody() {
@@ -387,10 +386,10 @@ final class FusedEmitter {
             // `l` reads `p[l * stride]`.
             var declared = Set<Int>()
             writeBody(steps, accesses: accesses, lanes: lanes, reads: { k, lane in
-                guard strides[k][inner] != 0 else { return hoisted[k] ?? self.values[accesses[k].node].element(index(k, plus: 0)) }
+                guard strides[k][inner] != 0 else { return hoisted[k] ?? self.values[accesses[k].node].element(index(k)) }
                 if declared.insert(k).inserted {
                     let qualifier = accesses[k].isWrite ? "" : "const "
-                    self.writer.line("\(qualifier)double *const p\(k) = \(self.values[accesses[k].node].address(at: index(k, plus: 0)));")
+                    self.writer.line("\(qualifier)double *const p\(k) = \(self.values[accesses[k].node].address(at: index(k)));")
                 }
                 return "p\(k)[\(lane * strides[k][inner])]"
             }, innerStride: { strides[$0][inner] }, carries: carries)
