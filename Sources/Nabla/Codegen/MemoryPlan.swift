@@ -9,22 +9,11 @@ struct MemoryPlan {
     /// Buffers are aligned to 64 bytes so vectorised runtime code reads whole cache lines.
     static let alignment = 8
 
-    /// Plans `needsBuffer` nodes of `graph` greedily in node order: a node's buffer is taken
-    /// from the best-fitting free block (or the end) and returned after its last consumer,
-    /// never before its own operands are released, so no node writes over an operand.
-    init(graph: Graph, needsBuffer: [Bool]) {
-        let count = graph.nodes.count
-        var lastUse = Array(0..<count)
-        for (i, node) in graph.nodes.enumerated() {
-            for operand in node.inputs { lastUse[operand] = max(lastUse[operand], i) }
-        }
-        self.init(graph: graph, needsBuffer: needsBuffer, point: Array(0..<count), lastUse: lastUse)
-    }
-
-    /// Plans with an explicit schedule: node `i`'s buffer is written at step `point[i]` and last
-    /// read at step `lastUse[i]` (fused loops write several nodes at one step and read
-    /// operands later than their node index).
-    init(graph: Graph, needsBuffer: [Bool], point: [Int], lastUse: [Int]) {
+    /// Plans buffers for the `needsBuffer` nodes (aligned blocks of their element counts) and
+    /// one double for each `needsSlot` node (rank-0 values kept in memory, after the buffers),
+    /// with node `i` written at step `point[i]` and last read at step `lastUse[i]` (fused loops
+    /// write several nodes at one step and read operands later than their node index).
+    init(graph: Graph, needsBuffer: [Bool], needsSlot: [Bool] = [], point: [Int], lastUse: [Int]) {
         let count = graph.nodes.count
         var allocateAt = [[Int]](repeating: [], count: count)
         var releaseAt = [[Int]](repeating: [], count: count + 1)
@@ -47,7 +36,28 @@ struct MemoryPlan {
                 Self.release(&free, offset: offsets[dead]!, size: sizes[dead])
             }
         }
-        size = top
+        let slots = Self.planSlots(needsSlot, point: point, lastUse: lastUse, count: count)
+        for (i, slot) in slots.offsets where slot >= 0 { offsets[i] = top + slot }
+        size = top + slots.size
+    }
+
+    /// Offsets among the one-double slots, reused once their value is dead, and their number.
+    private static func planSlots(_ needsSlot: [Bool], point: [Int], lastUse: [Int], count: Int) -> (offsets: [Int: Int], size: Int) {
+        guard needsSlot.contains(true) else { return ([:], 0) }
+        var allocateAt = [[Int]](repeating: [], count: count)
+        var releaseAt = [[Int]](repeating: [], count: count + 1)
+        for i in needsSlot.indices where needsSlot[i] {
+            allocateAt[point[i]].append(i)
+            releaseAt[min(max(lastUse[i], point[i]), count)].append(i)
+        }
+        var free: [Int] = [], offsets: [Int: Int] = [:], size = 0
+        for step in 0..<count {
+            for i in allocateAt[step] {
+                if let slot = free.popLast() { offsets[i] = slot } else { offsets[i] = size; size += 1 }
+            }
+            for dead in releaseAt[step] { if let slot = offsets[dead] { free.append(slot) } }
+        }
+        return (offsets, size)
     }
 
     /// `count` doubles rounded up to the alignment.

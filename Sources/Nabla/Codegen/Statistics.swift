@@ -16,6 +16,8 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
     /// Intermediate values written to the workspace.
     public var storedIntermediates: Int
     public var workspaceBytes: Int
+    /// C functions the kernel is split into (1 unless the graph is large).
+    public var functions: Int = 1
 
     public var description: String {
         var lines = [
@@ -28,6 +30,7 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
             "fused loops:           \(loops) holding \(fusedNodes) nodes",
             "stored intermediates:  \(storedIntermediates)",
             "scratch:               \(workspaceBytes) bytes",
+            "C functions:           \(functions)",
         ]
         return lines.joined(separator: "\n")
     }
@@ -35,20 +38,5 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
 
 /// Runs the passes `emitC` runs and reports what they did.
 public func compileStatistics(_ graph: Graph, options: CEmitOptions = .standalone) throws -> CompileStatistics {
-    let (simplified, simplification) = options.simplify
-        ? try simplifyWithStatistics(graph, options: options.simplifyOptions)
-        : (graph, SimplifyStatistics(nodesBefore: graph.nodes.count, nodesAfter: graph.nodes.count))
-    let scheduled = simplified.scheduledLate()
-    let storage = StoragePlan(graph: scheduled, carryPads: options.unroll > 1)
-    let fusion = storage.fusion
-    let nodes = scheduled.nodes
-    let groups = fusion.groups.filter { !$0.members.isEmpty }
-    return CompileStatistics(
-        nodesBuilt: graph.nodes.count, nodesSimplified: simplified.nodes.count,
-        foldedConstants: simplification.foldedConstants, rewrites: simplification.rewrites,
-        foldedViews: nodes.indices.filter { nodes[$0].operation is any StridedView && !fusion.materialized[$0] }.count,
-        loops: groups.filter { $0.shape.rank > 0 }.count,
-        fusedNodes: groups.filter { $0.shape.rank > 0 }.reduce(0) { $0 + $1.members.count },
-        storedIntermediates: storage.memory.offsets.compactMap { $0 }.count,
-        workspaceBytes: storage.memory.size * 8)
+    try Compilation(graph, options: options).statistics
 }

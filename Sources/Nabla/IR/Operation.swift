@@ -2,8 +2,8 @@
 ///
 /// Everything Nabla knows about an operation is declared on its type, in one place: the shape
 /// rule, the interpreter's evaluation, the reverse-mode derivative rule (written with the
-/// builder, so a derivative is an ordinary graph) and the C it emits. Adding an operation means
-/// adding one conforming type and its tests.
+/// builder, so a derivative is an ordinary graph) and its computation in the loop IR, from which
+/// the C is rendered. Adding an operation means adding one conforming type and its tests.
 ///
 /// Operations are values: two equal operations applied to the same inputs compute the same
 /// result, which is what common-subexpression elimination relies on.
@@ -32,8 +32,10 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// a tensor shaped like the result.
     func tangent(_ rule: TangentRule) throws -> Tensor?
 
-    /// Writes the C statements that compute this node.
-    func emitC(_ node: CNode) throws
+    /// The statements computing this node in a kernel, in the loop IR: `site` says where the
+    /// result and operands live. The functions they call (libm, helpers, Nabla's runtime) are
+    /// named in the statements themselves.
+    func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement]
 }
 
 extension Operation {

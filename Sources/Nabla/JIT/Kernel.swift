@@ -22,10 +22,10 @@ enum NativeCode: Sendable {
     case library(NativeCompiler.Library)
 
     /// Compiles `code` with `backend` and returns the code holding `symbol`.
-    static func compile(_ code: String, symbol: String, backend: Backend) throws -> NativeCode {
+    static func compile(_ source: CKernelSource, backend: Backend) throws -> NativeCode {
         switch backend {
-        case .tcc: return .tcc(try TinyCC.compile(code, symbol: symbol))
-        case .cc: return .library(try NativeCompiler.compile(code, symbol: symbol))
+        case .tcc: return .tcc(try TinyCC.compile(source.code, symbol: source.functionName))
+        case .cc: return .library(try NativeCompiler.compile(source.code, symbol: source.functionName, runtimeFunctions: source.runtimeFunctions))
         }
     }
 
@@ -96,7 +96,7 @@ public final class Kernel: Sendable {
     /// backend must not call runtime functions (emit it with `useRuntime: false`).
     public init(source: CKernelSource, inputNames: [String], outputNames: [String], backend: Backend = .tcc) throws {
         calls = try KernelCalls(source: source, inputNames: inputNames, outputNames: outputNames)
-        code = try NativeCode.compile(source.code, symbol: source.functionName, backend: backend)
+        code = try NativeCode.compile(source, backend: backend)
         entry = unsafeBitCast(code.address, to: Entry.self)
         self.source = source
         self.backend = backend

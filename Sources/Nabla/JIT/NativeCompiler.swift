@@ -69,7 +69,9 @@ enum NativeCompiler {
     /// `symbol`.
     /// - Throws: `NablaError.compilation` with the compiler's first error message and the C line
     ///   it points at, or with the reason the compiler could not run or the library not load.
-    static func compile(_ source: String, symbol: String) throws -> Library {
+    /// `runtimeFunctions`: the runtime functions the C reaches through pointer slots
+    /// (`CKernelSource.runtimeFunctions`), which are filled after loading.
+    static func compile(_ source: String, symbol: String, runtimeFunctions: [String] = []) throws -> Library {
         let serial = nextSerial()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -94,18 +96,13 @@ enum NativeCompiler {
         }
         // Runtime functions the C reaches through pointer slots (see runtimeThroughPointers).
         // Every slot the C declares must be filled: an empty one would be a call through null.
-        var filled = Set<String>()
-        for (name, function) in RuntimeSymbols.all {
-            guard let slot = dlsym(handle, runtimeSlotPrefix + name) else { continue }
-            slot.storeBytes(of: function, as: UnsafeRawPointer.self)
-            filled.insert(name)
-        }
-        for piece in source.components(separatedBy: "(*" + runtimeSlotPrefix).dropFirst() {
-            let name = String(piece.prefix { $0 != ")" })
-            guard filled.contains(name) else {
+        let runtime = Dictionary(RuntimeSymbols.all, uniquingKeysWith: { a, _ in a })
+        for name in runtimeFunctions {
+            guard let function = runtime[name], let slot = dlsym(handle, CFunction.slotPrefix + name) else {
                 dlclose(handle)
-                throw NablaError.compilation(message: "the C calls runtime function \(name), which Nabla's runtime does not provide", line: nil, sourceLine: nil)
+                throw NablaError.compilation(message: "the C calls runtime function \(name) through a slot that cannot be filled", line: nil, sourceLine: nil)
             }
+            slot.storeBytes(of: function, as: UnsafeRawPointer.self)
         }
         return Library(handle: handle, symbol: address)
     }

@@ -48,9 +48,11 @@ public final class TieredKernel: Sendable {
     /// - Throws: `NablaError.compilation` if the TinyCC tier does not compile (a cc failure is
     ///   reported by `waitForUpgrade()` instead).
     public convenience init(_ graph: Graph, upgradeImmediately: Bool = false) throws {
+        // One compilation: both tiers' C is written from the same plan.
+        let compilation = try Compilation(graph)
         try self.init(
-            baseline: emitC(graph, options: Kernel.emitOptions(for: .tcc)),
-            optimized: emitC(graph, options: Kernel.emitOptions(for: .cc)),
+            baseline: compilation.emit(Kernel.emitOptions(for: .tcc)),
+            optimized: compilation.emit(Kernel.emitOptions(for: .cc)),
             inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name),
             upgradeImmediately: upgradeImmediately)
     }

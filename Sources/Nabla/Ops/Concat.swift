@@ -59,13 +59,13 @@ public struct Concat: Operation {
         return try rule.builder.apply(self, parts)
     }
 
-    public func emitC(_ node: CNode) throws {
-        let strides = node.output.shape.strides
-        for (input, start) in zip(node.inputs, offsets(node.inputs.map(\.shape))) {
-            node.loop(over: input.shape, [
-                CAccess(node.output, offset: start * strides[axis], strides: strides),
-                CAccess(input, strides: input.shape.strides),
-            ]) { "\($0[0]) = \($0[1]);" }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let strides = site.output.strides
+        let starts = offsets(site.inputs.map { Shape($0.extents) })
+        return zip(site.inputs, starts).flatMap { input, start in
+            LoopIR.loopNest(over: input.extents, [
+                LoopIR.Access(site.output, offset: start * strides[axis], strides: strides), LoopIR.Access(input, strides: input.strides),
+            ]) { [.assign($0[0].place, $0[1].value)] }
         }
     }
 }

@@ -7,8 +7,8 @@ import Foundation
 public protocol UnaryElementwise: Operation {
     /// The function on one element.
     func apply(_ x: Double) -> Double
-    /// The C expression computing the function of the C expression `x`.
-    func cExpression(_ x: String) -> String
+    /// The function of the element `x`, in the loop IR.
+    func expression(_ x: LoopIR.Expression) -> LoopIR.Expression
     /// The cotangent of the operand, given operand `x`, result `y` and result cotangent `g`
     /// (all of one shape); nil where the derivative is zero everywhere.
     func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor?
@@ -37,15 +37,16 @@ extension UnaryElementwise {
         return try derivative(x: rule.inputs[0], y: rule.output, g: t)
     }
 
-    public func emitC(_ node: CNode) throws {
-        node.elementwise { cExpression($0[0]) }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        site.elementwise { expression($0[0]) }
     }
 }
 
 /// An elementwise operation of two operands with NumPy broadcasting.
 public protocol BinaryElementwise: Operation {
     func apply(_ a: Double, _ b: Double) -> Double
-    func cExpression(_ a: String, _ b: String) -> String
+    /// The function of elements `a` and `b`, in the loop IR.
+    func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression
     /// Cotangents of both operands at the broadcast shape, given operands, result and result
     /// cotangent. `needs` says which are wanted; return nil for the others. Nabla sums them back
     /// to each operand's own shape.
@@ -105,8 +106,8 @@ extension BinaryElementwise {
         return total
     }
 
-    public func emitC(_ node: CNode) throws {
-        node.elementwise { cExpression($0[0], $0[1]) }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        site.elementwise { expression($0[0], $0[1]) }
     }
 }
 
@@ -150,7 +151,7 @@ func forEachOffset(_ shape: Shape, _ strides: [[Int]], _ body: ([Int]) -> Void) 
 public struct Add: BinaryElementwise {
     public var name: String { "add" }
     public func apply(_ a: Double, _ b: Double) -> Double { a + b }
-    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) + \(b))" }
+    public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a + b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
         (needs[0] ? g : nil, needs[1] ? g : nil)
     }
@@ -159,7 +160,7 @@ public struct Add: BinaryElementwise {
 public struct Subtract: BinaryElementwise {
     public var name: String { "sub" }
     public func apply(_ a: Double, _ b: Double) -> Double { a - b }
-    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) - \(b))" }
+    public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a - b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
         (needs[0] ? g : nil, needs[1] ? -g : nil)
     }
@@ -168,7 +169,7 @@ public struct Subtract: BinaryElementwise {
 public struct Multiply: BinaryElementwise {
     public var name: String { "mul" }
     public func apply(_ a: Double, _ b: Double) -> Double { a * b }
-    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) * \(b))" }
+    public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a * b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
         (needs[0] ? try g * b : nil, needs[1] ? try g * a : nil)
     }
@@ -177,7 +178,7 @@ public struct Multiply: BinaryElementwise {
 public struct Divide: BinaryElementwise {
     public var name: String { "div" }
     public func apply(_ a: Double, _ b: Double) -> Double { a / b }
-    public func cExpression(_ a: String, _ b: String) -> String { "(\(a) / \(b))" }
+    public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a / b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
         // d(a/b)/db = -a/b^2 = -y/b, which reuses the quotient.
         let ga = needs[0] ? try g / b : nil
@@ -190,7 +191,7 @@ public struct Divide: BinaryElementwise {
 public struct Power: BinaryElementwise {
     public var name: String { "pow" }
     public func apply(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }
-    public func cExpression(_ a: String, _ b: String) -> String { "pow(\(a), \(b))" }
+    public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { .call(.pow, a, b) }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
         // b a^(b-1) rather than b y / a, which would divide by zero at a = 0.
         let ga = needs[0] ? try g * b * (a ** (b - 1)) : nil
@@ -202,7 +203,7 @@ public struct Power: BinaryElementwise {
 public struct Negate: UnaryElementwise {
     public var name: String { "neg" }
     public func apply(_ x: Double) -> Double { -x }
-    public func cExpression(_ x: String) -> String { "(-\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { -x }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { -g }
 }
 
@@ -219,13 +220,13 @@ public struct PowConstant: UnaryElementwise {
         default: return Foundation.pow(x, exponent)
         }
     }
-    public func cExpression(_ x: String) -> String {
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression {
         switch exponent {
-        case 2: return "(\(x) * \(x))"
-        case 3: return "(\(x) * \(x) * \(x))"
-        case 0.5: return "sqrt(\(x))"
-        case -1: return "(1.0 / \(x))"
-        default: return "pow(\(x), \(cLiteral(exponent)))"
+        case 2: return x * x
+        case 3: return x * x * x
+        case 0.5: return .call(.sqrt, x)
+        case -1: return .literal(1) / x
+        default: return .call(.pow, x, .literal(exponent))
         }
     }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? {
@@ -239,53 +240,62 @@ public struct PowConstant: UnaryElementwise {
 public struct Sqrt: UnaryElementwise {
     public var name: String { "sqrt" }
     public func apply(_ x: Double) -> Double { x.squareRoot() }
-    public func cExpression(_ x: String) -> String { "sqrt(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.sqrt, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try 0.5 * g / y }
 }
 
 public struct Exp: UnaryElementwise {
     public var name: String { "exp" }
     public func apply(_ x: Double) -> Double { Foundation.exp(x) }
-    public func cExpression(_ x: String) -> String { "exp(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.exp, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * y }
 }
 
 public struct Log: UnaryElementwise {
     public var name: String { "log" }
     public func apply(_ x: Double) -> Double { Foundation.log(x) }
-    public func cExpression(_ x: String) -> String { "log(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.log, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g / x }
 }
 
 public struct Sin: UnaryElementwise {
     public var name: String { "sin" }
     public func apply(_ x: Double) -> Double { Foundation.sin(x) }
-    public func cExpression(_ x: String) -> String { "sin(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.sin, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * cos(x) }
 }
 
 public struct Cos: UnaryElementwise {
     public var name: String { "cos" }
     public func apply(_ x: Double) -> Double { Foundation.cos(x) }
-    public func cExpression(_ x: String) -> String { "cos(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.cos, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try -(g * sin(x)) }
 }
 
 public struct Tan: UnaryElementwise {
     public var name: String { "tan" }
     public func apply(_ x: Double) -> Double { Foundation.tan(x) }
-    public func cExpression(_ x: String) -> String { "tan(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.tan, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 + square(y)) }
 }
 
 public struct Tanh: UnaryElementwise {
     public var name: String { "tanh" }
     public func apply(_ x: Double) -> Double { Foundation.tanh(x) }
-    public func cExpression(_ x: String) -> String { "tanh(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.tanh, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 - square(y)) }
 }
 
 public struct Sigmoid: UnaryElementwise {
+    /// The C twin of `apply`, operation for operation, so both round the same way.
+    static let helper = CFunction("nabla_sigmoid", [.init(.double, "x")], origin: .helper(definition: """
+        static double nabla_sigmoid(double x) {
+            double e;
+            if (x >= 0) return 1.0 / (1.0 + exp(-x));
+            e = exp(x);
+            return e / (1.0 + e);
+        }
+        """), calls: [.exp])
     public var name: String { "sigmoid" }
     public func apply(_ x: Double) -> Double {
         // The branch keeps exp's argument non-positive, so neither side overflows.
@@ -293,46 +303,56 @@ public struct Sigmoid: UnaryElementwise {
         let e = Foundation.exp(x)
         return e / (1 + e)
     }
-    public func cExpression(_ x: String) -> String { "nabla_sigmoid(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Sigmoid.helper, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (y * (1 - y)) }
 }
 
 public struct Relu: UnaryElementwise {
+    static let helper = CFunction("nabla_relu", [.init(.double, "x")], origin: .helper(
+        definition: "static double nabla_relu(double x) { return x < 0 ? 0.0 : x; }"))
     public var name: String { "relu" }
     public func apply(_ x: Double) -> Double { x < 0 ? 0 : x }
-    public func cExpression(_ x: String) -> String { "nabla_relu(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Relu.helper, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * step(x) }
 }
 
 public struct Abs: UnaryElementwise {
     public var name: String { "abs" }
     public func apply(_ x: Double) -> Double { Swift.abs(x) }
-    public func cExpression(_ x: String) -> String { "fabs(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.fabs, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * sign(x) }
 }
 
 public struct Softplus: UnaryElementwise {
+    /// The C twin of `apply`.
+    static let helper = CFunction("nabla_softplus", [.init(.double, "x")], origin: .helper(
+        definition: "static double nabla_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }"),
+        calls: [.log1p, .exp, .fabs])
     public var name: String { "softplus" }
     public func apply(_ x: Double) -> Double {
         // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), which neither overflows nor loses small values.
         (x > 0 ? x : 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
     }
-    public func cExpression(_ x: String) -> String { "nabla_softplus(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Softplus.helper, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * sigmoid(x) }
 }
 
 /// Heaviside step: 1 for x > 0, else 0 (NaN stays NaN).
 public struct Step: UnaryElementwise {
+    static let helper = CFunction("nabla_step", [.init(.double, "x")], origin: .helper(
+        definition: "static double nabla_step(double x) { return x > 0 ? 1.0 : (x != x ? x : 0.0); }"))
     public var name: String { "step" }
     public func apply(_ x: Double) -> Double { x > 0 ? 1 : (x.isNaN ? x : 0) }
-    public func cExpression(_ x: String) -> String { "nabla_step(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Step.helper, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { nil }
 }
 
 /// Sign: -1, 0 or 1 (NaN stays NaN).
 public struct Sign: UnaryElementwise {
+    static let helper = CFunction("nabla_sign", [.init(.double, "x")], origin: .helper(
+        definition: "static double nabla_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x != x ? x : 0.0)); }"))
     public var name: String { "sign" }
     public func apply(_ x: Double) -> Double { x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? x : 0)) }
-    public func cExpression(_ x: String) -> String { "nabla_sign(\(x))" }
+    public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Sign.helper, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { nil }
 }

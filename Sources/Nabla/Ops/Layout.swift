@@ -26,9 +26,9 @@ extension StridedView {
         return TensorData(unchecked: shape, result)
     }
 
-    public func emitC(_ node: CNode) throws {
-        let (offset, strides) = view(of: node.inputs[0].shape, result: node.output.shape)
-        node.gather(offset: offset, strides: strides)
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let (offset, strides) = view(of: Shape(site.inputs[0].extents), result: Shape(site.output.extents))
+        return site.gather(offset: offset, strides: strides)
     }
 }
 
@@ -194,13 +194,12 @@ public struct PadSlice: LinearOperation {
         return [try rule.builder.apply(slice, [rule.cotangent])]
     }
 
-    public func emitC(_ node: CNode) throws {
-        node.fill(0)
-        let source = node.inputs[0]
-        let (offset, strides) = slice.view(of: shape, result: source.shape)
-        node.loop(over: source.shape, [CAccess(node.output, offset: offset, strides: strides), CAccess(source, strides: source.shape.strides)]) {
-            "\($0[0]) = \($0[1]);"
-        }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let source = site.inputs[0]
+        let (offset, strides) = slice.view(of: shape, result: Shape(source.extents))
+        return LoopIR.fill(site.output, with: 0) + LoopIR.loopNest(over: source.extents, [
+            LoopIR.Access(site.output, offset: offset, strides: strides), LoopIR.Access(source, strides: source.strides),
+        ]) { [.assign($0[0].place, $0[1].value)] }
     }
 }
 

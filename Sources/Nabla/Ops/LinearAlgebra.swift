@@ -29,7 +29,7 @@ import Foundation
 // give NaN results. Every loop has fixed bounds: nothing can trap or hang.
 
 /// LU factorisation with partial pivoting on row-major arrays: the interpreter's half of the
-/// numerics (the C half is `CHelper.linearAlgebra`).
+/// numerics (the C half is `LU.runtimeText`).
 enum LU {
     /// The factors of an n x n matrix: Gaussian elimination with partial pivoting (the plain
     /// right-looking loop; the C works in panels with the same operations per element),
@@ -138,21 +138,46 @@ enum LU {
     }
 }
 
-extension CHelper {
+extension LU {
     /// The C half of `LU`, statement for statement: runtime/nabla_linalg_code.h, which the
-    /// package compiles with optimisation for JIT kernels and also exports as text for
-    /// standalone C. Every function takes the matrix in scratch memory the caller has filled
-    /// (it is overwritten).
-    static let linearAlgebra: [CHelper] = {
-        // One helper per function, so the C carries only the ones it calls (and what they call).
+    /// package compiles with optimisation for JIT kernels and also exports as text, each
+    /// function after the token NABLA_LINKAGE, which standalone C carries as static functions.
+    /// Every function takes the matrix in scratch memory the caller has filled (it is
+    /// overwritten).
+    static let runtimeText: [String: String] = {
         let text = String(cString: nabla_linalg_source_pointer())
-        return text.components(separatedBy: "NABLA_LINKAGE").dropFirst().map { piece in
-            let definition = piece.trimmingCharacters(in: .whitespaces)
+        var definitions: [String: String] = [:]
+        for piece in text.components(separatedBy: "NABLA_LINKAGE").dropFirst() {
+            let definition = piece.trimmingCharacters(in: .whitespacesAndNewlines)
             let name = String(definition.prefix { $0 != "(" }.split(separator: " ").last!)
-            let prototype = definition.prefix { $0 != "{" }.trimmingCharacters(in: .whitespaces) + ";"
-            return CHelper(names: [name], code: "static " + definition, runtimePrototypes: prototype)
+            definitions[name] = "static " + definition
         }
+        return definitions
     }()
+
+    /// A function of the LU runtime, with its signature as runtime/include/nabla_runtime.h
+    /// declares it.
+    private static func runtime(_ name: String, returns result: CFunction.CType, _ parameters: [CFunction.Parameter],
+                                calls: [CFunction] = []) -> CFunction {
+        CFunction(name, returns: result, parameters, origin: .runtime(standalone: runtimeText[name]), calls: calls)
+    }
+
+    private typealias P = CFunction.Parameter
+    static let factor = runtime("nabla_lu_factor", returns: .long, [
+        P(.long, "n"), P(.constDoublePointer, "source"), P(.doublePointer, "a"), P(.doublePointer, "pivots"),
+    ], calls: [.fabs])
+    static let applyFactors = runtime("nabla_lu_apply", returns: .void, [
+        P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
+    ])
+    static let applyTransposedFactors = runtime("nabla_lu_apply_transposed", returns: .void, [
+        P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
+        P(.long, "identity"),
+    ])
+    static let det = runtime("nabla_lu_det", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots")])
+    static let logAbsDet = runtime("nabla_lu_logabsdet", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f")],
+                                   calls: [.fabs, .log])
+    /// Every function above, for tests.
+    static let runtimeFunctions = [factor, applyFactors, applyTransposedFactors, det, logAbsDet]
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
@@ -193,13 +218,9 @@ private func checkFactored(_ inputs: [Shape], _ count: Int, _ op: String) throws
     return n
 }
 
-/// Writes C copying `source` into `target` element by element (same shape).
-private func copy(_ node: CNode, _ source: CValue, into target: CValue) {
-    let shape = source.shape
-    node.loop(over: shape, [CAccess(target, strides: shape.strides), CAccess(source, strides: shape.strides)]) {
-        "\($0[0]) = \($0[1]);"
-    }
-}
+/// The address of the pivot row of factors `f` of an n x n matrix (they follow the n x n
+/// eliminated matrix).
+private func pivots(_ f: LoopIR.Operand, _ n: Int) -> LoopIR.Argument { f.address(LoopIR.Index(n * n)) }
 
 /// The LU factorisation with partial pivoting of a square matrix `[n, n]`: the eliminated
 /// matrix followed by a row of pivot indices, `[n + 1, n]`.
@@ -223,12 +244,12 @@ public struct LUFactor: Operation {
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [nil] }
     public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
 
-    public func emitC(_ node: CNode) throws {
-        let a = node.inputs[0], f = node.output
-        let n = a.shape[0]
-        guard n > 0 else { return }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let a = site.inputs[0], f = site.output
+        let n = a.extents[0]
+        guard n > 0 else { return [] }
         // The runtime copies A into the factors' storage (fast even in TinyCC kernels).
-        node.line("nabla_lu_factor(\(n), \(a.address), \(f.address), \(f.address) + \(n * n));")
+        return [.call(LU.factor, [.integer(n), a.address(), f.address(), pivots(f, n)])]
     }
 }
 
@@ -258,9 +279,10 @@ public struct Determinant: Operation {
         return try rule.output * matrixTrace(solve(rule.inputs[0], t))
     }
 
-    public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0], f = node.inputs[1].address
-        node.line(n == 0 ? "\(node.output.element("0")) = 1.0;" : "\(node.output.element("0")) = nabla_lu_det(\(n), \(f), \(f) + \(n * n));")
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.inputs[0].extents[0], f = site.inputs[1]
+        let value: LoopIR.Expression = n == 0 ? .literal(1) : .call(LU.det, [.integer(n), f.address(), pivots(f, n)])
+        return [.assign(site.output.place(), value)]
     }
 }
 
@@ -291,9 +313,10 @@ public struct LogAbsDeterminant: Operation {
         return try matrixTrace(solve(rule.inputs[0], t))
     }
 
-    public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0]
-        node.line(n == 0 ? "\(node.output.element("0")) = 0.0;" : "\(node.output.element("0")) = nabla_lu_logabsdet(\(n), \(node.inputs[1].address));")
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.inputs[0].extents[0]
+        let value: LoopIR.Expression = n == 0 ? .literal(0) : .call(LU.logAbsDet, [.integer(n), site.inputs[1].address()])
+        return [.assign(site.output.place(), value)]
     }
 }
 
@@ -329,13 +352,14 @@ public struct MatrixInverse: Operation {
         return try -(y.matmul(t).matmul(y))
     }
 
-    public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0], f = node.inputs[1].address
-        guard n > 0 else { return }
-        let out = node.output
-        node.block("for (long i = 0; i < \(n * n); i++)") { node.line("\(out.element("i")) = 0.0;") }
-        node.block("for (long i = 0; i < \(n); i++)") { node.line("\(out.element("i * \(n + 1)")) = 1.0;") }
-        node.line("nabla_lu_apply(\(n), \(n), \(f), \(f) + \(n * n), \(out.address));")
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.inputs[0].extents[0], f = site.inputs[1], out = site.output
+        guard n > 0 else { return [] }
+        let diagonal = LoopIR.Index(0, [.init(.flat, n + 1)])
+        return LoopIR.fill(out, with: 0) + [
+            .loop(LoopIR.Loop(.flat, to: n, body: [.assign(out.place(diagonal), .literal(1))])),
+            .call(LU.applyFactors, [.integer(n), .integer(n), f.address(), pivots(f, n), out.address()]),
+        ]
     }
 }
 
@@ -397,16 +421,14 @@ public struct Solve: Operation {
         return transposed ? try solveTransposed(a, rhs) : try solve(a, rhs)
     }
 
-    public func emitC(_ node: CNode) throws {
-        let a = node.inputs[0], b = node.inputs[1], out = node.output
-        let n = a.shape[0], f = node.inputs[2].address
-        guard n > 0, out.shape.count > 0 else { return }
-        copy(node, b, into: out)
-        if transposed {
-            node.line("nabla_lu_apply_transposed(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address), 0);")
-        } else {
-            node.line("nabla_lu_apply(\(n), \(columns(b.shape)), \(f), \(f) + \(n * n), \(out.address));")
-        }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let a = site.inputs[0], b = site.inputs[1], f = site.inputs[2], out = site.output
+        let n = a.extents[0], m = columns(Shape(b.extents))
+        guard n > 0, out.count > 0 else { return [] }
+        let solveInPlace: LoopIR.Statement = transposed
+            ? .call(LU.applyTransposedFactors, [.integer(n), .integer(m), f.address(), pivots(f, n), out.address(), .integer(0)])
+            : .call(LU.applyFactors, [.integer(n), .integer(m), f.address(), pivots(f, n), out.address()])
+        return LoopIR.copy(from: b, strides: b.strides, into: out, mayUnroll: false) + [solveInPlace]
     }
 }
 
@@ -447,9 +469,9 @@ public struct InverseTransposed: Operation {
         return try solveTransposed(rule.inputs[0], -(t.transposed.matmul(rule.output)))
     }
 
-    public func emitC(_ node: CNode) throws {
-        let n = node.inputs[0].shape[0], f = node.inputs[1].address
-        guard n > 0 else { return }
-        node.line("nabla_lu_apply_transposed(\(n), \(n), \(f), \(f) + \(n * n), \(node.output.address), 1);")
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.inputs[0].extents[0], f = site.inputs[1]
+        guard n > 0 else { return [] }
+        return [.call(LU.applyTransposedFactors, [.integer(n), .integer(n), f.address(), pivots(f, n), site.output.address(), .integer(1)])]
     }
 }

@@ -87,49 +87,38 @@ public struct LogSumExp: Operation {
         return axes.isEmpty ? product : try rule.builder.apply(Sum(axes: axes), [product])
     }
 
-    public func emitC(_ node: CNode) throws {
-        let x = node.inputs[0], y = node.output
-        let (kept, reduced) = split(x.shape)
-        guard y.shape.count > 0 else { return }
-        // Flat indices from the kept loop indices o0, o1, ... and the reduced ones r0, r1, ...
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let x = site.inputs[0], y = site.output
+        let (kept, reduced) = split(Shape(x.extents))
+        guard y.count > 0 else { return [] }
+        // Flat indices from the kept loop counters o0, o1, ... and the reduced ones r0, r1, ...
         // (axes of extent 1 get no loop).
-        func terms(_ variable: String, _ extents: Shape, _ strides: [Int]) -> [String] {
-            extents.dims.indices.filter { extents[$0] > 1 }.map { strides[$0] == 1 ? "\(variable)\($0)" : "\(variable)\($0) * \(strides[$0])" }
+        func terms(_ counter: (Int) -> LoopIR.Counter, _ extents: Shape, _ strides: [Int]) -> [LoopIR.Index.Term] {
+            extents.dims.indices.filter { extents[$0] > 1 }.map { LoopIR.Index.Term(counter($0), strides[$0]) }
         }
-        func flat(_ terms: [String]) -> String { terms.isEmpty ? "0" : terms.joined(separator: " + ") }
-        let target = y.element(flat(terms("o", kept.0, kept.0.strides)))
-        let element = x.element(flat(terms("o", kept.0, kept.1) + terms("r", reduced.0, reduced.1)))
-
-        /// Loops over the reduced axes (extent-1 axes need none) around `body`.
-        func reducedLoops(_ axis: Int, _ body: () -> Void) {
-            if axis == reduced.0.rank { return body() }
-            if reduced.0[axis] == 1 { return reducedLoops(axis + 1, body) }
-            node.block("for (long r\(axis) = 0; r\(axis) < \(reduced.0[axis]); r\(axis)++)") { reducedLoops(axis + 1, body) }
+        let target = y.place(LoopIR.Index(0, terms(LoopIR.Counter.kept, kept.0, kept.0.strides)))
+        let element = x.element(LoopIR.Index(0, terms(LoopIR.Counter.kept, kept.0, kept.1) + terms(LoopIR.Counter.reduced, reduced.0, reduced.1)))
+        /// `body` inside loops over the axes of `extents` (extent-1 axes need none).
+        func loops(_ counter: (Int) -> LoopIR.Counter, _ extents: Shape, _ body: [LoopIR.Statement]) -> [LoopIR.Statement] {
+            var statements = body
+            for axis in extents.dims.indices.reversed() where extents[axis] != 1 {
+                statements = [.loop(LoopIR.Loop(counter(axis), to: extents[axis], body: statements))]
+            }
+            return statements
         }
-        func keptLoops(_ axis: Int) {
-            if axis < kept.0.rank {
-                if kept.0[axis] == 1 { return keptLoops(axis + 1) }
-                node.block("for (long o\(axis) = 0; o\(axis) < \(kept.0[axis]); o\(axis)++)") { keptLoops(axis + 1) }
-                return
-            }
-            node.line("double m = \(cLiteral(-.infinity));")
-            node.line("double s = 0.0;")
-            if reduced.0.count > 0 {
-                reducedLoops(0) {
-                    node.line("const double v = \(element);")
-                    node.line("if (v > m || v != v) m = v;")
-                }
-            }
-            node.block("if (m - m == 0.0)") {
-                if reduced.0.count > 0 {
-                    reducedLoops(0) { node.line("s += exp(\(element) - m);") }
-                }
-                node.line("\(target) = m + log(s);")
-            }
-            node.block("else") { node.line("\(target) = m;") }
+        let m = LoopIR.Variable.temporary(0), s = LoopIR.Variable.temporary(1), v = LoopIR.Variable.temporary(2)
+        var perElement: [LoopIR.Statement] = [.declare(m, .literal(-.infinity), mutable: true), .declare(s, .literal(0), mutable: true)]
+        var finite: [LoopIR.Statement] = []
+        if reduced.0.count > 0 {
+            let larger = LoopIR.Condition.or(.compare(.greater, .variable(v), .variable(m)), .compare(.notEqual, .variable(v), .variable(v)))
+            perElement += loops(LoopIR.Counter.reduced, reduced.0, [.constant(v, element), .ifElse(larger, [.assign(.variable(m), .variable(v))], [])])
+            finite = loops(LoopIR.Counter.reduced, reduced.0, [.accumulate(.variable(s), .call(.exp, element - .variable(m)))])
         }
+        finite.append(.assign(target, .variable(m) + .call(.log, .variable(s))))
+        perElement.append(.ifElse(.compare(.equal, .variable(m) - .variable(m), .literal(0)), finite, [.assign(target, .variable(m))]))
+        let nest = loops(LoopIR.Counter.kept, kept.0, perElement)
         // The emitter puts a node with several elements in a block of its own; a scalar needs one
         // for its locals.
-        if y.shape.count == 1 { node.block("") { keptLoops(0) } } else { keptLoops(0) }
+        return y.count == 1 ? [.block(nest)] : nest
     }
 }

@@ -70,31 +70,36 @@ public struct MatMul: Operation {
     /// Products at least this many multiply-adds go to the optimised runtime when allowed.
     static let runtimeThreshold = 512
 
-    public func emitC(_ node: CNode) throws {
-        let a = node.inputs[0], b = node.inputs[1], c = node.output
-        let (m, k, n) = sizes(a.shape, b.shape)
-        if node.useRuntime && m * k * n >= MatMul.runtimeThreshold {
-            node.line("nabla_matmul(\(m), \(k), \(n), \(a.address), \(b.address), \(c.address));")
-            return
+    /// `nabla_matmul` of Nabla's runtime (runtime/nabla_runtime.c): the same sums in the same
+    /// order, blocked and vectorised.
+    static let runtime = CFunction("nabla_matmul", returns: .void, [
+        .init(.long, "m"), .init(.long, "k"), .init(.long, "n"),
+        .init(.constDoublePointer, "A"), .init(.constDoublePointer, "B"), .init(.doublePointer, "C"),
+    ], origin: .runtime(standalone: nil))
+
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let a = site.inputs[0], b = site.inputs[1], c = site.output
+        let (m, k, n) = sizes(Shape(a.extents), Shape(b.extents))
+        if site.useRuntime && m * k * n >= MatMul.runtimeThreshold {
+            return [.call(MatMul.runtime, [.integer(m), .integer(k), .integer(n), a.address(), b.address(), c.address()])]
         }
+        typealias Term = LoopIR.Index.Term
+        let aip = LoopIR.Index(0, [Term(.flat, k), Term(.inner, 1)])
         if n == 1 {
-            node.block("for (long i = 0; i < \(m); i++)") {
-                node.line("double acc = 0.0;")
-                node.block("for (long p = 0; p < \(k); p++)") {
-                    node.line("acc += \(a.element("i * \(k) + p")) * \(b.element("p"));")
-                }
-                node.line("\(c.element("i")) = acc;")
-            }
-            return
+            // c[i] = 0.0 + a[i][0] * b[0] + ... in order of p, in a local.
+            let acc = LoopIR.Variable.temporary(0)
+            let inner = LoopIR.Loop(.inner, to: k, body: [.accumulate(.variable(acc), a.element(aip) * b.element(LoopIR.Index(0, [Term(.inner, 1)])))])
+            return [.loop(LoopIR.Loop(.flat, to: m, body: [
+                .declare(acc, .literal(0), mutable: true), .loop(inner), .assign(c.place(LoopIR.Index(0, [Term(.flat, 1)])), .variable(acc)),
+            ]))]
         }
-        node.block("for (long i = 0; i < \(m); i++)") {
-            node.block("for (long j = 0; j < \(n); j++)") { node.line("\(c.element("i * \(n) + j")) = 0.0;") }
-            node.block("for (long p = 0; p < \(k); p++)") {
-                node.line("const double ap = \(a.element("i * \(k) + p"));")
-                node.block("for (long j = 0; j < \(n); j++)") {
-                    node.line("\(c.element("i * \(n) + j")) += ap * \(b.element("p * \(n) + j"));")
-                }
-            }
-        }
+        let cij = LoopIR.Index(0, [Term(.flat, n), Term(.column, 1)])
+        let ap = LoopIR.Variable.temporary(0)
+        let zero = LoopIR.Loop(.column, to: n, body: [.assign(c.place(cij), .literal(0))])
+        let update = LoopIR.Loop(.column, to: n, body: [
+            .accumulate(c.place(cij), .variable(ap) * b.element(LoopIR.Index(0, [Term(.inner, n), Term(.column, 1)]))),
+        ])
+        let products = LoopIR.Loop(.inner, to: k, body: [.constant(ap, a.element(aip)), .loop(update)])
+        return [.loop(LoopIR.Loop(.flat, to: m, body: [.loop(zero), .loop(products)]))]
     }
 }

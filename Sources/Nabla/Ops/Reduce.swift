@@ -42,12 +42,11 @@ public struct Sum: LinearOperation {
         return [try rule.cotangent.reshaped(kept).broadcast(to: input)]
     }
 
-    public func emitC(_ node: CNode) throws {
-        let x = node.inputs[0]
-        node.fill(0)
-        node.loop(over: x.shape, [
-            CAccess(node.output, strides: resultStrides(input: x.shape, result: node.output.shape)),
-            CAccess(x, strides: x.shape.strides),
-        ]) { "\($0[0]) += \($0[1]);" }
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let x = site.inputs[0], y = site.output
+        let strides = resultStrides(input: Shape(x.extents), result: Shape(y.extents))
+        return LoopIR.fill(y, with: 0) + LoopIR.loopNest(over: x.extents, [
+            LoopIR.Access(y, strides: strides), LoopIR.Access(x, strides: x.strides),
+        ]) { [.accumulate($0[0].place, $0[1].value)] }
     }
 }

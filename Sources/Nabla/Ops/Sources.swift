@@ -10,7 +10,8 @@ public struct Input: Operation {
     }
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
     public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
-    public func emitC(_ node: CNode) throws {}
+    /// Kernels read inputs where the caller put them.
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] { [] }
 }
 
 /// A constant tensor.
@@ -24,6 +25,12 @@ public struct Constant: Operation {
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData { value }
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [] }
     public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
-    // The emitter places constants itself: inline for scalars, static arrays otherwise.
-    public func emitC(_ node: CNode) throws {}
+    /// Code generation places constants itself: inline for scalars, static arrays otherwise.
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] { [] }
+}
+
+/// A short decimal for names and labels.
+func formatDouble(_ value: Double) -> String {
+    if value == value.rounded(), Swift.abs(value) < 1e15 { return String(Int(value)) }
+    return value.description
 }

@@ -1,0 +1,287 @@
+/// One fused loop group in the loop IR: every member computed in one loop over the group's
+/// index space.
+///
+/// Members read by other members of the loop at the same index are locals of the loop body
+/// (`v<m>`), or written into their one reader's expression; stored members are written to
+/// memory; sums accumulate and padded slices scatter into results of other shapes. The body is
+/// built with one counter per axis and made one flat loop when every access is contiguous or
+/// constant.
+struct GroupLowering {
+    typealias Expression = LoopIR.Expression
+    typealias Statement = LoopIR.Statement
+
+    let plan: KernelPlan
+    let values: [LoopIR.Operand?]
+    /// Expressions of scalars written into their one reader instead of stored.
+    let scalarExpressions: [Int: Expression]
+    let group: Int
+    /// Keep carriable pads in locals (unrolled loops) rather than in memory.
+    let carryPads: Bool
+
+    private var nodes: [Graph.Node] { plan.facts.nodes }
+    private var space: Shape { plan.grouping.groups[group].shape }
+    private var members: [Int] { plan.grouping.groups[group].members }
+    private var counters: [LoopIR.Counter] { (0..<space.rank).map(LoopIR.Counter.axis) }
+
+    /// A member that writes memory of another shape from the loop.
+    private struct Terminal {
+        var member: Int
+        var place: LoopIR.Place
+        var operand: Expression
+        var accumulates: Bool
+    }
+
+    /// What the members contribute before the body is assembled.
+    private struct Parts {
+        var before: [Statement] = []
+        var after: [Statement] = []
+        /// Elementwise members' expressions, members of the loop read as `v<m>`.
+        var raw: [Int: Expression] = [:]
+        var terminals: [Int: Terminal] = [:]
+    }
+
+    /// The group's statements; for a scalar group that is written into its reader, none, and
+    /// its expression in `inlinedScalar`.
+    func lower() throws -> (statements: [Statement], inlinedScalar: Expression?) {
+        var parts = Parts()
+        for m in members { try describe(m, into: &parts) }
+        let occurrences = memberReads(parts)
+        if space.rank == 0 { return try scalarGroup(parts) }
+        let body = try loopBody(parts, occurrences)
+        var statements = [Statement.comment(summary())] + parts.before
+        statements += carryDeclarations()
+        statements += loopNest(body)
+        statements += parts.after
+        return ([.block(statements)], nil)
+    }
+
+    // MARK: - Members
+
+    private func describe(_ m: Int, into parts: inout Parts) throws {
+        let node = nodes[m]
+        if let sum = node.operation as? Sum, GraphFacts.isFusedSum(sum) {
+            let target = try value(m)
+            parts.before += node.shape.rank == 0 ? [.assign(target.place(), .literal(0))] : LoopIR.fill(target, with: 0)
+            let place = target.place(index(0, sum.resultStrides(input: space, result: node.shape)))
+            parts.terminals[m] = Terminal(member: m, place: place, operand: try read(node.inputs[0]), accumulates: true)
+        } else if let pair = plan.grouping.padPairs[m] {
+            try describePadPair(m, pair, into: &parts)
+        } else if let pad = node.operation as? PadSlice {
+            if isCarried(m) {
+                parts.raw[m] = try read(node.inputs[0])
+            } else if plan.materialized[m] {
+                let target = try value(m)
+                parts.before += zeroOutsideSlice(pad, target)
+                let (offset, strides) = pad.slice.view(of: node.shape, result: space)
+                parts.terminals[m] = Terminal(member: m, place: target.place(index(offset, strides)), operand: try read(node.inputs[0]), accumulates: false)
+            }
+        } else if let unary = node.operation as? any UnaryElementwise {
+            parts.raw[m] = unary.expression(try read(node.inputs[0]))
+        } else if let binary = node.operation as? any BinaryElementwise {
+            parts.raw[m] = binary.expression(try read(node.inputs[0]), try read(node.inputs[1]))
+        } else {
+            throw internalError("%\(m) (\(node.operation.name)) cannot be a member of a fused loop")
+        }
+    }
+
+    /// At the register pad's positions: the memory pad's element (stored by now, or carried in
+    /// a local) with the register pad's operand; elsewhere the register pad is zero, which the
+    /// statements after the loop account for.
+    private func describePadPair(_ m: Int, _ pair: PadPair, into parts: inout Parts) throws {
+        let node = nodes[m]
+        let binary = node.operation as! any BinaryElementwise
+        let pad = nodes[pair.register].operation as! PadSlice
+        let (offset, strides) = pad.slice.view(of: node.shape, result: space)
+        let shift = pair.shift(nodes)
+        let carried = isCarried(pair.memory)
+        let stored = carried ? carry(pair.memory, shift) : try value(pair.memory).element(index(offset, strides))
+        let inLoop = try read(nodes[pair.register].inputs[0])
+        let memoryFirst = node.inputs[0] == pair.memory
+        let operand = memoryFirst ? binary.expression(stored, inLoop) : binary.expression(inLoop, stored)
+        parts.terminals[m] = Terminal(member: m, place: try value(m).place(index(offset, strides)), operand: operand, accumulates: false)
+        parts.after += try padPairTail(m, pair, pad, shift: shift, carried: carried, memoryFirst: memoryFirst)
+    }
+
+    /// The positions the register pad does not cover: the memory pad's element with zero, the
+    /// element stored, or (after the loop, carry j holds its operand's element j from the end)
+    /// carried.
+    private func padPairTail(_ m: Int, _ pair: PadPair, _ pad: PadSlice, shift: Int, carried: Bool, memoryFirst: Bool) throws -> [Statement] {
+        let binary = nodes[m].operation as! any BinaryElementwise
+        let target = try value(m), memory = carried ? nil : try value(pair.memory)
+        let memoryStart = (nodes[pair.memory].operation as! PadSlice).slice.starts[0], length = space.count
+        let window = carried ? (memoryStart + length - shift)..<(memoryStart + length) : 0..<0
+        func assign(_ i: LoopIR.Index, _ value: Expression) -> Statement {
+            .assign(target.place(i), memoryFirst ? binary.expression(value, .literal(0)) : binary.expression(.literal(0), value))
+        }
+        func assignRange(_ range: Range<Int>) -> [Statement] {
+            guard !range.isEmpty else { return [] }
+            let element = { (i: LoopIR.Index) in memory?.element(i) ?? .literal(0) }
+            if range.count == 1 { return [assign(LoopIR.Index(range.lowerBound), element(LoopIR.Index(range.lowerBound)))] }
+            // Not `i`: an unrolled loop's counter is still in scope here.
+            let q = LoopIR.Index(0, [.init(.tail, 1)])
+            return [.loop(LoopIR.Loop(.tail, from: range.lowerBound, to: range.upperBound, body: [assign(q, element(q))]))]
+        }
+        var statements: [Statement] = []
+        for uncovered in [0..<pad.slice.starts[0], pad.slice.ends[0]..<nodes[m].shape[0]] where !uncovered.isEmpty {
+            let carriedPart = uncovered.clamped(to: window)
+            guard !carriedPart.isEmpty else { statements += assignRange(uncovered); continue }
+            statements += assignRange(uncovered.lowerBound..<carriedPart.lowerBound)
+            for position in carriedPart {
+                statements.append(assign(LoopIR.Index(position), .variable(.carry(pair.memory, memoryStart + length - position))))
+            }
+            statements += assignRange(carriedPart.upperBound..<uncovered.upperBound)
+        }
+        return statements
+    }
+
+    /// Zeros the elements of a padded slice's result that the slice does not cover: the ends of
+    /// a one-axis unit-step slice, everything otherwise (the loop then overwrites the slice).
+    private func zeroOutsideSlice(_ pad: PadSlice, _ target: LoopIR.Operand) -> [Statement] {
+        let shape = pad.shape
+        guard shape.rank == 1, pad.slice.steps == [1] else { return LoopIR.fill(target, with: 0) }
+        var statements: [Statement] = []
+        for (from, to) in [(0, pad.slice.starts[0]), (pad.slice.ends[0], shape[0])] where to > from {
+            if to - from == 1 {
+                statements.append(.assign(target.place(LoopIR.Index(from)), .literal(0)))
+            } else {
+                let i = LoopIR.Index(0, [.init(.flat, 1)])
+                statements.append(.loop(LoopIR.Loop(.flat, from: from, to: to, body: [.assign(target.place(i), .literal(0))])))
+            }
+        }
+        return statements
+    }
+
+    // MARK: - Reads
+
+    /// Operand `o` of a member at the current index: a member of this loop by name, a scalar
+    /// written into its reader, else a strided read of memory.
+    private func read(_ o: Int) throws -> Expression {
+        if plan.grouping.group[o] == group, nodes[o].shape == space, !GraphFacts.isTerminal(nodes[o].operation) {
+            return .variable(.value(o))
+        }
+        if let inlined = scalarExpressions[o] { return inlined }
+        let a = plan.access[o]
+        let strides = broadcastStrides(nodes[o].shape, a.strides, to: space)
+        return try value(a.base).element(index(a.offset, strides))
+    }
+
+    /// Member `m`'s value `shift` positions back (a carried value; 0: the current one).
+    private func carry(_ m: Int, _ shift: Int) -> Expression {
+        shift == 0 ? .variable(.value(m)) : .variable(.carry(m, shift))
+    }
+
+    private func index(_ offset: Int, _ strides: [Int]) -> LoopIR.Index {
+        LoopIR.Index(offset: offset, counters: counters, strides: strides)
+    }
+
+    private func value(_ node: Int) throws -> LoopIR.Operand {
+        guard let operand = values[node] else { throw internalError("%\(node) is read from memory but was not stored") }
+        return operand
+    }
+
+    // MARK: - The body
+
+    /// How often each member is named by the loop's expressions.
+    private func memberReads(_ parts: Parts) -> [Int: Int] {
+        var occurrences: [Int: Int] = [:]
+        let expressions = Array(parts.raw.values) + parts.terminals.values.map(\.operand)
+        LoopIR.forEachExpression(in: expressions.map { .assign(.variable(.temporary(0)), $0) }, onCall: { _ in }) { e in
+            if case let .variable(.value(o, _)) = e { occurrences[o, default: 0] += 1 }
+        }
+        return occurrences
+    }
+
+    /// A value read once in the loop and never stored is written into its reader's expression
+    /// (TinyCC then keeps it in a register instead of a stack slot), as long as expressions stay
+    /// shallow; others are locals of the body, stored ones also written to memory.
+    private func loopBody(_ parts: Parts, _ occurrences: [Int: Int]) throws -> [Statement] {
+        var resolved: [Int: Expression] = [:]
+        func resolve(_ e: Expression) -> Expression {
+            e.rewritten { if case let .variable(.value(o, _)) = $0 { return resolved[o] } else { return nil } }
+        }
+        var body: [Statement] = []
+        for m in members {
+            if let t = parts.terminals[m] {
+                body.append(t.accumulates ? .accumulate(t.place, resolve(t.operand)) : .assign(t.place, resolve(t.operand)))
+                continue
+            }
+            guard let raw = parts.raw[m] else { continue }
+            let e = resolve(raw)
+            if isCarried(m) {
+                // Its value at each index, kept for the pad pairs that read it.
+                body.append(.constant(.value(m), e))
+            } else if !plan.materialized[m], occurrences[m] == 1, e.depth <= LoopIR.maximumDepth - 4 {
+                resolved[m] = e
+            } else if !plan.materialized[m] {
+                body.append(.constant(.value(m), e))
+            } else {
+                let store = try value(m).place(index(0, space.strides))
+                body += occurrences[m, default: 0] == 0 ? [.assign(store, e)] : [.constant(.value(m), e), .assign(store, .variable(.value(m)))]
+            }
+        }
+        return body + carryUpdates()
+    }
+
+    /// A scalar group is one elementwise member and no loop: stored, or written into its reader.
+    private func scalarGroup(_ parts: Parts) throws -> (statements: [Statement], inlinedScalar: Expression?) {
+        guard members.count == 1, let raw = parts.raw[members[0]] else {
+            throw internalError("a scalar loop group holds \(members.count) members")
+        }
+        let m = members[0]
+        guard plan.materialized[m] else { return ([], raw) }
+        return ([.comment(summary()), .assign(try value(m).place(), raw)], nil)
+    }
+
+    private var carriedMembers: [(member: Int, depth: Int)] {
+        members.compactMap { m in carryPads ? plan.storage.carriablePads[m].map { (m, $0) } : nil }
+    }
+
+    private func isCarried(_ m: Int) -> Bool { carryPads && plan.storage.carriablePads[m] != nil }
+
+    /// Carries start at the pad's +0.0.
+    private func carryDeclarations() -> [Statement] {
+        guard space.count > 0 else { return [] }
+        return carriedMembers.flatMap { m, depth in stride(from: 1, through: depth, by: 1).map { Statement.declare(.carry(m, $0), .literal(0), mutable: true) } }
+    }
+
+    /// Carry j is the value j positions before the next iteration; the deepest first, so older
+    /// carries are read before they are overwritten.
+    private func carryUpdates() -> [Statement] {
+        carriedMembers.flatMap { m, depth in
+            stride(from: depth, through: 1, by: -1).map { j in
+                Statement.assign(.variable(.carry(m, j)), j == 1 ? .variable(.value(m)) : .variable(.carry(m, j - 1)))
+            }
+        }
+    }
+
+    /// The body in loops over the space: one flat loop when every access walks memory
+    /// contiguously or not at all, else a nest, innermost unrollable.
+    private func loopNest(_ body: [Statement]) -> [Statement] {
+        let extents = space.dims
+        let count = space.count
+        if count == 0 { return [] }
+        if count == 1 { return LoopIR.mapIndices(body) { LoopIR.Index($0.offset) } }
+        if let flat = LoopIR.flattened(body, extents: extents) {
+            return [.loop(LoopIR.Loop(.flat, to: count, mayUnroll: true, body: flat))]
+        }
+        var statements = body
+        for axis in extents.indices.reversed() {
+            statements = [.loop(LoopIR.Loop(.axis(axis), to: extents[axis], mayUnroll: axis == extents.count - 1, body: statements))]
+        }
+        return statements
+    }
+
+    /// `%3 = pow[2](%2); %5 = sub(%3, %4) [99]`: operation names and node numbers only.
+    private func summary() -> String {
+        let shown = members.prefix(32).map { m in
+            "%\(m) = \(nodes[m].operation.name)(\(nodes[m].inputs.map { "%\($0)" }.joined(separator: ", ")))"
+        }
+        let more = members.count > 32 ? "; ... \(members.count - 32) more" : ""
+        return shown.joined(separator: "; ") + more + " \(space)"
+    }
+}
+
+/// An error in Nabla's own invariants, found while writing code.
+func internalError(_ what: String) -> NablaError {
+    .compilation(message: "\(what) (a Nabla bug)", line: nil, sourceLine: nil)
+}

@@ -1,0 +1,115 @@
+/// Phase 3 of planning, what to store: outputs, sums, members read outside their loop, and
+/// anything read by an operation that needs memory. The rest is never stored: a value read in
+/// its own loop lives in a local of the loop body, a scalar read once is written into its
+/// reader's expression.
+struct StorageDecision {
+    /// Whether each node's value is stored (a buffer, an output, or a variable for rank 0).
+    var materialized: [Bool]
+    /// Memory pads read only by pad pairs, at most `maximumCarry` positions behind the register
+    /// pad, by pad node: the largest shift. C for unrolled loops keeps their operand's last
+    /// values in locals instead of storing them (which suits TinyCC; an optimising compiler
+    /// vectorises the stored form better: P2 on gcc -O3, 1.0 us stored, 1.25 us carried). They
+    /// are planned as stored, so one plan serves both forms.
+    var carriablePads: [Int: Int] = [:]
+
+    static let maximumCarry = 4
+    /// Longest chain of scalars written into one another's expressions: longer chains are
+    /// stored every so often, so no C expression nests deeper than `LoopIR.maximumDepth`.
+    static let maximumInlineChain = 12
+
+    init(_ facts: GraphFacts, _ views: ViewFolding, _ grouping: LoopGrouping) {
+        materialized = views.stored
+        var chain = [Int](repeating: 0, count: facts.count)
+        for (i, node) in facts.nodes.enumerated() {
+            if facts.isOutput[i] || node.operation is Input || node.operation is Constant { materialized[i] = true }
+            if let g = grouping.group[i] {
+                if grouping.groups[g].shape.rank == 0 {
+                    decideScalar(i, facts, &chain)
+                } else {
+                    decideLoopMember(i, grouping, facts)
+                }
+            } else if !(node.operation is any StridedView) {
+                materialized[i] = true
+            }
+        }
+    }
+
+    /// A scalar read once, by an elementwise scalar expression that names it once, is written
+    /// into that expression (only into another scalar: inside a loop it would be recomputed per
+    /// element), unless the chain of such scalars grows too long.
+    private mutating func decideScalar(_ i: Int, _ facts: GraphFacts, _ chain: inout [Int]) {
+        let node = facts.nodes[i]
+        let consumers = facts.consumers[i]
+        let inlinable = consumers.count == 1 && {
+            let c = consumers[0]
+            let reader = facts.nodes[c]
+            let namesTwice = reader.inputs.filter { $0 == i }.count > 1
+                || (reader.operation as? PowConstant).map { [2, 3].contains($0.exponent) } == true
+            return GraphFacts.isElementwise(reader.operation) && reader.shape.rank == 0 && !namesTwice
+        }()
+        let depth = 1 + (node.inputs.map { materialized[$0] ? 0 : chain[$0] }.max() ?? 0)
+        if facts.isOutput[i] || !inlinable || GraphFacts.isTerminal(node.operation) || depth > Self.maximumInlineChain {
+            materialized[i] = true
+        } else {
+            chain[i] = depth
+        }
+    }
+
+    /// A member of a loop is stored when something outside the loop reads it (members read it
+    /// in the loop: elementwise ones at the same index, sums as they accumulate), and sums,
+    /// pads and pad pairs are stored unless they live in registers or carries.
+    private mutating func decideLoopMember(_ i: Int, _ grouping: LoopGrouping, _ facts: GraphFacts) {
+        let nodes = facts.nodes, consumers = facts.consumers[i], pairs = grouping.padPairs
+        let g = grouping.group[i]!, space = grouping.groups[g].shape
+        let readInLoop = { (c: Int) in
+            grouping.group[c] == g && (nodes[c].shape == space || GraphFacts.isTerminal(nodes[c].operation) || pairs[c] != nil)
+        }
+        // A pad read only as the register side of pad pairs is never stored.
+        let onlyInRegisters = !consumers.isEmpty && consumers.allSatisfy { pairs[$0]?.register == i }
+        // A pad read only as the memory side of pad pairs a few positions behind is carried.
+        let shifts = consumers.map { c in pairs[c].flatMap { $0.memory == i ? $0.shift(nodes) : nil } }
+        let carriable = !facts.isOutput[i] && !consumers.isEmpty
+            && shifts.allSatisfy { $0.map { (0...Self.maximumCarry).contains($0) } ?? false }
+        if carriable { carriablePads[i] = shifts.map { $0! }.max()! }
+        let terminal = GraphFacts.isTerminal(nodes[i].operation)
+        if pairs[i] != nil || (terminal && !onlyInRegisters) || !consumers.allSatisfy(readInLoop) {
+            materialized[i] = true
+        }
+    }
+}
+
+/// Phase 4 of planning, lifetimes: when each value is written and last read, in steps of the
+/// schedule (a fused loop writes all its members at the step of its last member).
+struct Lifetimes {
+    /// Step at which each node's value is written.
+    var point: [Int]
+    /// Last step at which each node's storage is read (the node count for outputs).
+    var lastUse: [Int]
+
+    init(_ facts: GraphFacts, _ grouping: LoopGrouping, _ storage: StorageDecision, _ access: [Access]) {
+        let count = facts.count, nodes = facts.nodes, materialized = storage.materialized
+        var points = Array(0..<count)
+        for g in grouping.groups { for m in g.members { points[m] = g.point } }
+        // A scalar written into its reader's expression is evaluated where the reader is.
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].shape.rank == 0 && grouping.group[i] != nil {
+            points[i] = points[facts.consumers[i][0]]
+        }
+        // A folded view reads when its own readers do.
+        var readAt = points
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].operation is any StridedView {
+            readAt[i] = facts.consumers[i].map { readAt[$0] }.max() ?? points[i]
+        }
+        var lastUse = points
+        for (i, node) in nodes.enumerated() {
+            for operand in node.inputs { lastUse[operand] = max(lastUse[operand], readAt[i]) }
+        }
+        for i in 0..<count where facts.isOutput[i] { lastUse[i] = count }
+        // Storage behind a folded view lives as long as the view is read.
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] {
+            let base = access[i].base
+            if base != i { lastUse[base] = max(lastUse[base], lastUse[i]) }
+        }
+        point = points
+        self.lastUse = lastUse
+    }
+}

@@ -1,0 +1,98 @@
+/// A strided way of reading a node's elements: element `index` (a multi-index over the node's
+/// own shape) is element `offset + sum(index[k] * strides[k])` of node `base`'s storage.
+struct Access: Equatable {
+    var base: Int
+    var offset: Int
+    var strides: [Int]
+
+    /// A node read from its own storage, contiguously.
+    static func contiguous(_ node: Int, _ shape: Shape) -> Access { Access(base: node, offset: 0, strides: shape.strides) }
+}
+
+/// What every planning phase needs to know about a graph's edges.
+struct GraphFacts {
+    let nodes: [Graph.Node]
+    /// Distinct readers of each node, in increasing order.
+    let consumers: [[Int]]
+    let isOutput: [Bool]
+
+    init(_ graph: Graph) {
+        nodes = graph.nodes
+        var consumers = [[Int]](repeating: [], count: nodes.count)
+        for (i, node) in nodes.enumerated() {
+            let distinct = node.inputs.count <= 4 ? node.inputs.enumerated().filter { !node.inputs[..<$0.offset].contains($0.element) }.map(\.element)
+                : Array(Set(node.inputs))
+            for operand in distinct { consumers[operand].append(i) }
+        }
+        self.consumers = consumers
+        var isOutput = [Bool](repeating: false, count: nodes.count)
+        for port in graph.outputs { isOutput[port.node] = true }
+        self.isOutput = isOutput
+    }
+
+    var count: Int { nodes.count }
+
+    static func isElementwise(_ op: any Operation) -> Bool { op is any UnaryElementwise || op is any BinaryElementwise }
+    static func isFusedSum(_ op: any Operation) -> Bool { (op as? Sum).map { !$0.axes.isEmpty } ?? false }
+    /// Members of a fused loop that write a result of another shape from inside the loop (a
+    /// sum accumulating, a padded slice scattering); their value is complete only after it.
+    static func isTerminal(_ op: any Operation) -> Bool { isFusedSum(op) || op is PadSlice }
+    /// Operations a fused loop can compute.
+    static func isFusible(_ op: any Operation) -> Bool { isElementwise(op) || isTerminal(op) }
+}
+
+/// Phase 1 of planning, view folding: layout operations (slices, transposes, broadcasts,
+/// reshapes) become strided reads of what they view, so they cost nothing, unless a consumer
+/// needs contiguous memory (a matrix product, say) or they are outputs.
+struct ViewFolding {
+    /// How each node's elements are read.
+    var access: [Access]
+    /// Nodes that must be stored because of views: views some consumer cannot read through,
+    /// output views, and operands of reshapes that do not compose with their strides.
+    var stored: [Bool]
+
+    init(_ facts: GraphFacts) {
+        let nodes = facts.nodes
+        access = nodes.indices.map { Access.contiguous($0, nodes[$0].shape) }
+        stored = [Bool](repeating: false, count: nodes.count)
+        for (i, node) in nodes.enumerated() {
+            guard let view = node.operation as? any StridedView else { continue }
+            fold(i, view, node, nodes)
+            let readsThroughViews = facts.consumers[i].allSatisfy { c in
+                let op = nodes[c].operation
+                return GraphFacts.isFusible(op) || op is any StridedView
+            }
+            if facts.isOutput[i] || !readsThroughViews { stored[i] = true }
+        }
+    }
+
+    /// Reads view `i` through its operand's access, or stores the operand when they do not
+    /// compose (only a reshape of a non-contiguous view).
+    private mutating func fold(_ i: Int, _ view: any StridedView, _ node: Graph.Node, _ nodes: [Graph.Node]) {
+        let operand = node.inputs[0]
+        let source = access[operand]
+        let operandShape = nodes[operand].shape
+        if let (offset, strides) = view.view(of: operandShape, offset: source.offset, strides: source.strides, result: node.shape) {
+            access[i] = Access(base: source.base, offset: offset, strides: strides)
+        } else {
+            stored[operand] = true
+            let (offset, strides) = view.view(of: operandShape, result: node.shape)
+            access[i] = Access(base: operand, offset: offset, strides: strides)
+            access[operand] = Access.contiguous(operand, operandShape)
+        }
+    }
+
+    /// After storage is decided: stored nodes are read from their own storage, and views
+    /// re-resolve against the stored views they read.
+    mutating func resolve(_ materialized: [Bool], _ nodes: [Graph.Node]) {
+        for i in nodes.indices where materialized[i] { access[i] = Access.contiguous(i, nodes[i].shape) }
+        for (i, node) in nodes.enumerated() where !materialized[i] {
+            guard let view = node.operation as? any StridedView else { continue }
+            let operand = node.inputs[0]
+            let source = access[operand]
+            if let (offset, strides) = view.view(of: nodes[operand].shape, offset: source.offset, strides: source.strides, result: node.shape) {
+                access[i] = Access(base: source.base, offset: offset, strides: strides)
+            }
+        }
+    }
+}

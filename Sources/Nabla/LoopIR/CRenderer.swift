@@ -1,0 +1,370 @@
+extension LoopIR {
+    /// How generated C reaches Nabla's runtime functions.
+    public enum RuntimeLinkage: Sendable {
+        /// It does not: runtime functions it calls are defined in the C as static functions
+        /// (standalone C, which needs nothing but libm).
+        case standalone
+        /// By name, linked by the loader (TinyCC's `tcc_add_symbol`).
+        case byName
+        /// Through pointer variables the C defines and the loader fills after `dlopen`
+        /// (shared libraries built by the system compiler).
+        case throughPointers
+    }
+
+    /// Why a program cannot be rendered.
+    public enum RenderError: Error, Equatable, CustomStringConvertible {
+        /// Standalone C would call this runtime function, which has no standalone definition.
+        case noStandaloneForm(String)
+
+        public var description: String {
+            switch self {
+            case let .noStandaloneForm(name): return "standalone C calls runtime function \(name), which has no standalone form"
+            }
+        }
+    }
+
+    /// The C99 translation unit for `program`: declarations of what it calls, its constants,
+    /// its parts and its entry point.
+    /// - Throws: `RenderError` when standalone C would call a runtime function that has no
+    ///   standalone definition.
+    public static func renderC(_ program: Program, runtime: RuntimeLinkage) throws -> String {
+        var out = CText()
+        for line in program.summary { out.line("/* \(commentSafe(line)) */") }
+        out.line("/* Entry point: int \(program.name)(const double *const *inputs, double *const *outputs, void *workspace); */")
+        out.line("/* Workspace: \(program.workspaceDoubles * 8) bytes. */")
+        out.line("")
+        let functions = functionsCalled(by: program.parts.flatMap(\.statements))
+        try writeDeclarations(of: functions, runtime: runtime, to: &out)
+        for constant in program.constants { writeConstant(constant, to: &out) }
+        out.line("")
+        writeParts(program, to: &out)
+        return out.text
+    }
+
+    private static func writeDeclarations(of functions: [CFunction], runtime: RuntimeLinkage, to out: inout CText) throws {
+        for f in functions where f.origin == .libm { out.line(f.prototype) }
+        for f in functions {
+            guard case let .runtime(standalone) = f.origin else { continue }
+            switch runtime {
+            case .byName: out.line(f.prototype)
+            case .throughPointers: out.line(f.pointerSlot)
+            case .standalone:
+                guard let definition = standalone else {
+                    throw RenderError.noStandaloneForm(f.name)
+                }
+                out.line(definition)
+            }
+        }
+        for f in functions { if case let .helper(definition) = f.origin { out.line(definition) } }
+    }
+
+    /// `static const double c<n>[count] = {...};`. Mostly +0.0 (an identity matrix, say): only
+    /// the other elements are written, with designated initialisers (the rest of a static array
+    /// is +0.0), so the C and its compile time grow with them, not with the whole tensor.
+    private static func writeConstant(_ constant: ConstantArray, to out: inout CText) {
+        let scalars = constant.scalars
+        let nonzero = scalars.indices.filter { scalars[$0].bitPattern != 0 }
+        let sparse = scalars.count > 64 && nonzero.count * 4 < scalars.count
+        let elements = sparse ? nonzero.map { "[\($0)] = \(cLiteral(scalars[$0]))" } : scalars.map(cLiteral)
+        let body = stride(from: 0, to: elements.count, by: 8)
+            .map { "    " + elements[$0..<min($0 + 8, elements.count)].joined(separator: ", ") }
+            .joined(separator: ",\n")
+        out.line("static const double c\(constant.id)[\(max(scalars.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
+    }
+
+    private static let signature = "(const double *const *inputs, double *const *outputs, void *workspace)"
+
+    private static func writeParts(_ program: Program, to out: inout CText) {
+        let entry = "int \(program.name)\(signature)"
+        // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
+        // compiled on its own.
+        if program.parts.count == 1 {
+            out.line(entry + ";")
+            out.line(entry + " {")
+            out.indent += 1
+            out.line("(void)inputs; (void)outputs; (void)workspace;")
+            writeBody(program.parts[0], program, workspace: "(double *)workspace", to: &out)
+            out.line("return 0;")
+            out.indent -= 1
+            out.line("}")
+            out.line("")
+            return
+        }
+        for (k, part) in program.parts.enumerated() {
+            out.line("static void \(program.name)_part\(k)(const double *const *inputs, double *const *outputs, double *const ws) {")
+            out.indent += 1
+            out.line("(void)inputs; (void)outputs; (void)ws;")
+            writeBody(part, program, workspace: nil, to: &out)
+            out.indent -= 1
+            out.line("}")
+        }
+        out.line(entry + ";")
+        out.line(entry + " {")
+        out.indent += 1
+        out.line("double *const ws = (double *)workspace;")
+        out.line("(void)ws;")
+        for k in program.parts.indices { out.line("\(program.name)_part\(k)(inputs, outputs, ws);") }
+        out.line("return 0;")
+        out.indent -= 1
+        out.line("}")
+        out.line("")
+    }
+
+    /// The declarations of what a function uses, then its statements. `workspace` is the
+    /// expression for `ws` when the function must define it itself.
+    private static func writeBody(_ function: Function, _ program: Program, workspace: String?, to out: inout CText) {
+        var inputs = Set<Int>(), outputs = Set<Int>(), scratch = Set<Int>(), usesWorkspace = false
+        visit(function.statements) { item in
+            guard case let .buffer(buffer) = item else { return }
+            switch buffer {
+            case let .input(k): inputs.insert(k)
+            case let .output(k): outputs.insert(k)
+            case let .scratch(n): scratch.insert(n)
+            case .workspace: usesWorkspace = true
+            case .constant, .pointer: break
+            }
+        }
+        if let workspace, usesWorkspace || !scratch.isEmpty { out.line("double *const ws = \(workspace);") }
+        for k in outputs.sorted() { out.line("double *const out\(k) = outputs[\(k)];") }
+        for k in inputs.sorted() { out.line("const double *const in\(k) = inputs[\(k)];") }
+        for n in scratch.sorted() { out.line("double *const b\(n) = ws + \(program.scratchOffsets[n] ?? 0);") }
+        for v in function.scalars { out.line("double \(name(v));") }
+        for statement in function.statements { write(statement, to: &out) }
+    }
+
+    // MARK: - Statements
+
+    static func write(_ statement: Statement, to out: inout CText) {
+        switch statement {
+        case let .comment(text):
+            out.line("/* \(commentSafe(text)) */")
+        case let .declare(v, e, mutable):
+            out.begin()
+            out.append(mutable ? "double " : "const double ")
+            out.append(name(v))
+            out.append(" = ")
+            write(e, to: &out)
+            out.end(";")
+        case let .assign(place, e), let .accumulate(place, e):
+            out.begin()
+            write(place, to: &out)
+            if case .accumulate = statement { out.append(" += ") } else { out.append(" = ") }
+            write(e, to: &out)
+            out.end(";")
+        case let .loop(loop):
+            out.line(header(loop) + " {")
+            writeIndented(loop.body, to: &out)
+            out.line("}")
+        case let .block(inner):
+            out.line("{")
+            writeIndented(inner, to: &out)
+            out.line("}")
+        case let .call(function, arguments):
+            out.begin()
+            writeCall(function, arguments, to: &out)
+            out.end(";")
+        case let .ifElse(condition, then, otherwise):
+            out.begin()
+            out.append("if (")
+            write(condition, to: &out)
+            out.end(") {")
+            writeIndented(then, to: &out)
+            if otherwise.isEmpty {
+                out.line("}")
+            } else {
+                out.line("} else {")
+                writeIndented(otherwise, to: &out)
+                out.line("}")
+            }
+        case let .pointer(n, buffer, index, writable):
+            out.line("\(writable ? "" : "const ")double *const p\(n) = \(address(buffer, index));")
+        case let .counter(counter, start):
+            out.line("long \(name(counter)) = \(start);")
+        }
+    }
+
+    private static func writeIndented(_ statements: [Statement], to out: inout CText) {
+        out.indent += 1
+        for statement in statements { write(statement, to: &out) }
+        out.indent -= 1
+    }
+
+    private static func header(_ loop: Loop) -> String {
+        let c = name(loop.counter)
+        let condition = loop.width == 1 ? "\(c) < \(loop.end)" : "\(c) + \(loop.width) <= \(loop.end)"
+        let increment = loop.step == 1 ? "\(c)++" : "\(c) += \(loop.step)"
+        let initial = loop.start.map { "long \(c) = \($0)" } ?? ""
+        return "for (\(initial); \(condition); \(increment))"
+    }
+
+    // MARK: - Expressions
+
+    static func write(_ e: Expression, to out: inout CText) {
+        switch e {
+        case let .literal(value):
+            out.append(cLiteral(value))
+        case let .variable(v):
+            out.append(name(v))
+        case let .load(buffer, index):
+            out.append(name(buffer))
+            out.append("[")
+            out.append(render(index))
+            out.append("]")
+        case let .negate(a):
+            out.append("(-")
+            write(a, to: &out)
+            out.append(")")
+        case let .binary(op, a, b):
+            out.append("(")
+            write(a, to: &out)
+            out.append(" \(op.rawValue) ")
+            write(b, to: &out)
+            out.append(")")
+        case let .call(function, arguments):
+            writeCall(function, arguments, to: &out)
+        case let .select(condition, a, b):
+            out.append("(")
+            write(condition, to: &out)
+            out.append(" ? ")
+            write(a, to: &out)
+            out.append(" : ")
+            write(b, to: &out)
+            out.append(")")
+        }
+    }
+
+    private static func write(_ condition: Condition, to out: inout CText) {
+        switch condition {
+        case let .compare(op, a, b):
+            write(a, to: &out)
+            out.append(" \(op.rawValue) ")
+            write(b, to: &out)
+        case let .or(a, b), let .and(a, b):
+            out.append("(")
+            write(a, to: &out)
+            if case .or = condition { out.append(" || ") } else { out.append(" && ") }
+            write(b, to: &out)
+            out.append(")")
+        case let .not(a):
+            out.append("!(")
+            write(a, to: &out)
+            out.append(")")
+        }
+    }
+
+    private static func write(_ place: Place, to out: inout CText) {
+        switch place {
+        case let .variable(v): out.append(name(v))
+        case let .element(buffer, index): write(.load(buffer, index), to: &out)
+        }
+    }
+
+    private static func writeCall(_ function: CFunction, _ arguments: [Argument], to out: inout CText) {
+        out.append(function.name)
+        out.append("(")
+        for (k, argument) in arguments.enumerated() {
+            if k > 0 { out.append(", ") }
+            switch argument {
+            case let .value(e): write(e, to: &out)
+            case let .integer(n): out.append(String(n))
+            case let .address(buffer, index): out.append(address(buffer, index))
+            case let .addressOf(v): out.append("&" + name(v))
+            }
+        }
+        out.append(")")
+    }
+
+    // MARK: - Names
+
+    static func name(_ v: Variable) -> String {
+        switch v {
+        case let .value(n, lane): return lane.map { "v\(n)_\($0)" } ?? "v\(n)"
+        case let .scalar(n): return "s\(n)"
+        case let .carry(n, j): return "k\(n)_\(j)"
+        case let .hoisted(n): return "h\(n)"
+        case let .cached(n): return "a\(n)"
+        case let .temporary(n): return "t\(n)"
+        case let .counter(c): return name(c)
+        }
+    }
+
+    static func name(_ c: Counter) -> String {
+        switch c {
+        case .flat: return "i"
+        case let .axis(k): return "i\(k)"
+        case .tail: return "q"
+        case let .kept(k): return "o\(k)"
+        case let .reduced(k): return "r\(k)"
+        case .column: return "j"
+        case .inner: return "p"
+        }
+    }
+
+    static func name(_ b: Buffer) -> String {
+        switch b {
+        case let .input(k): return "in\(k)"
+        case let .output(k): return "out\(k)"
+        case let .scratch(n): return "b\(n)"
+        case .workspace: return "ws"
+        case let .constant(n): return "c\(n)"
+        case let .pointer(n): return "p\(n)"
+        }
+    }
+
+    /// `offset + i0 * s0 + i1 ...`, offset first and left out when zero.
+    static func render(_ index: Index) -> String {
+        var parts: [String] = index.offset == 0 && !index.terms.isEmpty ? [] : [String(index.offset)]
+        for term in index.terms {
+            parts.append(term.stride == 1 ? name(term.counter) : "\(name(term.counter)) * \(term.stride)")
+        }
+        return parts.joined(separator: " + ")
+    }
+
+    static func address(_ buffer: Buffer, _ index: Index) -> String {
+        index.offset == 0 && index.terms.isEmpty ? name(buffer) : "\(name(buffer)) + \(render(index))"
+    }
+
+    /// Comment text that cannot end the comment early.
+    private static func commentSafe(_ text: String) -> String {
+        text.replacingOccurrences(of: "*/", with: "* /")
+    }
+}
+
+/// C text with indentation, built in one string (kernels of large graphs write megabytes).
+struct CText {
+    private(set) var text = ""
+    var indent = 0
+
+    /// Appends a whole line at the current indentation.
+    mutating func line(_ content: String) {
+        begin()
+        text += content
+        text += "\n"
+    }
+
+    /// Starts a line at the current indentation, to be continued with `append` and ended with
+    /// `end`.
+    mutating func begin() {
+        for _ in 0..<indent { text += "    " }
+    }
+
+    mutating func append(_ content: String) { text += content }
+
+    mutating func end(_ content: String) {
+        text += content
+        text += "\n"
+    }
+}
+
+/// A C literal that reads back as exactly `value`.
+///
+/// Swift prints the shortest decimal that round-trips, which a C compiler parses to the same
+/// double; negative values are parenthesised so they compose, non-finite ones are spelt as
+/// constant expressions.
+public func cLiteral(_ value: Double) -> String {
+    if value.isNaN { return "(0.0 / 0.0)" }
+    if value.isInfinite { return value > 0 ? "(1.0 / 0.0)" : "(-1.0 / 0.0)" }
+    var text = value.magnitude.description
+    if !text.contains(".") && !text.contains("e") { text += ".0" }
+    return value.sign == .minus ? "(-\(text))" : text
+}

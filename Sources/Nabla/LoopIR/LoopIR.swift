@@ -1,0 +1,280 @@
+/// The loop IR: what a generated kernel computes, as typed statements over scalar expressions,
+/// buffers and loops. Code generation builds it from the fused schedule; operations describe
+/// their own computation in it; one renderer (`renderC`) turns it into C.
+///
+/// The IR depends on nothing else in Nabla: extents are plain integers, and every name in the
+/// C it renders derives from a kind and numbers, never from user text.
+public enum LoopIR {}
+
+extension LoopIR {
+    /// A loop counter. Each has a fixed C name; nested loops use different counters.
+    public enum Counter: Hashable, Sendable {
+        /// `i`: a flat loop over every element.
+        case flat
+        /// `i0`, `i1`, ...: the loop over one axis of a nest.
+        case axis(Int)
+        /// `q`: a loop after an unrolled one whose counter is still in scope.
+        case tail
+        /// `o0`, `o1`, ...: a loop over a kept axis of a reduction.
+        case kept(Int)
+        /// `r0`, `r1`, ...: a loop over a reduced axis.
+        case reduced(Int)
+        /// `j`: a loop over columns.
+        case column
+        /// `p`: a loop over the summation index of a product.
+        case inner
+    }
+
+    /// A scalar variable of generated code.
+    public enum Variable: Hashable, Sendable {
+        /// `v<n>` (`v<n>_<lane>` in an unrolled copy): a value computed in a loop body or a
+        /// statement, constant once defined.
+        case value(Int, lane: Int? = nil)
+        /// `s<n>`: a stored rank-0 value, declared at the top of its function.
+        case scalar(Int)
+        /// `k<n>_<j>`: value `n` as it was `j` positions back in a loop (a carried value).
+        case carry(Int, Int)
+        /// `h<n>`: an element read by every iteration of a loop, loaded before it.
+        case hoisted(Int)
+        /// `a<n>`: an element read several times by one iteration, loaded once.
+        case cached(Int)
+        /// `t<n>`: a temporary of an operation's own statements.
+        case temporary(Int)
+        /// A loop counter (a C `long`).
+        case counter(Counter)
+    }
+
+    /// Memory the kernel reads or writes, as an array of doubles.
+    public enum Buffer: Hashable, Sendable {
+        /// `in<k>`: input `k` (read only).
+        case input(Int)
+        /// `out<k>`: output `k`.
+        case output(Int)
+        /// `b<n>`: scratch buffer `n`, at its offset in the workspace.
+        case scratch(Int)
+        /// `ws`: the workspace itself, for values addressed by offset (scalars shared between
+        /// the functions of a split kernel).
+        case workspace
+        /// `c<n>`: a static constant array.
+        case constant(Int)
+        /// `p<n>`: a pointer local to a loop body, declared by `Statement.pointer`.
+        case pointer(Int)
+    }
+
+    /// An affine element index: `offset + sum(stride * counter)`.
+    public struct Index: Hashable, Sendable {
+        public struct Term: Hashable, Sendable {
+            public var counter: Counter
+            public var stride: Int
+            public init(_ counter: Counter, _ stride: Int) {
+                self.counter = counter
+                self.stride = stride
+            }
+        }
+
+        public var offset: Int
+        /// Terms with non-zero strides, outermost counter first.
+        public var terms: [Term]
+
+        public init(_ offset: Int = 0, _ terms: [Term] = []) {
+            self.offset = offset
+            self.terms = terms.filter { $0.stride != 0 }
+        }
+
+        /// `offset + sum(counters[k] * strides[k])`.
+        public init(offset: Int, counters: [Counter], strides: [Int]) {
+            self.init(offset, zip(counters, strides).map { Term($0, $1) })
+        }
+
+        /// The stride of `counter` in this index (0 when it does not appear).
+        public func stride(of counter: Counter) -> Int {
+            terms.reduce(0) { $0 + ($1.counter == counter ? $1.stride : 0) }
+        }
+
+        /// The index with `counter` replaced by `counter + shift`.
+        public func shifted(_ counter: Counter, by shift: Int) -> Index {
+            var copy = self
+            copy.offset += shift * stride(of: counter)
+            return copy
+        }
+    }
+
+    /// Arithmetic on two doubles.
+    public enum BinaryOperator: String, Hashable, Sendable {
+        case add = "+", subtract = "-", multiply = "*", divide = "/"
+    }
+
+    /// Comparison of two doubles (IEEE: every comparison with a NaN is false but `!=`).
+    public enum ComparisonOperator: String, Hashable, Sendable {
+        case less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">=", equal = "==", notEqual = "!="
+    }
+
+    /// A truth value, for `Statement.ifElse` and `Expression.select`.
+    public indirect enum Condition: Hashable, Sendable {
+        case compare(ComparisonOperator, Expression, Expression)
+        case or(Condition, Condition)
+        case and(Condition, Condition)
+        case not(Condition)
+    }
+
+    /// What a call passes for one parameter.
+    public enum Argument: Hashable, Sendable {
+        /// A double.
+        case value(Expression)
+        /// An integer constant (a C `long`).
+        case integer(Int)
+        /// The address of an element of a buffer.
+        case address(Buffer, Index)
+        /// The address of a variable (a rank-0 value handed to a function that writes or reads
+        /// through a pointer).
+        case addressOf(Variable)
+    }
+
+    /// A scalar expression. Expressions are trees of bounded depth: code generation names a
+    /// value in a local before an expression would grow deeper than `maximumDepth`.
+    public indirect enum Expression: Hashable, Sendable {
+        case literal(Double)
+        case variable(Variable)
+        case load(Buffer, Index)
+        case negate(Expression)
+        case binary(BinaryOperator, Expression, Expression)
+        case call(CFunction, [Argument])
+        case select(Condition, Expression, Expression)
+
+        /// A call with double arguments.
+        public static func call(_ function: CFunction, _ operands: Expression...) -> Expression {
+            .call(function, operands.map(Argument.value))
+        }
+
+        public static func + (a: Expression, b: Expression) -> Expression { .binary(.add, a, b) }
+        public static func - (a: Expression, b: Expression) -> Expression { .binary(.subtract, a, b) }
+        public static func * (a: Expression, b: Expression) -> Expression { .binary(.multiply, a, b) }
+        public static func / (a: Expression, b: Expression) -> Expression { .binary(.divide, a, b) }
+        public static prefix func - (a: Expression) -> Expression { .negate(a) }
+    }
+
+    /// The deepest expression code generation writes; a value that would make one deeper is
+    /// named in a local first, so neither Nabla's passes nor a C compiler's parser recurse
+    /// without bound.
+    public static let maximumDepth = 32
+
+    /// Something a statement writes: a variable, or an element of a buffer.
+    public enum Place: Hashable, Sendable {
+        case variable(Variable)
+        case element(Buffer, Index)
+
+        /// The value the place holds, as an expression.
+        public var value: Expression {
+            switch self {
+            case let .variable(v): return .variable(v)
+            case let .element(buffer, index): return .load(buffer, index)
+            }
+        }
+    }
+
+    /// A `for` loop over `counter`.
+    public struct Loop: Hashable, Sendable {
+        public var counter: Counter
+        /// The first value, or nil when the counter is declared before the loop and the loop
+        /// continues from its current value (after an unrolled loop).
+        public var start: Int?
+        /// The loop runs while `counter + width <= end` (width 1: `counter < end`).
+        public var end: Int
+        public var width: Int
+        public var step: Int
+        public var body: [Statement]
+        /// True when the body may be unrolled (`unrolled(_:lanes:)`) and its loads cached.
+        public var mayUnroll: Bool
+
+        public init(_ counter: Counter, from start: Int? = 0, to end: Int, width: Int = 1, step: Int = 1,
+                    mayUnroll: Bool = false, body: [Statement]) {
+            self.counter = counter
+            self.start = start
+            self.end = end
+            self.width = width
+            self.step = step
+            self.body = body
+            self.mayUnroll = mayUnroll
+        }
+    }
+
+    /// A statement of a kernel.
+    public indirect enum Statement: Hashable, Sendable {
+        /// `/* text */`: the text names operations and node numbers, never user text.
+        case comment(String)
+        /// `const double v = e;` or, mutable, `double v = e;`.
+        case declare(Variable, Expression, mutable: Bool)
+        /// `place = e;`
+        case assign(Place, Expression)
+        /// `place += e;`
+        case accumulate(Place, Expression)
+        case loop(Loop)
+        /// `{ ... }`: a scope for the variables declared inside.
+        case block([Statement])
+        /// A call of a function returning nothing.
+        case call(CFunction, [Argument])
+        case ifElse(Condition, [Statement], [Statement])
+        /// `[const] double *const p<n> = &buffer[index];`
+        case pointer(Int, Buffer, Index, writable: Bool)
+        /// `long counter = start;`, for loops that continue from it.
+        case counter(Counter, start: Int)
+
+        /// `const double v = e;`
+        public static func constant(_ v: Variable, _ e: Expression) -> Statement { .declare(v, e, mutable: false) }
+    }
+
+    /// One C function of a kernel: its stored scalars (declared first) and its statements.
+    public struct Function: Hashable, Sendable {
+        public var scalars: [Variable]
+        public var statements: [Statement]
+
+        public init(scalars: [Variable] = [], statements: [Statement]) {
+            self.scalars = scalars
+            self.statements = statements
+        }
+    }
+
+    /// A static constant array `c<n>`.
+    public struct ConstantArray: Hashable, Sendable {
+        public var id: Int
+        public var scalars: [Double]
+
+        public init(id: Int, scalars: [Double]) {
+            self.id = id
+            self.scalars = scalars
+        }
+    }
+
+    /// A whole kernel: the entry point
+    /// `int NAME(const double *const *inputs, double *const *outputs, void *workspace)` and
+    /// what it needs.
+    public struct Program: Hashable, Sendable {
+        /// The entry point's C name (already a C identifier).
+        public var name: String
+        public var inputCount: Int
+        public var outputCount: Int
+        /// Scratch memory in doubles.
+        public var workspaceDoubles: Int
+        /// Offset in doubles of each scratch buffer `b<n>` in the workspace.
+        public var scratchOffsets: [Int: Int]
+        public var constants: [ConstantArray]
+        /// The kernel's parts, run in order; one part is written as the entry point itself,
+        /// several as static functions the entry point calls (so no one C function grows
+        /// without bound).
+        public var parts: [Function]
+        /// Lines of the comment at the top of the C (counts, never user text).
+        public var summary: [String]
+
+        public init(name: String, inputCount: Int, outputCount: Int, workspaceDoubles: Int, scratchOffsets: [Int: Int],
+                    constants: [ConstantArray], parts: [Function], summary: [String] = []) {
+            self.name = name
+            self.inputCount = inputCount
+            self.outputCount = outputCount
+            self.workspaceDoubles = workspaceDoubles
+            self.scratchOffsets = scratchOffsets
+            self.constants = constants
+            self.parts = parts
+            self.summary = summary
+        }
+    }
+}
