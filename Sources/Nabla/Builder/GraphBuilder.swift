@@ -15,9 +15,28 @@ public final class GraphBuilder {
     /// operands again returns it, so shared subexpressions (common in derivatives) are built once.
     private var existing: [NodeKey: Int] = [:]
 
+    /// An operation applied to operands, hashed once: hash-consing looks every new node up,
+    /// so equality checks the cheap parts first and compares operations only on a hash match.
     private struct NodeKey: Hashable {
-        let operation: AnyHashable
+        let operation: any Operation
         let inputs: [Int]
+        let hash: Int
+
+        init(_ operation: some Operation, _ inputs: [Int]) {
+            var hasher = Hasher()
+            hasher.combine(ObjectIdentifier(type(of: operation)))
+            hasher.combine(operation)
+            hasher.combine(inputs)
+            self.operation = operation
+            self.inputs = inputs
+            hash = hasher.finalize()
+        }
+
+        static func == (a: NodeKey, b: NodeKey) -> Bool {
+            a.hash == b.hash && a.inputs == b.inputs && a.operation.isEqual(to: b.operation)
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     public init() {}
@@ -35,7 +54,7 @@ public final class GraphBuilder {
             if let constant = node.operation as? Constant, constant.value.shape.isScalar {
                 builder.scalarConstants[constant.value.scalar.bitPattern] = id
             } else if !(node.operation is Input) {
-                builder.existing[NodeKey(operation: AnyHashable(node.operation), inputs: inputs)] = id
+                builder.existing[NodeKey(node.operation, inputs)] = id
             }
             tensors.append(Tensor(builder: builder, id: id))
         }
@@ -85,7 +104,7 @@ public final class GraphBuilder {
         for operand in operands where operand.builder !== self {
             throw NablaError.mixedBuilders(op: operation.name)
         }
-        let key = NodeKey(operation: AnyHashable(operation), inputs: operands.map(\.id))
+        let key = NodeKey(operation, operands.map(\.id))
         if let id = existing[key] { return Tensor(builder: self, id: id) }
         let shape = try operation.outputShape(for: operands.map(\.shape))
         let id = append(Graph.Node(operation: operation, inputs: key.inputs, shape: shape))

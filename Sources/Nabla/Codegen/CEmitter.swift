@@ -146,7 +146,7 @@ public struct Compilation: Sendable {
         return CompileStatistics(
             nodesBuilt: graph.nodes.count, nodesSimplified: scheduled.nodes.count,
             foldedConstants: simplification.foldedConstants, rewrites: simplification.rewrites,
-            foldedViews: nodes.indices.filter { nodes[$0].operation is any StridedView && !plan.materialized[$0] }.count,
+            foldedViews: nodes.indices.filter { plan.facts.roles[$0] == .view && !plan.materialized[$0] }.count,
             loops: groups.count, fusedNodes: groups.reduce(0) { $0 + $1.members.count },
             storedIntermediates: plan.memory.offsets.compactMap { $0 }.count,
             workspaceBytes: plan.memory.size * 8, functions: plan.parts.count)

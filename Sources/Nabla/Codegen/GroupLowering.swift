@@ -59,14 +59,15 @@ struct GroupLowering {
 
     private func describe(_ m: Int, into parts: inout Parts) throws {
         let node = nodes[m]
-        if let sum = node.operation as? Sum, GraphFacts.isFusedSum(sum) {
+        let role = plan.facts.roles[m]
+        if role == .sum, let sum = node.operation as? Sum {
             let target = try value(m)
             parts.before += node.shape.rank == 0 ? [.assign(target.place(), .literal(0))] : LoopIR.fill(target, with: 0)
             let place = target.place(index(0, sum.resultStrides(input: space, result: node.shape)))
             parts.terminals[m] = Terminal(member: m, place: place, operand: try read(node.inputs[0]), accumulates: true)
         } else if let pair = plan.grouping.padPairs[m] {
             try describePadPair(m, pair, into: &parts)
-        } else if let pad = node.operation as? PadSlice {
+        } else if role == .padSlice, let pad = node.operation as? PadSlice {
             if isCarried(m) {
                 parts.raw[m] = try read(node.inputs[0])
             } else if plan.materialized[m] {
@@ -75,10 +76,8 @@ struct GroupLowering {
                 let (offset, strides) = pad.slice.view(of: node.shape, result: space)
                 parts.terminals[m] = Terminal(member: m, place: target.place(index(offset, strides)), operand: try read(node.inputs[0]), accumulates: false)
             }
-        } else if let unary = node.operation as? any UnaryElementwise {
-            parts.raw[m] = unary.expression(try read(node.inputs[0]))
-        } else if let binary = node.operation as? any BinaryElementwise {
-            parts.raw[m] = binary.expression(try read(node.inputs[0]), try read(node.inputs[1]))
+        } else if role == .elementwise, let e = node.operation.elementwise(try node.inputs.map(read)) {
+            parts.raw[m] = e
         } else {
             throw internalError("%\(m) (\(node.operation.name)) cannot be a member of a fused loop")
         }
@@ -89,7 +88,6 @@ struct GroupLowering {
     /// statements after the loop account for.
     private func describePadPair(_ m: Int, _ pair: PadPair, into parts: inout Parts) throws {
         let node = nodes[m]
-        let binary = node.operation as! any BinaryElementwise
         let pad = nodes[pair.register].operation as! PadSlice
         let (offset, strides) = pad.slice.view(of: node.shape, result: space)
         let shift = pair.shift(nodes)
@@ -97,7 +95,7 @@ struct GroupLowering {
         let stored = carried ? carry(pair.memory, shift) : try value(pair.memory).element(index(offset, strides))
         let inLoop = try read(nodes[pair.register].inputs[0])
         let memoryFirst = node.inputs[0] == pair.memory
-        let operand = memoryFirst ? binary.expression(stored, inLoop) : binary.expression(inLoop, stored)
+        let operand = node.operation.elementwise(memoryFirst ? [stored, inLoop] : [inLoop, stored])!
         parts.terminals[m] = Terminal(member: m, place: try value(m).place(index(offset, strides)), operand: operand, accumulates: false)
         parts.after += try padPairTail(m, pair, pad, shift: shift, carried: carried, memoryFirst: memoryFirst)
     }
@@ -106,12 +104,12 @@ struct GroupLowering {
     /// element stored, or (after the loop, carry j holds its operand's element j from the end)
     /// carried.
     private func padPairTail(_ m: Int, _ pair: PadPair, _ pad: PadSlice, shift: Int, carried: Bool, memoryFirst: Bool) throws -> [Statement] {
-        let binary = nodes[m].operation as! any BinaryElementwise
+        let operation = nodes[m].operation
         let target = try value(m), memory = carried ? nil : try value(pair.memory)
         let memoryStart = (nodes[pair.memory].operation as! PadSlice).slice.starts[0], length = space.count
         let window = carried ? (memoryStart + length - shift)..<(memoryStart + length) : 0..<0
         func assign(_ i: LoopIR.Index, _ value: Expression) -> Statement {
-            .assign(target.place(i), memoryFirst ? binary.expression(value, .literal(0)) : binary.expression(.literal(0), value))
+            .assign(target.place(i), operation.elementwise(memoryFirst ? [value, .literal(0)] : [.literal(0), value])!)
         }
         func assignRange(_ range: Range<Int>) -> [Statement] {
             guard !range.isEmpty else { return [] }
@@ -156,7 +154,7 @@ struct GroupLowering {
     /// Operand `o` of a member at the current index: a member of this loop by name, a scalar
     /// written into its reader, else a strided read of memory.
     private func read(_ o: Int) throws -> Expression {
-        if plan.grouping.group[o] == group, nodes[o].shape == space, !GraphFacts.isTerminal(nodes[o].operation) {
+        if plan.grouping.group[o] == group, nodes[o].shape == space, !plan.facts.roles[o].isTerminal {
             return .variable(.value(o))
         }
         if let inlined = scalarExpressions[o] { return inlined }

@@ -57,7 +57,7 @@ struct KernelLowering {
             func at(_ buffer: LoopIR.Buffer, _ base: Int = 0) -> LoopIR.Operand { LoopIR.Operand(.memory(buffer, base: base), extents: extents) }
             if let k = plan.inputIndex[i] {
                 values.append(at(.input(k)))
-            } else if let constant = node.operation as? Constant {
+            } else if plan.facts.roles[i] == .constant, let constant = node.operation as? Constant {
                 if node.shape.rank == 0 {
                     values.append(LoopIR.Operand(.literal(constant.value.scalar), extents: []))
                 } else {
@@ -95,19 +95,51 @@ struct KernelLowering {
 
     /// The statements at step `i` of the schedule.
     private mutating func step(_ i: Int) throws -> [Statement] {
-        let node = plan.graph.nodes[i]
-        if plan.inputIndex[i] != nil || node.operation is Constant { return [] }
+        let role = plan.facts.roles[i]
+        if role == .input || role == .constant { return [] }
         if let g = plan.grouping.group[i] {
             guard plan.grouping.groups[g].point == i else { return [] }
+            if plan.grouping.groups[g].shape.rank == 0 { return try scalar(i) }
             let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g, carryPads: target.carryPads)
             let (statements, inlined) = try lowering.lower()
             if let inlined { scalarExpressions[i] = inlined }
             return statements
         }
-        if node.operation is any StridedView {
+        if role == .view {
             return plan.materialized[i] ? try viewCopy(i) : []
         }
         return try operation(i)
+    }
+
+    /// A scalar elementwise node (a loop group of one, with no loop): stored, or written into
+    /// its one reader's expression.
+    private mutating func scalar(_ i: Int) throws -> [Statement] {
+        let node = plan.graph.nodes[i]
+        var operands: [LoopIR.Expression] = []
+        operands.reserveCapacity(node.inputs.count)
+        for o in node.inputs {
+            if let inlined = scalarExpressions[o] {
+                operands.append(inlined)
+                continue
+            }
+            let a = plan.access[o]
+            guard let base = values[a.base] else { throw internalError("%\(o) is read from memory but was not stored") }
+            operands.append(base.element(LoopIR.Index(a.offset)))
+        }
+        guard let e = node.operation.elementwise(operands) else { throw internalError("%\(i) is not elementwise") }
+        guard plan.materialized[i], let target = values[i] else {
+            scalarExpressions[i] = e
+            return []
+        }
+        return [.comment(describe(i)), .assign(target.place(), e)]
+    }
+
+    /// `%i = name(%a, %b) shape`: operation names and node numbers only.
+    private func describe(_ i: Int) -> String {
+        let node = plan.graph.nodes[i]
+        var text = "%" + String(i) + " = " + node.operation.name + "("
+        for (k, o) in node.inputs.enumerated() { text += (k == 0 ? "%" : ", %") + String(o) }
+        return text + ") " + node.shape.description
     }
 
     /// An operation that is not fused: its own statements, in a block of their own when they
@@ -124,7 +156,7 @@ struct KernelLowering {
         guard let output = values[i] else { throw internalError("%\(i) has no storage") }
         let site = LoopIR.Site(output: output, inputs: operands, useRuntime: target.useRuntime)
         let statements = try node.operation.lower(site)
-        let comment = Statement.comment("%\(i) = \(node.operation.name)(\(node.inputs.map { "%\($0)" }.joined(separator: ", "))) \(node.shape)")
+        let comment = Statement.comment(describe(i))
         let scoped = node.shape.count > 1 || statements.contains { if case .declare = $0 { return true } else { return false } }
         return [comment] + (scoped ? [.block(statements)] : statements)
     }
@@ -132,7 +164,7 @@ struct KernelLowering {
     /// A stored view: a copy loop from what it reads.
     private func viewCopy(_ i: Int) throws -> [Statement] {
         let node = plan.graph.nodes[i]
-        let view = node.operation as! any StridedView
+        guard let view = plan.facts.view(i) else { throw internalError("%\(i) is not a view") }
         let operand = node.inputs[0]
         let source = plan.access[operand]
         let operandShape = plan.graph.nodes[operand].shape

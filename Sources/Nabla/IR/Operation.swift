@@ -36,6 +36,40 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// result and operands live. The functions they call (libm, helpers, Nabla's runtime) are
     /// named in the statements themselves.
     func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement]
+
+    /// What code generation may do with the operation beyond `lower`: fuse it into loops, fold
+    /// it into reads. The protocol families declare it (`UnaryElementwise`, `StridedView`, ...);
+    /// other operations are `.opaque`.
+    var role: OperationRole { get }
+
+    /// For elementwise operations, the result's element from the operands' elements (as
+    /// `UnaryElementwise.expression` and `BinaryElementwise.expression` give it); nil for the
+    /// others.
+    func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression?
+}
+
+/// How code generation may treat an operation.
+public enum OperationRole: Hashable, Sendable {
+    /// Computed by its own statements (`Operation.lower`), from stored operands into storage.
+    case opaque
+    /// A graph input.
+    case input
+    /// A constant.
+    case constant
+    /// Elementwise with one or two operands: fused into loops with others over its shape.
+    case elementwise
+    /// A rearrangement of its operand's elements (`StridedView`): folded into its readers'
+    /// indexing when they allow it.
+    case view
+    /// A sum over some axes: accumulated inside the loop of its operand.
+    case sum
+    /// A padded slice (the adjoint of a slice): scattered from inside the loop of its operand.
+    case padSlice
+}
+
+extension Operation {
+    public var role: OperationRole { .opaque }
+    public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { nil }
 }
 
 extension Operation {
@@ -77,7 +111,10 @@ extension LinearOperation {
     }
 }
 
-/// Equality and hashing for operation existentials.
-func sameOperation(_ a: any Operation, _ b: any Operation) -> Bool {
-    AnyHashable(a) == AnyHashable(b)
+extension Operation {
+    /// True when `other` is an operation of this type equal to this one.
+    func isEqual(to other: any Operation) -> Bool {
+        guard let other = other as? Self else { return false }
+        return self == other
+    }
 }

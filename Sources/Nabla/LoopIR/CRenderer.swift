@@ -326,7 +326,12 @@ extension LoopIR {
 
     /// Comment text that cannot end the comment early.
     private static func commentSafe(_ text: String) -> String {
-        text.replacingOccurrences(of: "*/", with: "* /")
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if previous == UInt8(ascii: "*") && byte == UInt8(ascii: "/") { return text.replacingOccurrences(of: "*/", with: "* /") }
+            previous = byte
+        }
+        return text
     }
 }
 

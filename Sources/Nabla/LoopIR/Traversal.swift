@@ -121,15 +121,32 @@ extension LoopIR.Expression {
     }
 
     /// The expression with every node `rewrite` returns a replacement for replaced (outermost
-    /// first; a replaced node is not looked into).
+    /// first; a replaced node is not looked into). Parts nothing replaces are shared, not
+    /// copied.
     func rewritten(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Expression {
+        changed(rewrite) ?? self
+    }
+
+    /// The rewritten expression, or nil when nothing in it is replaced.
+    func changed(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Expression? {
         if let replacement = rewrite(self) { return replacement }
         switch self {
-        case .literal, .variable, .load: return self
-        case let .negate(a): return .negate(a.rewritten(rewrite))
-        case let .binary(op, a, b): return .binary(op, a.rewritten(rewrite), b.rewritten(rewrite))
-        case let .call(f, arguments): return .call(f, arguments.map { $0.rewritten(rewrite) })
-        case let .select(c, a, b): return .select(c.rewritten(rewrite), a.rewritten(rewrite), b.rewritten(rewrite))
+        case .literal, .variable, .load:
+            return nil
+        case let .negate(a):
+            return a.changed(rewrite).map { .negate($0) }
+        case let .binary(op, a, b):
+            let (x, y) = (a.changed(rewrite), b.changed(rewrite))
+            if x == nil && y == nil { return nil }
+            return .binary(op, x ?? a, y ?? b)
+        case let .call(f, arguments):
+            let new = arguments.map { $0.changed(rewrite) }
+            if new.allSatisfy({ $0 == nil }) { return nil }
+            return .call(f, zip(arguments, new).map { $1 ?? $0 })
+        case let .select(c, a, b):
+            let (z, x, y) = (c.changed(rewrite), a.changed(rewrite), b.changed(rewrite))
+            if z == nil && x == nil && y == nil { return nil }
+            return .select(z ?? c, x ?? a, y ?? b)
         }
     }
 }
@@ -144,18 +161,32 @@ extension LoopIR.Condition {
     }
 
     func rewritten(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Condition {
+        changed(rewrite) ?? self
+    }
+
+    func changed(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Condition? {
         switch self {
-        case let .compare(op, a, b): return .compare(op, a.rewritten(rewrite), b.rewritten(rewrite))
-        case let .or(a, b): return .or(a.rewritten(rewrite), b.rewritten(rewrite))
-        case let .and(a, b): return .and(a.rewritten(rewrite), b.rewritten(rewrite))
-        case let .not(a): return .not(a.rewritten(rewrite))
+        case let .compare(op, a, b):
+            let (x, y) = (a.changed(rewrite), b.changed(rewrite))
+            return x == nil && y == nil ? nil : .compare(op, x ?? a, y ?? b)
+        case let .or(a, b), let .and(a, b):
+            let (x, y) = (a.changed(rewrite), b.changed(rewrite))
+            if x == nil && y == nil { return nil }
+            if case .or = self { return .or(x ?? a, y ?? b) }
+            return .and(x ?? a, y ?? b)
+        case let .not(a):
+            return a.changed(rewrite).map { .not($0) }
         }
     }
 }
 
 extension LoopIR.Argument {
     func rewritten(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Argument {
-        if case let .value(e) = self { return .value(e.rewritten(rewrite)) }
-        return self
+        changed(rewrite) ?? self
+    }
+
+    func changed(_ rewrite: (LoopIR.Expression) -> LoopIR.Expression?) -> LoopIR.Argument? {
+        if case let .value(e) = self { return e.changed(rewrite).map { .value($0) } }
+        return nil
     }
 }

@@ -40,6 +40,9 @@ extension UnaryElementwise {
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         site.elementwise { expression($0[0]) }
     }
+
+    public var role: OperationRole { .elementwise }
+    public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { expression(operands[0]) }
 }
 
 /// An elementwise operation of two operands with NumPy broadcasting.
@@ -109,6 +112,9 @@ extension BinaryElementwise {
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         site.elementwise { expression($0[0], $0[1]) }
     }
+
+    public var role: OperationRole { .elementwise }
+    public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { expression(operands[0], operands[1]) }
 }
 
 /// Sums a cotangent computed at a broadcast shape back to the shape of the operand that was

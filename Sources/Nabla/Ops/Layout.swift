@@ -30,6 +30,8 @@ extension StridedView {
         let (offset, strides) = view(of: Shape(site.inputs[0].extents), result: Shape(site.output.extents))
         return site.gather(offset: offset, strides: strides)
     }
+
+    public var role: OperationRole { .view }
 }
 
 /// Strides for reading a value of `shape`, itself read with `strides`, broadcast to `target`:
@@ -167,6 +169,7 @@ public struct Slice: StridedView {
 public struct PadSlice: LinearOperation {
     public let slice: Slice
     public let shape: Shape
+    public var role: OperationRole { .padSlice }
     public var name: String { "pad\(shape)<-" + slice.name }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {

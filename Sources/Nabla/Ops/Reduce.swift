@@ -2,6 +2,8 @@
 public struct Sum: LinearOperation {
     public let axes: [Int]
     public var name: String { "sum\(axes)" }
+    /// A sum over no axes is a copy, computed on its own.
+    public var role: OperationRole { axes.isEmpty ? .opaque : .sum }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, "sum")

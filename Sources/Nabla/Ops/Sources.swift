@@ -2,6 +2,7 @@
 /// never changes an operation.
 public struct Input: Operation {
     public var name: String { "input" }
+    public var role: OperationRole { .input }
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         throw NablaError.invalidArgument(op: name, reason: "inputs are declared with GraphBuilder.input")
     }
@@ -18,6 +19,7 @@ public struct Input: Operation {
 public struct Constant: Operation {
     public let value: TensorData
     public init(_ value: TensorData) { self.value = value }
+    public var role: OperationRole { .constant }
     public var name: String {
         value.shape.isScalar ? "const \(formatDouble(value.scalar))" : "const \(value.shape)"
     }

@@ -10,11 +10,30 @@
 public struct RewriteRule: Sendable {
     /// Short name, for statistics and tests.
     public let name: String
+    /// The operation types the rule can match (it is tried on no others).
+    public let operations: [any Operation.Type]
     /// True when the rule may change a result for NaN, infinities or signed zeros.
     public let fastMathOnly: Bool
     /// Returns the replacement, or nil when the pattern does not match. The replacement must
     /// have the shape of `op` applied to `operands`.
     public let rewrite: @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?
+
+    public init(name: String, operations: [any Operation.Type], fastMathOnly: Bool,
+                rewrite: @escaping @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?) {
+        self.name = name
+        self.operations = operations
+        self.fastMathOnly = fastMathOnly
+        self.rewrite = rewrite
+    }
+}
+
+/// The rules that can match each operation type, in table order.
+private func rulesByOperation(_ rules: [RewriteRule]) -> [ObjectIdentifier: [RewriteRule]] {
+    var table: [ObjectIdentifier: [RewriteRule]] = [:]
+    for rule in rules {
+        for type in rule.operations { table[ObjectIdentifier(type), default: []].append(rule) }
+    }
+    return table
 }
 
 /// Options for `simplify`.
@@ -57,36 +76,36 @@ private func shaped(_ t: Tensor, _ shape: Shape) throws -> Tensor {
 /// The rewrite rules, applied in order; the first that matches wins, and its result is
 /// simplified again as it is built.
 public let rewriteRules: [RewriteRule] = [
-    RewriteRule(name: "x * 1 -> x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x * 1 -> x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         if uniformValue(xs[1]) == 1 { return try shaped(xs[0], shape) }
         if uniformValue(xs[0]) == 1 { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x / 1 -> x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x / 1 -> x", operations: [Divide.self], fastMathOnly: false) { op, xs, shape in
         guard op is Divide, uniformValue(xs[1]) == 1 else { return nil }
         return try shaped(xs[0], shape)
     },
-    RewriteRule(name: "x * -1 -> -x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x * -1 -> -x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         if uniformValue(xs[1]) == -1 { return -(try shaped(xs[0], shape)) }
         if uniformValue(xs[0]) == -1 { return -(try shaped(xs[1], shape)) }
         return nil
     },
     // x + (-0) is x for every x, -0 and NaN included; x + (+0) is not (-0 + 0 = +0).
-    RewriteRule(name: "x + -0 -> x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x + -0 -> x", operations: [Add.self], fastMathOnly: false) { op, xs, shape in
         guard op is Add else { return nil }
         if let c = uniformValue(xs[1]), c == 0, c.sign == .minus { return try shaped(xs[0], shape) }
         if let c = uniformValue(xs[0]), c == 0, c.sign == .minus { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x - +0 -> x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x - +0 -> x", operations: [Subtract.self], fastMathOnly: false) { op, xs, shape in
         guard op is Subtract, let c = uniformValue(xs[1]), c == 0, c.sign == .plus else { return nil }
         return try shaped(xs[0], shape)
     },
     // Scaling by 2^k (k >= 0) is exact, so c * (2^k * x) rounds once, like (c * 2^k) * x; with
     // |c| >= 1 both overflow together. (Not for 2^-k: halving a subnormal rounds.)
-    RewriteRule(name: "c * (2^k * x) -> (c * 2^k) * x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "c * (2^k * x) -> (c * 2^k) * x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         for (outer, inner) in [(0, 1), (1, 0)] {
             guard let c = uniformValue(xs[outer]), abs(c) >= 1, xs[inner].operation is Multiply else { continue }
@@ -99,32 +118,32 @@ public let rewriteRules: [RewriteRule] = [
         }
         return nil
     },
-    RewriteRule(name: "0 - x -> -x", fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "0 - x -> -x", operations: [Subtract.self], fastMathOnly: true) { op, xs, shape in
         guard op is Subtract, let c = uniformValue(xs[0]), c == 0 else { return nil }
         return -(try shaped(xs[1], shape))
     },
-    RewriteRule(name: "-(-x) -> x", fastMathOnly: false) { op, xs, _ in
+    RewriteRule(name: "-(-x) -> x", operations: [Negate.self], fastMathOnly: false) { op, xs, _ in
         guard op is Negate, xs[0].operation is Negate else { return nil }
         return operand(xs[0], 0)
     },
-    RewriteRule(name: "x + 0 -> x", fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "x + 0 -> x", operations: [Add.self], fastMathOnly: true) { op, xs, shape in
         guard op is Add else { return nil }
         if uniformValue(xs[1]) == 0 { return try shaped(xs[0], shape) }
         if uniformValue(xs[0]) == 0 { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x * 0 -> 0", fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "x * 0 -> 0", operations: [Multiply.self], fastMathOnly: true) { op, xs, shape in
         guard op is Multiply, uniformValue(xs[0]) == 0 || uniformValue(xs[1]) == 0 else { return nil }
         return xs[0].builder.filled(0, shape: shape)
     },
-    RewriteRule(name: "x - x -> 0", fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "x - x -> 0", operations: [Subtract.self], fastMathOnly: true) { op, xs, shape in
         guard op is Subtract, xs[0].id == xs[1].id else { return nil }
         return xs[0].builder.filled(0, shape: shape)
     },
     // Elementwise operations broadcast their operands themselves, so an explicit broadcast
     // feeding one is redundant when the result's shape does not depend on it.
-    RewriteRule(name: "f(broadcast(a), b) -> f(a, b)", fastMathOnly: false) { op, xs, shape in
-        guard op is any BinaryElementwise else { return nil }
+    RewriteRule(name: "f(broadcast(a), b) -> f(a, b)", operations: [Add.self, Subtract.self, Multiply.self, Divide.self, Power.self], fastMathOnly: false) { op, xs, shape in
+        guard op.role == .elementwise, xs.count == 2 else { return nil }
         for k in 0..<2 where xs[k].operation is BroadcastTo {
             let source = operand(xs[k], 0)
             var replaced = xs
@@ -135,29 +154,29 @@ public let rewriteRules: [RewriteRule] = [
         }
         return nil
     },
-    RewriteRule(name: "reshape(x) to its own shape -> x", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "reshape(x) to its own shape -> x", operations: [Reshape.self, BroadcastTo.self], fastMathOnly: false) { op, xs, shape in
         guard op is Reshape || op is BroadcastTo, xs[0].shape == shape else { return nil }
         return xs[0]
     },
-    RewriteRule(name: "reshape(reshape(x)) -> reshape(x)", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "reshape(reshape(x)) -> reshape(x)", operations: [Reshape.self], fastMathOnly: false) { op, xs, shape in
         guard op is Reshape, xs[0].operation is Reshape else { return nil }
         return try operand(xs[0], 0).reshaped(shape)
     },
-    RewriteRule(name: "broadcast(broadcast(x)) -> broadcast(x)", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "broadcast(broadcast(x)) -> broadcast(x)", operations: [BroadcastTo.self], fastMathOnly: false) { op, xs, shape in
         guard op is BroadcastTo, xs[0].operation is BroadcastTo else { return nil }
         return try operand(xs[0], 0).broadcast(to: shape)
     },
-    RewriteRule(name: "broadcast(reshape(scalar)) -> broadcast(scalar)", fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "broadcast(reshape(scalar)) -> broadcast(scalar)", operations: [BroadcastTo.self], fastMathOnly: false) { op, xs, shape in
         guard op is BroadcastTo, xs[0].operation is Reshape, xs[0].shape.count == 1 else { return nil }
         return try operand(xs[0], 0).broadcast(to: shape)
     },
-    RewriteRule(name: "transpose(transpose(x)) -> transpose(x)", fastMathOnly: false) { op, xs, _ in
+    RewriteRule(name: "transpose(transpose(x)) -> transpose(x)", operations: [Transpose.self], fastMathOnly: false) { op, xs, _ in
         guard let outer = op as? Transpose, let inner = xs[0].operation as? Transpose else { return nil }
         let composed = outer.permutation.map { inner.permutation[$0] }
         let source = operand(xs[0], 0)
         return composed == Array(0..<composed.count) ? source : try source.transposed(composed)
     },
-    RewriteRule(name: "identity transpose -> x", fastMathOnly: false) { op, xs, _ in
+    RewriteRule(name: "identity transpose -> x", operations: [Transpose.self], fastMathOnly: false) { op, xs, _ in
         guard let t = op as? Transpose, t.permutation == Array(0..<t.permutation.count) else { return nil }
         return xs[0]
     },
@@ -191,14 +210,15 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
     for port in graph.inputs {
         mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape)
     }
-    let rules = rewriteRules.filter { options.fastMath || !$0.fastMathOnly }
+    let rules = rulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
     for (id, node) in graph.nodes.enumerated() where mapped[id] == nil {
         if let constant = node.operation as? Constant {
             mapped[id] = builder.constant(constant.value)
             continue
         }
         let operands = node.inputs.map { mapped[$0]! }
-        mapped[id] = try simplified(node.operation, operands, node.shape, builder, rules, options, &statistics)
+        let applicable = rules[ObjectIdentifier(type(of: node.operation))] ?? []
+        mapped[id] = try simplified(node.operation, operands, node.shape, builder, applicable, options, &statistics)
     }
     let result = try builder.graph(outputs: graph.outputs.map { ($0.name, mapped[$0.node]!) })
     statistics.nodesAfter = result.nodes.count

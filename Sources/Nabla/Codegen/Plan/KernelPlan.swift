@@ -25,17 +25,17 @@ struct KernelPlan {
         var views = ViewFolding(facts)
         let grouping = LoopGrouping(facts, views)
         let storage = StorageDecision(facts, views, grouping)
-        views.resolve(storage.materialized, facts.nodes)
+        views.resolve(storage.materialized, facts)
         let lifetimes = Lifetimes(facts, grouping, storage, views.access)
         let parts = KernelParts(facts, grouping, storage, size: partSize)
         let (outputNode, inputIndex) = Self.ports(graph)
         let nodes = facts.nodes
         let needsBuffer = nodes.indices.map { i in
             storage.materialized[i] && nodes[i].shape.rank > 0 && outputNode[i] == nil && inputIndex[i] == nil
-                && !(nodes[i].operation is Constant)
+                && facts.roles[i] != .constant
         }
         let inMemory = nodes.indices.map { i in
-            storage.materialized[i] && nodes[i].shape.rank == 0 && inputIndex[i] == nil && !(nodes[i].operation is Constant)
+            storage.materialized[i] && nodes[i].shape.rank == 0 && inputIndex[i] == nil && facts.roles[i] != .constant
                 && parts.part(of: lifetimes.point[i]) != parts.part(of: lifetimes.lastUse[i])
         }
         memory = MemoryPlan(graph: graph, needsBuffer: needsBuffer, needsSlot: inMemory, point: lifetimes.point, lastUse: lifetimes.lastUse)
@@ -83,13 +83,13 @@ struct KernelParts {
     init(_ facts: GraphFacts, _ grouping: LoopGrouping, _ storage: StorageDecision, size: Int) {
         var starts = [0]
         var load = 0
-        for (i, node) in facts.nodes.enumerated() {
-            if node.operation is Input || node.operation is Constant { continue }
+        for i in facts.nodes.indices {
+            if facts.roles[i] == .input || facts.roles[i] == .constant { continue }
             if let g = grouping.group[i] {
                 // A loop costs its members, where it is written.
                 guard grouping.groups[g].point == i else { continue }
                 load += grouping.groups[g].members.count
-            } else if node.operation is any StridedView && !storage.materialized[i] {
+            } else if facts.roles[i] == .view && !storage.materialized[i] {
                 continue
             } else {
                 load += 1

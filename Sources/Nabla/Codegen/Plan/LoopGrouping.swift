@@ -41,13 +41,13 @@ struct LoopGrouping {
 
     init(_ facts: GraphFacts, _ views: ViewFolding) {
         group = [Int?](repeating: nil, count: facts.count)
-        for (i, node) in facts.nodes.enumerated() where GraphFacts.isFusible(node.operation) {
-            if let pair = padPair(i, facts.nodes), let g = group[pair.memory], pending[g].minimum(excluding: i) > i {
+        for (i, node) in facts.nodes.enumerated() where facts.roles[i].isFusible {
+            if let pair = padPair(i, facts), let g = group[pair.memory], pending[g].minimum(excluding: i) > i {
                 padPairs[i] = pair
                 join(i, g, facts)
                 continue
             }
-            let space = GraphFacts.isTerminal(node.operation) ? facts.nodes[node.inputs[0]].shape : node.shape
+            let space = facts.roles[i].isTerminal ? facts.nodes[node.inputs[0]].shape : node.shape
             if let g = chooseGroup(for: i, space: space, facts, views) {
                 join(i, g, facts)
             } else {
@@ -64,6 +64,8 @@ struct LoopGrouping {
         groups[g].members.append(i)
         pending[g].remove(i)
         group[i] = g
+        // Scalar groups are never joined: nothing to track for them.
+        guard groups[g].shape.rank > 0 else { return }
         for c in facts.consumers[i] { pending[g].insert(c) }
     }
 
@@ -75,9 +77,9 @@ struct LoopGrouping {
         var chosen: Int?
         for operand in nodes[i].inputs {
             guard let g = group[operand], g != chosen, groups[g].shape == space, nodes[operand].shape == space,
-                  !GraphFacts.isTerminal(nodes[operand].operation),
+                  !facts.roles[operand].isTerminal,
                   pending[g].minimum(excluding: i) > i,
-                  !readsMemory(of: g, i, space, nodes, views) else { continue }
+                  !readsMemory(of: g, i, space, facts, views) else { continue }
             chosen = chosen.map { merge($0, g) } ?? g
         }
         return chosen
@@ -85,9 +87,9 @@ struct LoopGrouping {
 
     /// True when node `i` reads the memory of group `g` (a sum of it, a value of another shape,
     /// or a view of a member), which is complete only after the loop.
-    private func readsMemory(of g: Int, _ i: Int, _ space: Shape, _ nodes: [Graph.Node], _ views: ViewFolding) -> Bool {
-        nodes[i].inputs.contains { o in
-            if group[o] == g && (GraphFacts.isTerminal(nodes[o].operation) || nodes[o].shape != space) { return true }
+    private func readsMemory(of g: Int, _ i: Int, _ space: Shape, _ facts: GraphFacts, _ views: ViewFolding) -> Bool {
+        facts.nodes[i].inputs.contains { o in
+            if group[o] == g && (facts.roles[o].isTerminal || facts.nodes[o].shape != space) { return true }
             let base = views.access[o].base
             return base != o && group[base] == g
         }
@@ -108,11 +110,12 @@ struct LoopGrouping {
 
     /// Node `i` as a pad pair, if it is a binary elementwise operation of two one-axis,
     /// unit-step padded slices of its own shape that are members of one group.
-    private func padPair(_ i: Int, _ nodes: [Graph.Node]) -> PadPair? {
+    private func padPair(_ i: Int, _ facts: GraphFacts) -> PadPair? {
+        let nodes = facts.nodes
         let node = nodes[i]
-        guard node.operation is any BinaryElementwise, node.shape.rank == 1, node.inputs.count == 2 else { return nil }
+        guard facts.roles[i] == .elementwise, node.shape.rank == 1, node.inputs.count == 2 else { return nil }
         let (a, b) = (node.inputs[0], node.inputs[1])
-        guard a != b, let padA = nodes[a].operation as? PadSlice, let padB = nodes[b].operation as? PadSlice,
+        guard a != b, facts.roles[a] == .padSlice, facts.roles[b] == .padSlice, let padA = nodes[a].operation as? PadSlice, let padB = nodes[b].operation as? PadSlice,
               nodes[a].shape == node.shape, nodes[b].shape == node.shape,
               padA.slice.steps == [1], padB.slice.steps == [1],
               let g = group[a], group[b] == g else { return nil }

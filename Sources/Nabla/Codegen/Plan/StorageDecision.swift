@@ -20,15 +20,16 @@ struct StorageDecision {
     init(_ facts: GraphFacts, _ views: ViewFolding, _ grouping: LoopGrouping) {
         materialized = views.stored
         var chain = [Int](repeating: 0, count: facts.count)
-        for (i, node) in facts.nodes.enumerated() {
-            if facts.isOutput[i] || node.operation is Input || node.operation is Constant { materialized[i] = true }
+        for i in facts.nodes.indices {
+            let role = facts.roles[i]
+            if facts.isOutput[i] || role == .input || role == .constant { materialized[i] = true }
             if let g = grouping.group[i] {
                 if grouping.groups[g].shape.rank == 0 {
                     decideScalar(i, facts, &chain)
                 } else {
                     decideLoopMember(i, grouping, facts)
                 }
-            } else if !(node.operation is any StridedView) {
+            } else if role != .view {
                 materialized[i] = true
             }
         }
@@ -45,10 +46,10 @@ struct StorageDecision {
             let reader = facts.nodes[c]
             let namesTwice = reader.inputs.filter { $0 == i }.count > 1
                 || (reader.operation as? PowConstant).map { [2, 3].contains($0.exponent) } == true
-            return GraphFacts.isElementwise(reader.operation) && reader.shape.rank == 0 && !namesTwice
+            return facts.roles[c] == .elementwise && reader.shape.rank == 0 && !namesTwice
         }()
         let depth = 1 + (node.inputs.map { materialized[$0] ? 0 : chain[$0] }.max() ?? 0)
-        if facts.isOutput[i] || !inlinable || GraphFacts.isTerminal(node.operation) || depth > Self.maximumInlineChain {
+        if facts.isOutput[i] || !inlinable || facts.roles[i].isTerminal || depth > Self.maximumInlineChain {
             materialized[i] = true
         } else {
             chain[i] = depth
@@ -62,7 +63,7 @@ struct StorageDecision {
         let nodes = facts.nodes, consumers = facts.consumers[i], pairs = grouping.padPairs
         let g = grouping.group[i]!, space = grouping.groups[g].shape
         let readInLoop = { (c: Int) in
-            grouping.group[c] == g && (nodes[c].shape == space || GraphFacts.isTerminal(nodes[c].operation) || pairs[c] != nil)
+            grouping.group[c] == g && (nodes[c].shape == space || facts.roles[c].isTerminal || pairs[c] != nil)
         }
         // A pad read only as the register side of pad pairs is never stored.
         let onlyInRegisters = !consumers.isEmpty && consumers.allSatisfy { pairs[$0]?.register == i }
@@ -71,7 +72,7 @@ struct StorageDecision {
         let carriable = !facts.isOutput[i] && !consumers.isEmpty
             && shifts.allSatisfy { $0.map { (0...Self.maximumCarry).contains($0) } ?? false }
         if carriable { carriablePads[i] = shifts.map { $0! }.max()! }
-        let terminal = GraphFacts.isTerminal(nodes[i].operation)
+        let terminal = facts.roles[i].isTerminal
         if pairs[i] != nil || (terminal && !onlyInRegisters) || !consumers.allSatisfy(readInLoop) {
             materialized[i] = true
         }
@@ -96,7 +97,7 @@ struct Lifetimes {
         }
         // A folded view reads when its own readers do.
         var readAt = points
-        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].operation is any StridedView {
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && facts.roles[i] == .view {
             readAt[i] = facts.consumers[i].map { readAt[$0] }.max() ?? points[i]
         }
         var lastUse = points

@@ -12,12 +12,15 @@ struct Access: Equatable {
 /// What every planning phase needs to know about a graph's edges.
 struct GraphFacts {
     let nodes: [Graph.Node]
+    /// Each node's operation's role, read once (casts of existentials are slow).
+    let roles: [OperationRole]
     /// Distinct readers of each node, in increasing order.
     let consumers: [[Int]]
     let isOutput: [Bool]
 
     init(_ graph: Graph) {
         nodes = graph.nodes
+        roles = graph.nodes.map { $0.operation.role }
         var consumers = [[Int]](repeating: [], count: nodes.count)
         for (i, node) in nodes.enumerated() {
             let distinct = node.inputs.count <= 4 ? node.inputs.enumerated().filter { !node.inputs[..<$0.offset].contains($0.element) }.map(\.element)
@@ -32,13 +35,16 @@ struct GraphFacts {
 
     var count: Int { nodes.count }
 
-    static func isElementwise(_ op: any Operation) -> Bool { op is any UnaryElementwise || op is any BinaryElementwise }
-    static func isFusedSum(_ op: any Operation) -> Bool { (op as? Sum).map { !$0.axes.isEmpty } ?? false }
+    /// The view node `i` is, if it is one.
+    func view(_ i: Int) -> (any StridedView)? { roles[i] == .view ? nodes[i].operation as? any StridedView : nil }
+}
+
+extension OperationRole {
     /// Members of a fused loop that write a result of another shape from inside the loop (a
     /// sum accumulating, a padded slice scattering); their value is complete only after it.
-    static func isTerminal(_ op: any Operation) -> Bool { isFusedSum(op) || op is PadSlice }
+    var isTerminal: Bool { self == .sum || self == .padSlice }
     /// Operations a fused loop can compute.
-    static func isFusible(_ op: any Operation) -> Bool { isElementwise(op) || isTerminal(op) }
+    var isFusible: Bool { self == .elementwise || isTerminal }
 }
 
 /// Phase 1 of planning, view folding: layout operations (slices, transposes, broadcasts,
@@ -56,12 +62,9 @@ struct ViewFolding {
         access = nodes.indices.map { Access.contiguous($0, nodes[$0].shape) }
         stored = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated() {
-            guard let view = node.operation as? any StridedView else { continue }
+            guard let view = facts.view(i) else { continue }
             fold(i, view, node, nodes)
-            let readsThroughViews = facts.consumers[i].allSatisfy { c in
-                let op = nodes[c].operation
-                return GraphFacts.isFusible(op) || op is any StridedView
-            }
+            let readsThroughViews = facts.consumers[i].allSatisfy { c in facts.roles[c].isFusible || facts.roles[c] == .view }
             if facts.isOutput[i] || !readsThroughViews { stored[i] = true }
         }
     }
@@ -84,10 +87,11 @@ struct ViewFolding {
 
     /// After storage is decided: stored nodes are read from their own storage, and views
     /// re-resolve against the stored views they read.
-    mutating func resolve(_ materialized: [Bool], _ nodes: [Graph.Node]) {
+    mutating func resolve(_ materialized: [Bool], _ facts: GraphFacts) {
+        let nodes = facts.nodes
         for i in nodes.indices where materialized[i] { access[i] = Access.contiguous(i, nodes[i].shape) }
         for (i, node) in nodes.enumerated() where !materialized[i] {
-            guard let view = node.operation as? any StridedView else { continue }
+            guard let view = facts.view(i) else { continue }
             let operand = node.inputs[0]
             let source = access[operand]
             if let (offset, strides) = view.view(of: nodes[operand].shape, offset: source.offset, strides: source.strides, result: node.shape) {
