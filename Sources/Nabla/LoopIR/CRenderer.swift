@@ -202,13 +202,13 @@ extension LoopIR {
     static func write(_ e: Expression, to out: inout CText) {
         switch e {
         case let .literal(value):
-            out.append(cLiteral(value))
+            out.append(literal: value)
         case let .variable(v):
-            out.append(name(v))
+            write(v, to: &out)
         case let .load(buffer, index):
-            out.append(name(buffer))
+            write(buffer, to: &out)
             out.append("[")
-            out.append(render(index))
+            write(index, to: &out)
             out.append("]")
         case let .negate(a):
             out.append("(-")
@@ -217,7 +217,12 @@ extension LoopIR {
         case let .binary(op, a, b):
             out.append("(")
             write(a, to: &out)
-            out.append(" \(op.rawValue) ")
+            switch op {
+            case .add: out.append(" + ")
+            case .subtract: out.append(" - ")
+            case .multiply: out.append(" * ")
+            case .divide: out.append(" / ")
+            }
             write(b, to: &out)
             out.append(")")
         case let .call(function, arguments):
@@ -254,7 +259,7 @@ extension LoopIR {
 
     private static func write(_ place: Place, to out: inout CText) {
         switch place {
-        case let .variable(v): out.append(name(v))
+        case let .variable(v): write(v, to: &out)
         case let .element(buffer, index): write(.load(buffer, index), to: &out)
         }
     }
@@ -275,6 +280,55 @@ extension LoopIR {
     }
 
     // MARK: - Names
+
+    private static func write(_ v: Variable, to out: inout CText) {
+        switch v {
+        case let .value(n, lane):
+            out.append("v")
+            out.append(n)
+            if let lane {
+                out.append("_")
+                out.append(lane)
+            }
+        case let .scalar(n):
+            out.append("s")
+            out.append(n)
+        case let .cached(n):
+            out.append("a")
+            out.append(n)
+        default:
+            out.append(name(v))
+        }
+    }
+
+    private static func write(_ b: Buffer, to out: inout CText) {
+        switch b {
+        case let .input(k): out.append("in"); out.append(k)
+        case let .output(k): out.append("out"); out.append(k)
+        case let .scratch(n): out.append("b"); out.append(n)
+        case .workspace: out.append("ws")
+        case let .constant(n): out.append("c"); out.append(n)
+        case let .pointer(n): out.append("p"); out.append(n)
+        }
+    }
+
+    /// `offset + i0 * s0 + i1 ...`, offset first and left out when zero.
+    private static func write(_ index: Index, to out: inout CText) {
+        var first = true
+        if index.offset != 0 || index.terms.isEmpty {
+            out.append(index.offset)
+            first = false
+        }
+        for term in index.terms {
+            if !first { out.append(" + ") }
+            first = false
+            out.append(name(term.counter))
+            if term.stride != 1 {
+                out.append(" * ")
+                out.append(term.stride)
+            }
+        }
+    }
 
     static func name(_ v: Variable) -> String {
         switch v {
@@ -335,29 +389,53 @@ extension LoopIR {
     }
 }
 
-/// C text with indentation, built in one string (kernels of large graphs write megabytes).
+/// C text with indentation, built as bytes (kernels of large graphs write megabytes).
 struct CText {
-    private(set) var text = ""
+    private var bytes: [UInt8] = []
     var indent = 0
+    /// C literals already written, by bit pattern (kernels repeat few constants many times).
+    private var literals: [UInt64: [UInt8]] = [:]
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Appends a whole line at the current indentation.
     mutating func line(_ content: String) {
         begin()
-        text += content
-        text += "\n"
+        append(content)
+        bytes.append(10)
     }
 
     /// Starts a line at the current indentation, to be continued with `append` and ended with
     /// `end`.
     mutating func begin() {
-        for _ in 0..<indent { text += "    " }
+        for _ in 0..<indent { bytes.append(contentsOf: [32, 32, 32, 32]) }
     }
 
-    mutating func append(_ content: String) { text += content }
+    mutating func append(_ content: String) { bytes.append(contentsOf: content.utf8) }
 
     mutating func end(_ content: String) {
-        text += content
-        text += "\n"
+        append(content)
+        bytes.append(10)
+    }
+
+    /// A decimal integer.
+    mutating func append(_ n: Int) {
+        if n < 0 { bytes.append(45) }
+        var magnitude = n.magnitude
+        if magnitude < 10 { bytes.append(48 + UInt8(magnitude)); return }
+        let start = bytes.count
+        while magnitude > 0 {
+            bytes.append(48 + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        bytes[start...].reverse()
+    }
+
+    mutating func append(literal value: Double) {
+        if let known = literals[value.bitPattern] { bytes.append(contentsOf: known); return }
+        let text = Array(cLiteral(value).utf8)
+        literals[value.bitPattern] = text
+        bytes.append(contentsOf: text)
     }
 }
 

@@ -146,17 +146,19 @@ extension LoopIR {
         guard uses.values.contains(where: { $0 > 1 }) else { return body }
         var names: [Expression: Variable] = [:]
         var result: [Statement] = []
+        result.reserveCapacity(body.count + names.count)
         for statement in body {
-            var loads: [Expression] = []
-            forEachExpression(in: [statement], onCall: { _ in }) { e in
-                if uses[e, default: 0] > 1, names[e] == nil, !loads.contains(e) { loads.append(e) }
-            }
-            for e in loads {
+            var declarations: [Statement] = []
+            let rewritten = mapExpressions(statement) { e in
+                guard case .load = e, uses[e, default: 0] > 1 else { return nil }
+                if let v = names[e] { return .variable(v) }
                 let v = Variable.cached(names.count)
                 names[e] = v
-                result.append(.constant(v, e))
+                declarations.append(.constant(v, e))
+                return .variable(v)
             }
-            result.append(mapExpressions([statement]) { names[$0].map { .variable($0) } }[0])
+            result += declarations
+            result.append(rewritten)
         }
         return result
     }
@@ -166,19 +168,21 @@ extension LoopIR {
     /// The statements with every expression node `rewrite` returns a replacement for replaced
     /// (outermost first). Places are not expressions and stay.
     static func mapExpressions(_ statements: [Statement], _ rewrite: (Expression) -> Expression?) -> [Statement] {
-        statements.map { statement in
-            switch statement {
-            case .comment, .counter, .pointer: return statement
-            case let .declare(v, e, mutable): return .declare(v, e.rewritten(rewrite), mutable: mutable)
-            case let .assign(place, e): return .assign(place, e.rewritten(rewrite))
-            case let .accumulate(place, e): return .accumulate(place, e.rewritten(rewrite))
-            case var .loop(loop):
-                loop.body = mapExpressions(loop.body, rewrite)
-                return .loop(loop)
-            case let .block(inner): return .block(mapExpressions(inner, rewrite))
-            case let .call(f, arguments): return .call(f, arguments.map { $0.rewritten(rewrite) })
-            case let .ifElse(c, a, b): return .ifElse(c.rewritten(rewrite), mapExpressions(a, rewrite), mapExpressions(b, rewrite))
-            }
+        statements.map { mapExpressions($0, rewrite) }
+    }
+
+    static func mapExpressions(_ statement: Statement, _ rewrite: (Expression) -> Expression?) -> Statement {
+        switch statement {
+        case .comment, .counter, .pointer: return statement
+        case let .declare(v, e, mutable): return e.changed(rewrite).map { .declare(v, $0, mutable: mutable) } ?? statement
+        case let .assign(place, e): return e.changed(rewrite).map { .assign(place, $0) } ?? statement
+        case let .accumulate(place, e): return e.changed(rewrite).map { .accumulate(place, $0) } ?? statement
+        case var .loop(loop):
+            loop.body = mapExpressions(loop.body, rewrite)
+            return .loop(loop)
+        case let .block(inner): return .block(mapExpressions(inner, rewrite))
+        case let .call(f, arguments): return .call(f, arguments.map { $0.rewritten(rewrite) })
+        case let .ifElse(c, a, b): return .ifElse(c.rewritten(rewrite), mapExpressions(a, rewrite), mapExpressions(b, rewrite))
         }
     }
 }
