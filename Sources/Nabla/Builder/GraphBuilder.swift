@@ -13,31 +13,8 @@ public final class GraphBuilder {
     private var scalarConstants: [UInt64: Int] = [:]
     /// Existing node for each (operation, operands): applying the same operation to the same
     /// operands again returns it, so shared subexpressions (common in derivatives) are built once.
-    private var existing: [NodeKey: Int] = [:]
-
-    /// An operation applied to operands, hashed once: hash-consing looks every new node up,
-    /// so equality checks the cheap parts first and compares operations only on a hash match.
-    private struct NodeKey: Hashable {
-        let operation: any Operation
-        let inputs: [Int]
-        let hash: Int
-
-        init(_ operation: some Operation, _ inputs: [Int]) {
-            var hasher = Hasher()
-            hasher.combine(ObjectIdentifier(type(of: operation)))
-            hasher.combine(operation)
-            hasher.combine(inputs)
-            self.operation = operation
-            self.inputs = inputs
-            hash = hasher.finalize()
-        }
-
-        static func == (a: NodeKey, b: NodeKey) -> Bool {
-            a.hash == b.hash && a.inputs == b.inputs && a.operation.isEqual(to: b.operation)
-        }
-
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-    }
+    private var existing = HashConsTable()
+    private var inputNames = Set<String>()
 
     public init() {}
 
@@ -54,18 +31,19 @@ public final class GraphBuilder {
             if let constant = node.operation as? Constant, constant.value.shape.isScalar {
                 builder.scalarConstants[constant.value.scalar.bitPattern] = id
             } else if !(node.operation is Input) {
-                builder.existing[NodeKey(node.operation, inputs)] = id
+                builder.existing.insert(id, hash: HashConsTable.hash(node.operation, inputs))
             }
             tensors.append(Tensor(builder: builder, id: id))
         }
         builder.inputPorts = graph.inputs.map { Graph.Port(name: $0.name, node: tensors[$0.node].id) }
+        builder.inputNames = Set(graph.inputs.map(\.name))
         return (builder, tensors)
     }
 
     /// Declares a named input of the given shape (a scalar by default).
     /// - Throws: `NablaError.duplicateName` if an input of that name exists.
     public func input(_ name: String, shape: Shape = .scalar) throws -> Tensor {
-        if inputPorts.contains(where: { $0.name == name }) {
+        guard inputNames.insert(name).inserted else {
             throw NablaError.duplicateName(kind: "input", name: name)
         }
         let id = append(Graph.Node(operation: Input(), inputs: [], shape: shape))
@@ -104,11 +82,15 @@ public final class GraphBuilder {
         for operand in operands where operand.builder !== self {
             throw NablaError.mixedBuilders(op: operation.name)
         }
-        let key = NodeKey(operation, operands.map(\.id))
-        if let id = existing[key] { return Tensor(builder: self, id: id) }
+        let inputs = operands.map(\.id)
+        let hash = HashConsTable.hash(operation, inputs)
+        let found = existing.find(hash) { id in
+            nodes[id].inputs == inputs && operation.isEqual(to: nodes[id].operation)
+        }
+        if let id = found { return Tensor(builder: self, id: id) }
         let shape = try operation.outputShape(for: operands.map(\.shape))
-        let id = append(Graph.Node(operation: operation, inputs: key.inputs, shape: shape))
-        existing[key] = id
+        let id = append(Graph.Node(operation: operation, inputs: inputs, shape: shape))
+        existing.insert(id, hash: hash)
         return Tensor(builder: self, id: id)
     }
 
