@@ -296,6 +296,16 @@ struct StandaloneCTests {
         }
     }
 
+    /// A kernel large enough to be split into several C functions (a deep recurrence with its
+    /// gradient): strict C99 from gcc and tcc, rolled and unrolled, and the same values.
+    @Test func splitKernels() throws {
+        let graph = try recurrenceGraph(steps: 1200)
+        #expect(try Compilation(graph).plan.parts.count > 1)
+        for unroll in [1, 8] {
+            try checkStandalone(graph, inputs: ["y0": TensorData(0.5), "a": TensorData(2)], functionName: "deep", unroll: unroll)
+        }
+    }
+
     /// Large constants that are mostly +0.0 (identity matrices) are written element by
     /// element only where nonzero; -0.0, NaN and infinities among them keep their bits.
     @Test func sparseConstantsStaySmall() throws {

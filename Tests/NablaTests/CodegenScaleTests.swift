@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import Nabla
+
+/// y_k = 0.999 sin(y_{k-1}) + 0.001 a, k = 1...steps, with the gradient of y_steps: an unrolled
+/// time-stepping model, as deep as graphs get.
+func recurrenceGraph(steps: Int) throws -> Graph {
+    let g = GraphBuilder()
+    let y0 = try g.input("y0"), a = try g.input("a")
+    var y = y0
+    for _ in 0..<steps { y = try 0.999 * sin(y) + 0.001 * a }
+    let gradients = try gradient(of: y, wrt: [y0, a])
+    return try g.graph(outputs: ["f": y, "df/dy0": gradients[0], "df/da": gradients[1]])
+}
+
+/// The deepest expression of a program.
+func deepestExpression(_ program: LoopIR.Program) -> Int {
+    var deepest = 0
+    for part in program.parts {
+        LoopIR.visit(part.statements) { item in
+            switch item {
+            case let .statement(.declare(_, e, _)), let .statement(.assign(_, e)), let .statement(.accumulate(_, e)):
+                deepest = max(deepest, e.depth)
+            default: break
+            }
+        }
+    }
+    return deepest
+}
+
+@Suite("Code generation at scale")
+struct CodegenScaleTests {
+    /// A deep recurrence is split into several C functions; scalars read in a later function
+    /// than they are written live in the workspace; the kernel agrees with the interpreter.
+    @Test func aDeepRecurrenceIsSplitIntoParts() throws {
+        let graph = try recurrenceGraph(steps: 1500)
+        let compilation = try Compilation(graph)
+        #expect(compilation.plan.parts.count > 2, "\(compilation.plan.parts.count) parts for \(compilation.scheduled.nodes.count) nodes")
+        #expect(compilation.plan.inMemory.contains(true))
+        let program = try compilation.program(Kernel.emitOptions(for: .tcc))
+        #expect(program.parts.count == compilation.plan.parts.count)
+        let inputs = ["y0": TensorData(0.3), "a": TensorData(-0.7)]
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        for backend in Backend.allCases {
+            let out = try Kernel(graph, backend: backend)(inputs)
+            for (name, value) in reference {
+                #expect(sameBits(out[name]!.scalars, value.scalars), "\(backend) \(name): \(firstDifference(out[name]!.scalars, value.scalars))")
+            }
+        }
+    }
+
+    /// Values within one part stay in variables: a small graph is one function with no scalar
+    /// in memory.
+    @Test func aSmallKernelIsOneFunction() throws {
+        let compilation = try Compilation(recurrenceGraph(steps: 20))
+        #expect(compilation.plan.parts.count == 1)
+        #expect(!compilation.plan.inMemory.contains(true))
+        #expect(try compilation.program(.standalone).parts.count == 1)
+    }
+
+    /// Single-use scalars are written into their readers' expressions, but never deeper than
+    /// LoopIR.maximumDepth, however long the chain.
+    @Test func scalarChainsStayShallow() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x")
+        var y = x
+        for k in 0..<5000 { y = k % 2 == 0 ? sin(y) : y * 1.5 }
+        let graph = try g.graph(outputs: ["y": y])
+        let program = try Compilation(graph).program(.standalone)
+        #expect(deepestExpression(program) <= LoopIR.maximumDepth)
+        try expectKernelMatchesInterpreter(graph, ["x": TensorData(0.25)])
+    }
+
+    /// The same for a long elementwise chain fused into one loop.
+    @Test func loopBodyChainsStayShallow() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [37])
+        var y = x
+        for k in 0..<3000 { y = k % 3 == 0 ? tanh(y) : y * 1.25 - 0.5 }
+        let graph = try g.graph(outputs: ["y": y, "s": sum(y)])
+        let compilation = try Compilation(graph)
+        #expect(compilation.statistics.loops == 1)
+        for unroll in [1, 16] {
+            var options = CEmitOptions(useRuntime: true)
+            options.unroll = unroll
+            #expect(deepestExpression(try compilation.program(options)) <= LoopIR.maximumDepth + 2 * 16)
+        }
+        var rng = SeededRandom(seed: 3)
+        try expectKernelMatchesInterpreter(graph, ["x": .random([37], using: &rng)])
+    }
+
+    /// A sum of many terms, each its own node, compiles linearly and agrees with the
+    /// interpreter (the terms are added in the order written).
+    @Test func aLongSum() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x")
+        var total = sin(x) * 0
+        for k in 1..<5000 { total = try total + sin(x) * Double(k) }
+        let graph = try g.graph(outputs: ["f": total, "df/dx": gradient(of: total, wrt: x)])
+        try expectKernelMatchesInterpreter(graph, ["x": TensorData(0.4)])
+    }
+}
