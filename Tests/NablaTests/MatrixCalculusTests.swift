@@ -90,6 +90,9 @@ let matrixCases: [MatrixCase] = [
     MatrixCase("softmax axis 0", [([3, 4], .uniform(-3...3))]) { try softmax($0[0], axis: 0) },
     MatrixCase("logSoftmax axis -1", [([2, 3, 4], .uniform(-3...3))]) { try logSoftmax($0[0], axis: -1) },
     MatrixCase("logSoftmax vector", [([5], .uniform(-3...3))]) { try logSoftmax($0[0], axis: 0) },
+    MatrixCase("softmax axes 0 2", [([2, 3, 4], .uniform(-3...3))]) { try $0[0].builder.apply(Softmax(axes: [0, 2]), [$0[0]]) },
+    MatrixCase("logSoftmax axes 0 1", [([2, 3, 2], .uniform(-3...3))]) { try $0[0].builder.apply(LogSoftmax(axes: [0, 1]), [$0[0]]) },
+    MatrixCase("softmax times its input", [([3, 4], .uniform(-3...3))]) { try softmax($0[0], axis: 1) * $0[0] },
     MatrixCase("quadratic form b^T A^-1 b", [([4, 4], well), ([4], uniform1)]) { try $0[1].matmul(solve($0[0], $0[1])) },
     MatrixCase("logdet of A A^T", [([3, 3], well)]) { try logdet($0[0].matmul($0[0].transposed)) },
     MatrixCase("inv then det", [([3, 3], well)]) { try det(inv($0[0])) * logdet($0[0] * 2) },
@@ -450,7 +453,8 @@ struct LogSumExpTests {
             "softmaxAll": try softmax(x.reshaped([15]), axis: 0).reshaped([3, 5]),
             "rowGrad": try vjp(of: rowsLSE, wrt: [x], cotangent: g.filled(1, shape: [3]))[0],
         ])
-        #expect(graph.nodes.contains { $0.operation is LogSumExp })
+        // The gradient of logsumexp is softmax itself, shared with the softmax output.
+        #expect(graph.nodes.contains { $0.operation is Softmax })
         let xv = TensorData.random([3, 5], in: -4...4, using: &rng)
         let out = try expectKernelMatchesInterpreter(graph, ["x": xv])
         expectClose(out["rowSums"]!.scalars, [1, 1, 1], tolerance: 1e-15)
@@ -463,6 +467,44 @@ struct LogSumExpTests {
             let total = row.map { Foundation.exp($0) }.reduce(0, +)
             expectClose((0..<5).map { out["softmax"]![i, $0] }, row.map { Foundation.exp($0) / total }, tolerance: 1e-14)
         }
+    }
+
+    /// Large equal logits: the maximum is subtracted before exp, so softmax is 1/2 and 1/2,
+    /// log-softmax -log 2, and the gradient of logsumexp 1/2 each, at every magnitude (computed
+    /// as exp(x - logsumexp(x)) these were 1 and 1 at 1e16, 5.5% off at 1e15).
+    @Test(arguments: [1e12, 1e15, 1e16, -1e16, 1e300])
+    func largeEqualLogits(magnitude: Double) throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [2])
+        let graph = try g.graph(outputs: [
+            "softmax": softmax(x, axis: 0), "logSoftmax": logSoftmax(x, axis: 0),
+            "dlse": gradient(of: logsumexp(x), wrt: x),
+            "dls": gradient(of: sum(logSoftmax(x, axis: 0) * x), wrt: x),
+        ])
+        let out = try expectKernelMatchesInterpreter(graph, ["x": TensorData(shape: [2], scalars: [magnitude, magnitude])])
+        #expect(out["softmax"]!.scalars == [0.5, 0.5])
+        #expect(out["logSoftmax"]!.scalars == [-Foundation.log(2.0), -Foundation.log(2.0)])
+        #expect(out["dlse"]!.scalars == [0.5, 0.5])
+        // d/dx_j sum(x * log_softmax(x)) = log_softmax(x)_j + x_j - softmax(x)_j sum(x).
+        let expected = -Foundation.log(2.0) + (magnitude - 0.5 * (magnitude + magnitude))
+        expectClose(out["dls"]!.scalars, [expected, expected], tolerance: 1e-15)
+    }
+
+    /// One large logit among ordinary ones takes all the weight; NaN and infinities propagate
+    /// as in the references (NaN for -inf throughout or a +inf).
+    @Test func extremeLogits() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [4, 3])
+        let graph = try g.graph(outputs: ["softmax": softmax(x, axis: 1), "logSoftmax": logSoftmax(x, axis: 1)])
+        let inf = Double.infinity
+        let rows: [Double] = [1e300, 0, -1e300, -inf, -inf, -inf, 1, .nan, 2, inf, 1, 1]
+        let out = try Interpreter.evaluate(graph, inputs: ["x": TensorData(shape: [4, 3], scalars: rows)])
+        let compiled = try Kernel(graph)(["x": TensorData(shape: [4, 3], scalars: rows)])
+        for name in ["softmax", "logSoftmax"] { #expect(sameBits(compiled[name]!.scalars, out[name]!.scalars), "\(name)") }
+        #expect(Array(out["softmax"]!.scalars[0..<3]) == [1, 0, 0])
+        #expect(out["logSoftmax"]!.scalars[0] == 0)
+        let undefined = out["softmax"]!.scalars[3...].allSatisfy { $0.isNaN }
+        #expect(undefined)
     }
 
     /// Large values do not overflow, very negative ones do not underflow to -inf.

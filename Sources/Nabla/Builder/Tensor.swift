@@ -285,21 +285,14 @@ public func logsumexp(_ x: Tensor, axes: [Int]) throws -> Tensor {
 /// log(sum(exp(x))) over one axis.
 public func logsumexp(_ x: Tensor, axis: Int) throws -> Tensor { try logsumexp(x, axes: [axis]) }
 
-/// `logsumexp(x, axis:)` broadcast back to the shape of `x`.
-private func broadcastLogSumExp(_ x: Tensor, axis: Int) throws -> Tensor {
-    let resolved = try normalizedAxes([axis], rank: x.shape.rank, op: "softmax")[0]
-    var kept = x.shape.dims
-    kept[resolved] = 1
-    return try logsumexp(x, axes: [resolved]).reshaped(Shape(kept)).broadcast(to: x.shape)
-}
-
-/// exp(x) normalised to sum to 1 along `axis` (negative counts from the end):
-/// exp(x - logsumexp(x, axis)), which never overflows.
+/// exp(x) normalised to sum to 1 along `axis` (negative counts from the end), with the maximum
+/// subtracted first, so it neither overflows nor loses large equal logits.
 public func softmax(_ x: Tensor, axis: Int) throws -> Tensor {
-    exp(try x - broadcastLogSumExp(x, axis: axis))
+    try x.builder.apply(Softmax(axes: normalizedAxes([axis], rank: x.shape.rank, op: "softmax")), [x])
 }
 
-/// log(softmax(x, axis)) computed as x - logsumexp(x, axis), accurate where softmax underflows.
+/// log(softmax(x, axis)), computed as (x - max) - log(sum(exp(x - max))): accurate where
+/// softmax underflows.
 public func logSoftmax(_ x: Tensor, axis: Int) throws -> Tensor {
-    try x - broadcastLogSumExp(x, axis: axis)
+    try x.builder.apply(LogSoftmax(axes: normalizedAxes([axis], rank: x.shape.rank, op: "log_softmax")), [x])
 }
