@@ -75,6 +75,19 @@
  * tiles entirely above the diagonal are written directly as 0.0 / u_ii, the value the full loop
  * ends with. With an infinite or NaN entry in U, or a zero pivot, the full loops run.
  *
+ * nabla_lu_adjugate writes adj(A), the transposed matrix of cofactors, which stays finite where
+ * det A is 0 (the gradient of det A is adj(A)^T; det A * A^-T is NaN there). With P A = L U,
+ * adj(A) = det(P) adj(U) L^-1 P. adj(U) is upper triangular with adj(U)_ij = D(i, j) M(i, j),
+ * D(i, j) the product of the pivots outside i..j and M(j, j) = 1,
+ * M(i, j) = -sum over l = i + 1 .. j of u_il (u_{i+1,i+1} ... u_{l-1,l-1}) M(l, j): the
+ * back substitution for U^-1 scaled by the pivots, with no division at all. Column j of the
+ * result is built from the last column back, multiplying adj(U) on the right by the steps of
+ * the elimination in reverse (L^-1 P is E_{n-1} S_{n-1} ... E_0 S_0, S_k step k's row swap and
+ * E_k its row operations, which nabla_lu_apply replays): at step j, column j of adj(U) (no later
+ * step touches it), minus the multipliers of step j times the columns after it (unless step j
+ * had a zero pivot and was skipped), then columns j and p_j swapped; finally the sign of P. An entry of adj(U) whose M is zero stays zero (not D * 0, which
+ * is NaN when D overflows). Plain loops, O(n^3); the interpreter's LU.adjugate is the same.
+ *
  * The factored form f passed to these is the overwritten matrix; its pivots follow it.
  */
 NABLA_LINALG(
@@ -395,6 +408,41 @@ NABLA_LINKAGE double nabla_lu_det(long n, const double *f, const double *pivots)
     for (k = 0; k < n; k++) if ((long)pivots[k] != k) swaps++;
     for (k = 0; k < n; k++) d *= f[k * n + k];
     return swaps % 2 == 1 ? -d : d;
+}
+NABLA_LINKAGE void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x) {
+    long i, j, k, l, swaps = 0;
+    double m, p, d, t;
+    for (j = n - 1; j >= 0; j--) {
+        x[j * n + j] = 1.0;
+        for (i = j - 1; i >= 0; i--) {
+            m = 0.0;
+            p = 1.0;
+            for (l = i + 1; l <= j; l++) {
+                m += f[i * n + l] * p * x[l * n + j];
+                p *= f[l * n + l];
+            }
+            x[i * n + j] = -m;
+        }
+        for (i = 0; i <= j; i++) {
+            d = 1.0;
+            for (k = 0; k < i; k++) d *= f[k * n + k];
+            for (k = j + 1; k < n; k++) d *= f[k * n + k];
+            if (x[i * n + j] != 0.0) x[i * n + j] = d * x[i * n + j];
+        }
+        for (i = j + 1; i < n; i++) x[i * n + j] = 0.0;
+        if (f[j * n + j] != 0.0) {
+            for (k = j + 1; k < n; k++) {
+                t = f[(n - 1 - j) * n + n - 1 - k];
+                for (i = 0; i < n; i++) x[i * n + j] -= t * x[i * n + k];
+            }
+        }
+        l = (long)pivots[j];
+        if (l != j) {
+            swaps++;
+            for (i = 0; i < n; i++) { t = x[i * n + j]; x[i * n + j] = x[i * n + l]; x[i * n + l] = t; }
+        }
+    }
+    if (swaps % 2 == 1) for (i = 0; i < n * n; i++) x[i] = -x[i];
 }
 NABLA_LINKAGE double nabla_lu_logabsdet(long n, const double *f) {
     long k;

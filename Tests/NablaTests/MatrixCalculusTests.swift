@@ -69,6 +69,9 @@ let matrixCases: [MatrixCase] = [
     MatrixCase("det", [([3, 3], well)]) { try det($0[0]) },
     MatrixCase("det negative", [([3, 3], negated)]) { try det($0[0]) },
     MatrixCase("det pivoting", [([4, 4], .permuted)]) { try det($0[0]) },
+    MatrixCase("adjugate", [([3, 3], well)]) { try adjugate($0[0]) },
+    MatrixCase("adjugate pivoting", [([4, 4], .permuted)]) { try adjugate($0[0]) },
+    MatrixCase("adjugate 1 x 1", [([1, 1], well)]) { try adjugate($0[0]) },
     MatrixCase("logdet", [([1, 1], well)]) { try logdet($0[0]) },
     MatrixCase("logdet", [([4, 4], well)]) { try logdet($0[0]) },
     MatrixCase("logdet negative det", [([5, 5], negated)]) { try logdet($0[0]) },
@@ -136,6 +139,80 @@ func referenceDeterminant(_ a: TensorData) -> Double {
     }
     return permutations(Array(0..<n)).reduce(0.0) { total, entry in
         total + entry.1 * (0..<n).reduce(1.0) { $0 * a[$1, entry.0[$1]] }
+    }
+}
+
+/// adj(A) by cofactors of the Leibniz determinant (small n only), independent of Nabla.
+func referenceAdjugate(_ a: TensorData) -> [Double] {
+    let n = a.shape[0]
+    var adj = [Double](repeating: 0, count: n * n)
+    for i in 0..<n {
+        for j in 0..<n {
+            // Cofactor C_ji: the minor without row j and column i, signed.
+            let rows = (0..<n).filter { $0 != j }, columns = (0..<n).filter { $0 != i }
+            let minor = try! TensorData(shape: [n - 1, n - 1], scalars: rows.flatMap { r in columns.map { a[r, $0] } })
+            adj[i * n + j] = ((i + j) % 2 == 0 ? 1 : -1) * (n == 1 ? 1 : referenceDeterminant(minor))
+        }
+    }
+    return adj
+}
+
+@Suite("The gradient of det where det is 0")
+struct SingularDeterminantTests {
+    /// d det / dA = adj(A)^T stays finite at singular matrices (it was NaN: det A A^-T).
+    @Test func gradientsAtSingularMatrices() throws {
+        let cases: [[Double]] = [
+            [1, 2, 2, 4], [0, 0, 0, 0], [1e300, 0, 0, 1e300], [0, 1, 0, 0],
+            [1, 2, 3, 2, 4, 6, 1, 0, 1], [1, 2, 3, 2, 4, 6, 3, 6, 9], [0, 0, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0, 5],
+        ]
+        for values in cases {
+            let n = values.count == 4 ? 2 : 3
+            let g = GraphBuilder()
+            let A = try g.input("A", shape: [n, n])
+            let graph = try g.graph(outputs: ["det": det(A), "ddet": gradient(of: det(A), wrt: A), "adj": adjugate(A)])
+            let a = try TensorData(shape: [n, n], scalars: values)
+            let out = try expectKernelMatchesInterpreter(graph, ["A": a])
+            let expected = transposeSquare(referenceAdjugate(a), n)
+            let finite = out["ddet"]!.scalars.allSatisfy { $0.isFinite }
+            #expect(finite, "\(values)")
+            expectClose(out["ddet"]!.scalars, expected, tolerance: 1e-14, "gradient of det at \(values)")
+            expectClose(out["adj"]!.scalars, referenceAdjugate(a), tolerance: 1e-14, "adj at \(values)")
+        }
+    }
+
+    /// The example of the issue: [[1, 2], [2, 4]] has the adjugate [[4, -2], [-2, 1]].
+    @Test func theAdjugateOfARankOneMatrix() throws {
+        let g = GraphBuilder()
+        let A = try g.input("A", shape: [2, 2])
+        let graph = try g.graph(outputs: ["ddet": gradient(of: det(A), wrt: A)])
+        let out = try Kernel(graph)(["A": TensorData(shape: [2, 2], scalars: [1, 2, 2, 4])])
+        #expect(out["ddet"]!.scalars == [4, -2, -2, 1])
+    }
+
+    /// Random matrices of rank n - 1 and n - 2 against cofactors, and the kernel's bits against
+    /// the interpreter's.
+    @Test(arguments: [3, 4, 5])
+    func rankDeficientMatrices(n: Int) throws {
+        var rng = SeededRandom(seed: UInt64(n))
+        for deficiency in [1, 2] {
+            // A = B C with B n x r, C r x n: rank r = n - deficiency.
+            let r = n - deficiency
+            let b = TensorData.random([n, r], in: -1...1, using: &rng), c = TensorData.random([r, n], in: -1...1, using: &rng)
+            var product = [Double](repeating: 0, count: n * n)
+            for i in 0..<n { for j in 0..<n { for k in 0..<r { product[i * n + j] += b[i, k] * c[k, j] } } }
+            let a = try TensorData(shape: [n, n], scalars: product)
+            let g = GraphBuilder()
+            let A = try g.input("A", shape: [n, n])
+            let graph = try g.graph(outputs: ["adj": adjugate(A)])
+            let reference = try Interpreter.evaluate(graph, inputs: ["A": a])["adj"]!.scalars
+            let compiled = try Kernel(graph)(["A": a])["adj"]!.scalars
+            #expect(sameBits(compiled, reference), "n \(n), rank \(r): \(firstDifference(compiled, reference))")
+            let finite = reference.allSatisfy { $0.isFinite }
+            #expect(finite)
+            // Rank n - 2: every cofactor vanishes (up to rounding).
+            let scale = max(1, referenceAdjugate(a).map(Swift.abs).max()!)
+            for (x, y) in zip(reference, referenceAdjugate(a)) { #expect(Swift.abs(x - y) <= 1e-12 * scale, "n \(n), rank \(r)") }
+        }
     }
 }
 
@@ -418,16 +495,18 @@ struct MatrixCalculusClosedFormTests {
         expectClose(out["d2"]!.scalar, try (d1(h) - d1(-h)) / (2 * h), tolerance: 1e-6)
     }
 
-    /// Derivatives use solves, never an explicit inverse.
+    /// Derivatives use solves (det: the adjugate, from the same factors), never an explicit
+    /// inverse.
     @Test func derivativesUseFactorisedForms() throws {
         let g = GraphBuilder()
         let A = try g.input("A", shape: [3, 3]), b = try g.input("b", shape: [3]), V = try g.input("V", shape: [3, 3])
-        for f in [try logdet(A), try det(A), try sum(solve(A, b))] {
+        for (f, form) in [(try logdet(A), "solve"), (try det(A), "adjugate"), (try sum(solve(A, b)), "solve")] {
             let graph = try g.graph(outputs: [
                 "g": gradient(of: f, wrt: A), "t": jvp(of: f, wrt: A, tangent: V), "h": hvp(of: f, wrt: A, along: V),
             ])
             #expect(!graph.nodes.contains { $0.operation is MatrixInverse })
-            #expect(graph.nodes.contains { $0.operation is Solve })
+            #expect(graph.nodes.contains { form == "solve" ? $0.operation is Solve : $0.operation is Adjugate })
+            #expect(graph.nodes.filter { $0.operation is LUFactor }.count == 1)
         }
         // inv's own rules reuse its result: one inverse node in value, gradient and tangent.
         let y = try sum(sin(inv(A)))

@@ -26,6 +26,8 @@ void nabla_lu_apply(long n, long m, const double *f, const double *pivots, doubl
 void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity);
 double nabla_lu_det(long n, const double *f, const double *pivots);
 double nabla_lu_logabsdet(long n, const double *f);
+/* adj(A) (n x n) from A's factors: the transposed cofactors, finite where det A is 0. */
+void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x);
 
 /* The text of those functions (with the token NABLA_LINKAGE before each), for standalone C. */
 extern const char nabla_linalg_source[];

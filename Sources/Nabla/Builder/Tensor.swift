@@ -247,6 +247,10 @@ public func det(_ A: Tensor) throws -> Tensor { try A.builder.apply(Determinant(
 /// The LU factors of a square matrix, one node per matrix however many functions use them.
 func luFactors(_ A: Tensor) throws -> Tensor { try A.builder.apply(LUFactor(), [A]) }
 
+/// adj(A), the transposed matrix of cofactors of a square matrix (det A A^-1 where A is
+/// invertible, and finite where it is not).
+public func adjugate(_ A: Tensor) throws -> Tensor { try A.builder.apply(Adjugate(), [A, luFactors(A)]) }
+
 /// log |det A| of a square matrix (a scalar): the sum of the logs of the LU pivots'
 /// magnitudes, so it stays finite where det itself would overflow or underflow. A singular
 /// matrix gives -inf.

@@ -10,6 +10,7 @@ enum RuntimeSymbols {
         ("nabla_lu_apply", unsafeBitCast(nabla_lu_apply as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_apply_transposed", unsafeBitCast(nabla_lu_apply_transposed as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
+        ("nabla_lu_adjugate", unsafeBitCast(nabla_lu_adjugate as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
     ]
 }

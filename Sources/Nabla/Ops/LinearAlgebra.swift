@@ -130,6 +130,49 @@ enum LU {
         return swaps % 2 == 1 ? -d : d
     }
 
+    /// adj(A) from A's factors, division-free so it stays finite where det A is 0:
+    /// runtime/nabla_linalg_code.h explains the algorithm (`nabla_lu_adjugate`), which this
+    /// follows operation for operation.
+    static func adjugate(_ n: Int, _ f: [Double]) -> [Double] {
+        var x = [Double](repeating: 0, count: n * n)
+        var swaps = 0
+        var j = n - 1
+        while j >= 0 {
+            x[j * n + j] = 1
+            var i = j - 1
+            while i >= 0 {
+                var m = 0.0, p = 1.0
+                for l in (i + 1)...j {
+                    m += f[i * n + l] * p * x[l * n + j]
+                    p *= f[l * n + l]
+                }
+                x[i * n + j] = -m
+                i -= 1
+            }
+            for i in 0...j {
+                var d = 1.0
+                for k in 0..<i { d *= f[k * n + k] }
+                for k in (j + 1)..<n { d *= f[k * n + k] }
+                if x[i * n + j] != 0 { x[i * n + j] = d * x[i * n + j] }
+            }
+            for i in (j + 1)..<n { x[i * n + j] = 0 }
+            if f[j * n + j] != 0 {
+                for k in (j + 1)..<n {
+                    let t = f[multiplier(n, k, j)]
+                    for i in 0..<n { x[i * n + j] -= t * x[i * n + k] }
+                }
+            }
+            let l = Int(f[n * n + j])
+            if l != j {
+                swaps += 1
+                for i in 0..<n { x.swapAt(i * n + j, i * n + l) }
+            }
+            j -= 1
+        }
+        if swaps % 2 == 1 { for i in x.indices { x[i] = -x[i] } }
+        return x
+    }
+
     /// log |det A| from its factors: the sum of log |u_kk|, which neither overflows nor underflows.
     static func logAbsDeterminant(_ n: Int, _ f: [Double]) -> Double {
         var s = 0.0
@@ -174,10 +217,13 @@ extension LU {
         P(.long, "identity"),
     ])
     static let det = runtime("nabla_lu_det", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots")])
+    static let adjugate = runtime("nabla_lu_adjugate", returns: .void, [
+        P(.long, "n"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
+    ])
     static let logAbsDet = runtime("nabla_lu_logabsdet", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f")],
                                    calls: [.fabs, .log])
     /// Every function above, for tests.
-    static let runtimeFunctions = [factor, applyFactors, applyTransposedFactors, det, logAbsDet]
+    static let runtimeFunctions = [factor, applyFactors, applyTransposedFactors, det, adjugate, logAbsDet]
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
@@ -267,22 +313,63 @@ public struct Determinant: Operation {
         TensorData(LU.determinant(inputs[0].shape[0], inputs[1].scalars))
     }
 
-    /// d det / dA = det A * A^-T, reusing the result.
+    /// d det / dA = adj(A)^T, the cofactors, which is finite where det A is 0 (det A A^-T is
+    /// NaN there).
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         guard rule.needsGradient[0] else { return [nil, nil] }
-        return [try (rule.cotangent * rule.output) * inverseTransposed(rule.inputs[0]), nil]
+        return [try rule.cotangent * adjugate(rule.inputs[0]).transposed, nil]
     }
 
-    /// d det = det A * tr(A^-1 dA), with A^-1 dA as a solve.
+    /// d det = tr(adj(A) dA).
     public func tangent(_ rule: TangentRule) throws -> Tensor? {
         guard let t = rule.tangents[0] else { return nil }
-        return try rule.output * matrixTrace(solve(rule.inputs[0], t))
+        return sum(try adjugate(rule.inputs[0]).transposed * t)
     }
 
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         let n = site.inputs[0].extents[0], f = site.inputs[1]
         let value: LoopIR.Expression = n == 0 ? .literal(1) : .call(LU.det, [.integer(n), f.address(), pivots(f, n)])
         return [.assign(site.output.place(), value)]
+    }
+}
+
+/// adj(A) of a square matrix, the transposed matrix of cofactors (det A A^-1 where A is
+/// invertible), computed from A's LU factors without division, so it is finite where det A is 0.
+public struct Adjugate: Operation {
+    public init() {}
+    public var name: String { "adj" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        _ = try checkFactored(inputs, 2, "adj")
+        return inputs[0]
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        TensorData(unchecked: shape, LU.adjugate(shape[0], inputs[1].scalars))
+    }
+
+    /// With Y = adj(A) = det(A) A^-1: dY = (tr(Y dA) Y - Y dA Y) / det A, so
+    /// dA = (<G, Y> Y^T - Y^T G Y^T) / det A. Second derivatives of det (which come through
+    /// here) are therefore not finite where A is singular; first derivatives are.
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        guard rule.needsGradient[0] else { return [nil, nil] }
+        let y = rule.output, g = rule.cotangent
+        let d = try rule.builder.apply(Determinant(), rule.inputs)
+        return [try (sum(g * y) * y.transposed - y.transposed.matmul(g).matmul(y.transposed)) / d, nil]
+    }
+
+    /// dY = (tr(Y dA) Y - Y dA Y) / det A.
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        guard let t = rule.tangents[0] else { return nil }
+        let y = rule.output
+        let d = try rule.builder.apply(Determinant(), rule.inputs)
+        return try (sum(y.transposed * t) * y - y.matmul(t).matmul(y)) / d
+    }
+
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.inputs[0].extents[0], f = site.inputs[1]
+        guard n > 0 else { return [] }
+        return [.call(LU.adjugate, [.integer(n), f.address(), pivots(f, n), site.output.address()])]
     }
 }
 
