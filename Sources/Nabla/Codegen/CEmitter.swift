@@ -57,6 +57,7 @@ public struct CKernelSource: Sendable {
 ///
 /// No text from the graph's names reaches the C: identifiers are derived from node indices.
 public func emitC(_ graph: Graph, options: CEmitOptions = .standalone) throws -> CKernelSource {
+    try checkFunctionName(options.functionName)
     let graph = (options.simplify ? try simplify(graph, options: options.simplifyOptions) : graph).scheduledLate()
     let nodes = graph.nodes
     let count = nodes.count
