@@ -24,24 +24,24 @@ struct Bench: ParsableCommand {
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
-    @Option(help: "Time budget of each measurement, in seconds.")
+    @Option(help: "Time budget of each measurement, in seconds (more than 0, at most \(Int(Bench.maximumSeconds))).")
     var seconds: Double = 0.25
+
+    /// The largest `--seconds`: an hour per measurement.
+    static let maximumSeconds = 3600.0
 
     @Option(help: "Seed of the random inputs.")
     var seed: UInt64 = 1
 
     func validate() throws {
-        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be positive") }
+        guard seconds > 0, seconds <= Bench.maximumSeconds else {
+            throw ValidationError("--seconds must be more than 0 and at most \(Int(Bench.maximumSeconds)), not \(seconds)")
+        }
     }
 
     func run() throws {
-        let program = try file.load()
-        let text: String
-        do {
-            text = try String(contentsOfFile: file.file, encoding: .utf8)
-        } catch {
-            throw CLIFailure.input("error: cannot read '\(file.file)'")
-        }
+        // The text is read once: the file may be a pipe.
+        let (program, text) = try file.loadWithText()
         // Every dim at its final value, so each timed compile builds the same graph.
         let dims = Dictionary(uniqueKeysWithValues: program.dims.map { ($0.name, $0.value) })
         let layout = file.jacobianLayout
@@ -85,8 +85,8 @@ struct Bench: ParsableCommand {
         }
         let baseline = results.first { $0.backend == .interp }?.call
         switch format {
-        case .json: print(json(results, dims: program.dims, baseline: baseline))
-        case .text: print(table(results, dims: program.dims, baseline: baseline))
+        case .json: try writeStandardOutput(json(results, dims: program.dims, baseline: baseline) + "\n")
+        case .text: try writeStandardOutput(table(results, dims: program.dims, baseline: baseline) + "\n")
         }
     }
 

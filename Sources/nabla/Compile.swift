@@ -37,23 +37,32 @@ struct Compile: ParsableCommand {
     }
 
     func run() throws {
-        let program = try file.load()
         let stem = URL(fileURLWithPath: file.file).deletingPathExtension().lastPathComponent
         let function = name ?? "nabla_" + stem
+        try checkName(function)
+        let program = try file.load()
         var options = CEmitOptions(functionName: function, simplifyOptions: SimplifyOptions(fastMath: fastMath))
         options.unroll = unroll
-        let source = try reportingErrors { try emitC(program.graph, options: options) }
-        if stats {
-            let statistics = try reportingErrors { try compileStatistics(program.graph, options: options) }
-            FileHandle.standardError.write(Data((statistics.description + "\n").utf8))
-        }
-        if let output {
-            try write(source.code, to: output)
-        } else {
-            print(source.code, terminator: "")
-        }
-        if let header {
-            try write(emitCHeader(program.graph, source: source), to: header)
+        // Everything is computed before anything is written.
+        // One compilation: the C and the statistics come from the same plan.
+        let compilation = try reportingErrors { try Compilation(program.graph, options: options) }
+        let source = try reportingErrors { try compilation.emit(options) }
+        let statistics = stats ? compilation.statistics : nil
+        var files: [(option: String, path: String, text: String)] = []
+        if let output { files.append(("-o", output, source.code)) }
+        if let header { files.append(("--header", header, emitCHeader(program.graph, source: source))) }
+        try writeFiles(files)
+        if let statistics { FileHandle.standardError.write(Data((statistics.description + "\n").utf8)) }
+        if output == nil { try writeStandardOutput(source.code) }
+    }
+
+    /// Fails with a usage error when `function` cannot name the C function.
+    private func checkName(_ function: String) throws {
+        do {
+            try checkFunctionName(function)
+        } catch let NablaError.invalidArgument(_, reason) {
+            let option = name == nil ? "the default function name (from the file name; give --name)" : "--name \(function)"
+            throw CLIFailure.input("error: \(option): \(reason)")
         }
     }
 }

@@ -25,23 +25,34 @@ struct GraphCommand: ParsableCommand {
         let title = URL(fileURLWithPath: file.file).deletingPathExtension().lastPathComponent
         let text = graph.dot(title: title)
         guard let png else {
-            print(text)
+            try writeStandardOutput(text + "\n")
             return
         }
+        try render(text, toPNG: png)
+    }
+
+    /// Renders DOT text to a PNG file with Graphviz's `dot`. The text goes through a temporary
+    /// file, not a pipe, so a `dot` that stops early cannot kill this process with SIGPIPE.
+    private func render(_ text: String, toPNG png: String) throws {
         guard let dot = findExecutable("dot") else {
             throw CLIFailure.input("error: --png needs Graphviz's 'dot' on PATH (apt-get install graphviz)")
         }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nabla-graph-\(UUID().uuidString)")
+        try reportingErrors { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("graph.dot")
+        try writeFiles([("DOT", input.path, text)])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: dot)
-        process.arguments = ["-Tpng", "-o", png]
-        let pipe = Pipe()
-        process.standardInput = pipe
-        try process.run()
-        pipe.fileHandleForWriting.write(Data(text.utf8))
-        try pipe.fileHandleForWriting.close()
+        process.arguments = ["-Tpng", "-o", png, input.path]
+        let errors = Pipe()
+        process.standardError = errors
+        try reportingErrors { try process.run() }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw CLIFailure.input("error: dot failed with status \(process.terminationStatus)")
+            let detail = message.split(separator: "\n").first.map { ": \($0)" } ?? ""
+            throw CLIFailure.input("error: dot could not render '\(png)' (status \(process.terminationStatus))\(detail)")
         }
     }
 }

@@ -16,6 +16,7 @@ struct NablaCommand: ParsableCommand {
 
     static func main() {
         do {
+            try refuseRepeatedOptions(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as CLIFailure {
@@ -53,23 +54,70 @@ struct FileOptions: ParsableArguments {
     @Option(name: .customLong("jacobian-layout"), help: "Layout of jacobian outputs: numerator (shape(e) + shape(x)) or denominator (the transpose).")
     var jacobianLayout: JacobianLayout = .numerator
 
+    /// The most bytes read from a graph file (256 MiB), so that `/dev/zero` ends with an error.
+    static let fileByteLimit = 256 << 20
+
     /// The compiled program, or a failure carrying the rendered diagnostics.
-    func load() throws -> NablaProgram {
-        var overrides: [String: Int] = [:]
-        for item in dims {
-            let parts = item.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = Int(parts[1].trimmingCharacters(in: .whitespaces)) else {
-                throw CLIFailure.input("error: --dim expects NAME=INTEGER, got '\(item)'")
-            }
-            overrides[parts[0].trimmingCharacters(in: .whitespaces)] = value
-        }
+    func load() throws -> NablaProgram { try loadWithText().program }
+
+    /// The compiled program and the text it was compiled from. The file is read once, to its
+    /// end, so a pipe or `/dev/stdin` works.
+    func loadWithText() throws -> (program: NablaProgram, text: String) {
+        let overrides = try dimOverrides()
+        let text = try readGraphFile()
         do {
-            return try NablaProgram(contentsOfFile: file, dims: overrides, jacobianLayout: jacobianLayout)
+            return (try NablaProgram(source: text, fileName: file, dims: overrides, jacobianLayout: jacobianLayout), text)
         } catch let errors as SourceErrors {
             throw CLIFailure.input(errors.description)
         } catch let error as NablaError {
             throw CLIFailure.input("error: \(error)")
         }
+    }
+
+    /// The `--dim` values by name. Each must be an integer a dim can take, given once.
+    func dimOverrides() throws -> [String: Int] {
+        var overrides: [String: Int] = [:]
+        var given: [String: String] = [:]
+        for item in dims {
+            guard let equals = item.firstIndex(of: "=") else {
+                throw CLIFailure.input("error: --dim expects NAME=INTEGER, got '\(item)'")
+            }
+            let name = item[..<equals].trimmingCharacters(in: .whitespaces)
+            let text = item[item.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw CLIFailure.input("error: --dim expects NAME=INTEGER, got '\(item)'") }
+            if let previous = given[name] {
+                throw CLIFailure.input("error: --dim \(name) is given twice ('\(previous)' and '\(item)'); give it once")
+            }
+            overrides[name] = try dimValue(text, of: name)
+            given[name] = item
+        }
+        return overrides
+    }
+
+    /// The value of `--dim name=text`: an integer from 0 to `NablaProgram.maximumElements`.
+    private func dimValue(_ text: String, of name: String) throws -> Int {
+        let range = "a dim must be an integer from 0 to \(NablaProgram.maximumElements)"
+        let digits = text.drop { $0 == "-" || $0 == "+" }
+        let isInteger = !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber } && text.count - digits.count <= 1
+        guard isInteger else { throw CLIFailure.input("error: --dim \(name)=\(text): '\(text)' is not an integer; \(range)") }
+        guard let value = Int(text), (0...NablaProgram.maximumElements).contains(value) else {
+            throw CLIFailure.input("error: --dim \(name)=\(text) is out of range: \(range)")
+        }
+        return value
+    }
+
+    /// The graph file's text, read to its end.
+    private func readGraphFile() throws -> String {
+        let bytes: [UInt8]
+        do {
+            bytes = try TensorText.readFile(atPath: file, byteLimit: Self.fileByteLimit)
+        } catch let failure as FileReadError {
+            throw CLIFailure.input("error: \(failure)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CLIFailure.input("error: cannot read '\(file)': it is not UTF-8 text")
+        }
+        return text
     }
 }
 
@@ -125,17 +173,6 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
-/// Writes text to a file, or fails with a clear message.
-func write(_ text: String, to path: String) throws {
-    do {
-        // In place, not through a temporary file renamed over the target: the target may be a
-        // device (-o /dev/null) or a link, which a rename would replace.
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-    } catch {
-        throw CLIFailure.input("error: cannot write '\(path)': \(error.localizedDescription)")
-    }
-}
-
 /// Runs a body that may throw library errors, turning them into exit-status-2 failures.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
@@ -144,5 +181,23 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         throw failure
     } catch {
         throw CLIFailure.input("error: \(error)")
+    }
+}
+
+/// Options that may be given more than once; any other option given twice is a usage error
+/// (ArgumentParser would silently keep the last).
+let repeatableOptions: Set<String> = ["--dim", "--input"]
+
+/// Fails when an option other than `repeatableOptions` appears twice before a `--`.
+func refuseRepeatedOptions(_ arguments: [String]) throws {
+    var seen = Set<String>()
+    for argument in arguments {
+        if argument == "--" { break }
+        guard argument.hasPrefix("-"), argument.count > 1, !argument.dropFirst().allSatisfy({ $0.isNumber || $0 == "." || $0 == "e" }) else { continue }
+        let name = String(argument.prefix { $0 != "=" })
+        if repeatableOptions.contains(name) { continue }
+        guard seen.insert(name).inserted else {
+            throw CLIFailure.input("error: \(name) is given twice; give it once")
+        }
     }
 }

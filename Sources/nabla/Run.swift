@@ -18,8 +18,8 @@ struct Run: ParsableCommand {
         let outputs = try reportingErrors { try Kernel(program.graph)(inputs) }
         let ordered = program.graph.outputs.map { (name: $0.name, value: outputs[$0.name]!) }
         switch format {
-        case .json: print(TensorText.json(ordered))
-        case .text: print(TensorText.text(ordered))
+        case .json: try writeStandardOutput(TensorText.json(ordered) + "\n")
+        case .text: try writeStandardOutput(TensorText.text(ordered) + "\n")
         }
     }
 }

@@ -41,11 +41,13 @@ public final class GraphBuilder {
     }
 
     /// Declares a named input of the given shape (a scalar by default).
-    /// - Throws: `NablaError.duplicateName` if an input of that name exists.
+    /// - Throws: `NablaError.duplicateName` if an input of that name exists,
+    ///   `.invalidArgument` if the shape has more than `Shape.maximumElementCount` elements.
     public func input(_ name: String, shape: Shape = .scalar) throws -> Tensor {
         guard inputNames.insert(name).inserted else {
             throw NablaError.duplicateName(kind: "input", name: name)
         }
+        try shape.checkElementCount(of: "input '\(name)'")
         let id = append(Graph.Node(operation: Input(), inputs: [], shape: shape))
         inputPorts.append(Graph.Port(name: name, node: id))
         return Tensor(builder: self, id: id)
@@ -60,6 +62,10 @@ public final class GraphBuilder {
     }
 
     /// A tensor constant.
+    ///
+    /// Its data is in memory, so its element count is within bounds; only an empty constant
+    /// can have a shape past `Shape.maximumElementCount` (counting empty axes as 1). Such a
+    /// tensor is kept, but applying an operation to it and building a graph with it throw.
     public func constant(_ value: TensorData) -> Tensor {
         if value.shape.isScalar { return constant(value.scalar) }
         let id = append(Graph.Node(operation: Constant(value), inputs: [], shape: value.shape))
@@ -67,31 +73,67 @@ public final class GraphBuilder {
     }
 
     /// A tensor of the given shape filled with `value` (a broadcast scalar, not stored data).
+    ///
+    /// A shape past `Shape.maximumElementCount` gives a tensor that every operation applied
+    /// to it, and `graph(outputs:)`, rejects with `NablaError.invalidArgument`.
     public func filled(_ value: Double, shape: Shape) -> Tensor {
         let scalar = constant(value)
         if shape.isScalar { return scalar }
-        // A scalar always broadcasts, so this cannot fail.
-        return try! apply(BroadcastTo(shape: shape), [scalar])
+        let broadcast = BroadcastTo(shape: shape)
+        guard (try? shape.checkElementCount(of: broadcast.name)) != nil else {
+            // Recorded as it is, to be refused where it is used: this function cannot throw.
+            return Tensor(builder: self, id: append(Graph.Node(operation: broadcast, inputs: [scalar.id], shape: shape)))
+        }
+        // A scalar always broadcasts to a shape within bounds, so this cannot fail.
+        return try! apply(broadcast, [scalar])
     }
 
     /// Appends `operation` applied to `operands` after checking shapes.
     ///
     /// This is the one way nodes other than inputs and constants enter a graph. Applying an
     /// equal operation to the same operands twice returns the first node.
+    /// - Throws: the operation's shape errors; `NablaError.mixedBuilders`; `.invalidArgument`
+    ///   when an operand's or the result's shape has more than `Shape.maximumElementCount`
+    ///   elements.
     public func apply(_ operation: some Operation, _ operands: [Tensor]) throws -> Tensor {
         for operand in operands where operand.builder !== self {
             throw NablaError.mixedBuilders(op: operation.name)
         }
+        if let shortened = Self.shortenedSteps(operation) { return try apply(shortened, operands) }
         let inputs = operands.map(\.id)
         let hash = HashConsTable.hash(operation, inputs)
         let found = existing.find(hash) { id in
             nodes[id].inputs == inputs && operation.isEqual(to: nodes[id].operation)
         }
         if let id = found { return Tensor(builder: self, id: id) }
+        // Operands are checked first, so that no shape rule computes with an empty constant's
+        // oversized extents; then the result, the one shape this call brings in.
+        for operand in operands { try operand.shape.checkElementCount(of: "operand of \(operation.name)") }
         let shape = try operation.outputShape(for: operands.map(\.shape))
+        try shape.checkElementCount(of: operation.name)
         let id = append(Graph.Node(operation: operation, inputs: inputs, shape: shape))
         existing.insert(id, hash: hash)
         return Tensor(builder: self, id: id)
+    }
+
+    /// `operation` with every slice step longer than the span it walks cut to that span
+    /// (which selects the same single element), or nil when there is nothing to cut.
+    ///
+    /// A slice's shape rule computes `end - start + step - 1` and its view multiplies strides
+    /// by steps; a step bounded by the extent keeps both within the operand's element count,
+    /// where an arbitrary one (`x[0:10:Int.max]`) would overflow.
+    private static func shortenedSteps(_ operation: some Operation) -> (any Operation)? {
+        func shortened(_ slice: Slice) -> Slice? {
+            var steps = slice.steps
+            for axis in steps.indices where axis < slice.starts.count && axis < slice.ends.count && steps[axis] > 1 {
+                let (span, overflow) = slice.ends[axis].subtractingReportingOverflow(slice.starts[axis])
+                if !overflow, steps[axis] > max(span, 1) { steps[axis] = max(span, 1) }
+            }
+            return steps == slice.steps ? nil : Slice(starts: slice.starts, ends: slice.ends, steps: steps)
+        }
+        if let slice = operation as? Slice { return shortened(slice) }
+        if let pad = operation as? PadSlice, let slice = shortened(pad.slice) { return PadSlice(slice: slice, shape: pad.shape) }
+        return nil
     }
 
     /// `y` recomputed with `replacement` in place of `x` (same shape): every node between them
@@ -128,7 +170,25 @@ public final class GraphBuilder {
             guard tensor.builder === self else { throw NablaError.mixedBuilders(op: "output '\(name)'") }
         }
         let whole = Graph(nodes: nodes, inputs: inputPorts, outputs: outputs.map { Graph.Port(name: $0.0, node: $0.1.id) })
-        return whole.pruned()
+        let graph = whole.pruned()
+        try Self.checkElementCounts(graph)
+        return graph
+    }
+
+    /// Checks every node's shape (constants and filled tensors are not checked when made) and
+    /// that all tensors together hold at most `Shape.maximumGraphElementCount` elements, so
+    /// that a kernel's workspace size in bytes, a sum over some of them, cannot overflow.
+    private static func checkElementCounts(_ graph: Graph) throws {
+        var total = 0
+        for node in graph.nodes {
+            try node.shape.checkElementCount(of: node.operation.name)
+            total += node.shape.count  // at most 2^40 each, and the sum is checked as it grows
+            guard total <= Shape.maximumGraphElementCount else {
+                throw NablaError.invalidArgument(
+                    op: "graph",
+                    reason: "its \(graph.nodes.count) tensors hold more than \(Shape.maximumGraphElementCount) (2^56) elements together, the most one graph may hold")
+            }
+        }
     }
 
     /// The graph computing the given outputs, in the order written.

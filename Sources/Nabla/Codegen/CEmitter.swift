@@ -108,7 +108,10 @@ public struct Compilation: Sendable {
 
     /// The kernel as a loop IR program, shaped for `options` (its function name, runtime use
     /// and unrolling; the simplification options are this compilation's).
+    /// - Throws: `NablaError.invalidArgument` for a function name the C cannot use
+    ///   (`checkFunctionName`).
     public func program(_ options: CEmitOptions) throws -> LoopIR.Program {
+        try checkFunctionName(options.functionName)
         var lowering = KernelLowering(plan: plan, target: options.target)
         return try lowering.program(name: cIdentifier(options.functionName))
     }

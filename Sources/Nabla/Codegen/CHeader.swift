@@ -1,8 +1,9 @@
 /// Writes a C header for a kernel emitted by `emitC`: an include guard, the entry point's
 /// prototype, and the sizes a C caller needs to allocate buffers, as macros and small arrays.
 ///
-/// With `P` the function name upper-cased (`source.functionName`, already a C identifier; for
-/// the default name `nabla_kernel` that is `NABLA__KERNEL`), `p` the function name as it is,
+/// With `P` the macro prefix `cMacroPrefix(source.functionName)` (the function name, already a
+/// C identifier, upper-cased; for the default name `nabla_kernel` that is `NABLA__KERNEL`, and
+/// an upper-case letter `X` of the name becomes `X_U`, so that `a` and `A` give `A` and `A_U`), `p` the function name as it is,
 /// and `N` a port name passed through `cIdentifier` (case kept, so distinct names stay
 /// distinct), the header defines:
 ///
@@ -34,7 +35,7 @@ public func emitCHeader(_ graph: Graph, source: CKernelSource, guardName: String
         graph.inputs.count == source.inputShapes.count && graph.outputs.count == source.outputShapes.count,
         "emitCHeader: the graph's ports do not match the kernel source")
     let function = source.functionName
-    let prefix = function.uppercased()
+    let prefix = cMacroPrefix(function)
     let guardMacro = guardName.map(cIdentifier) ?? "NABLA_\(prefix)_H"
 
     var lines: [String] = []
@@ -104,4 +105,41 @@ public func emitCHeader(_ graph: Graph, source: CKernelSource, guardName: String
     lines.append("#endif /* \(guardMacro) */")
     lines.append("")
     return lines.joined(separator: "\n")
+}
+
+/// The prefix of the macros `emitCHeader` defines for the C function `identifier` (a result of
+/// `cIdentifier`): the identifier upper-cased, with each upper-case letter `X` written `X_U`.
+///
+/// Distinct identifiers give distinct prefixes, so the headers of `a` and `A` can be included
+/// together. The mangled identifier is a sequence of letters, digits, `__` and `_XX` escapes
+/// (`XX` two upper-case hex digits, left as they are); an upper-case letter is the only
+/// token written with `_U` after it, and no token begins with `_U` (`U` is not a hex digit),
+/// so the prefix reads back to one identifier. An identifier without upper-case letters keeps
+/// the plain upper-cased prefix: `nabla_kernel` gives `NABLA__KERNEL`,
+/// `nabla_seed-function` (`nabla__seed_2Dfunction`) gives `NABLA__SEED_2DFUNCTION`, and
+/// `seedFn` gives `SEEDF_UN`.
+public func cMacroPrefix(_ identifier: String) -> String {
+    var result = ""
+    var escapeDigits = 0  // hex digits still to come of a `_XX` escape
+    var underscores = 0  // length of the current run of underscores
+    for character in identifier {
+        if character == "_" {
+            underscores += 1
+            result.append(character)
+            continue
+        }
+        // An odd run of underscores ends in the `_` of an escape: two hex digits follow.
+        if underscores % 2 == 1 { escapeDigits = 2 }
+        underscores = 0
+        if escapeDigits > 0 {
+            escapeDigits -= 1
+            result.append(character)
+        } else if character.isASCII && character.isUppercase {
+            result.append(character)
+            result += "_U"
+        } else {
+            result += character.uppercased()
+        }
+    }
+    return result
 }

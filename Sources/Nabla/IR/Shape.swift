@@ -20,8 +20,55 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
     /// Number of axes.
     public var rank: Int { dims.count }
 
-    /// Number of elements (1 for a scalar).
-    public var count: Int { dims.reduce(1, *) }
+    /// The most elements one tensor of a graph may have: 2^40 (8 TiB of doubles).
+    ///
+    /// `GraphBuilder` rejects larger shapes where they enter a graph. The bound keeps every
+    /// index computation of the interpreter and of code generation inside `Int`: an extent,
+    /// a stride or an offset into one tensor is at most 2^40, a stride times an extent at
+    /// most that too, and a matrix product's m * k * n at most (2^40)^1.5 = 2^60.
+    public static let maximumElementCount = 1 << 40
+
+    /// The most elements all the tensors of one graph may hold together: 2^56, so that the
+    /// workspace of a kernel, in bytes, fits in an `Int` with room for alignment padding.
+    public static let maximumGraphElementCount = 1 << 56
+
+    /// Number of elements (1 for a scalar), or `Int.max` when the product of the extents does
+    /// not fit in an `Int` (no such shape gets into a graph; see `checkElementCount(of:)`).
+    public var count: Int {
+        if dims.contains(0) { return 0 }
+        return Shape.product(dims) ?? Int.max
+    }
+
+    /// The product of `extents`, or nil when it overflows `Int`.
+    static func product(_ extents: some Sequence<Int>) -> Int? {
+        var result = 1
+        for extent in extents {
+            let (next, overflow) = result.multipliedReportingOverflow(by: extent)
+            if overflow { return nil }
+            result = next
+        }
+        return result
+    }
+
+    /// The product of the extents with zero extents counted as 1: the element count this
+    /// shape would have without its empty axes, and a bound on each of its strides and on
+    /// every product of some of its extents. Nil when that overflows `Int`.
+    var span: Int? { Shape.product(dims.lazy.map { max($0, 1) }) }
+
+    /// Checks that a tensor of this shape may be part of a graph: at most
+    /// `maximumElementCount` elements, counting zero extents as 1 (so that a shape such as
+    /// `[0, 1 << 40, 1 << 40]`, empty but with strides past the bound, is refused too).
+    /// - Parameter what: what has this shape, for the message (`"input 'x'"`, an operation's
+    ///   name).
+    /// - Throws: `NablaError.invalidArgument` naming `what`, the shape and the bound.
+    public func checkElementCount(of what: @autoclosure () -> String) throws {
+        guard let span, span <= Shape.maximumElementCount else {
+            let size = dims.contains(0) ? "counting its empty axes as 1, more than" : "more than"
+            throw NablaError.invalidArgument(
+                op: what(),
+                reason: "shape \(self) has \(size) \(Shape.maximumElementCount) (2^40) elements, the most one tensor may have")
+        }
+    }
 
     /// True for rank 0.
     public var isScalar: Bool { dims.isEmpty }
@@ -32,7 +79,10 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         var running = 1
         for axis in stride(from: dims.count - 1, through: 0, by: -1) {
             result[axis] = running
-            running *= dims[axis]
+            // Saturating, so that asking for the strides of a shape no graph accepts does not
+            // trap; the product past the outermost axis is never used.
+            let (next, overflow) = running.multipliedReportingOverflow(by: dims[axis])
+            running = overflow ? Int.max : next
         }
         return result
     }

@@ -58,7 +58,7 @@ extension LoopIR {
         for f in functions { if case let .helper(definition) = f.origin { out.line(definition) } }
     }
 
-    /// `static const double c<n>[count] = {...};`. Mostly +0.0 (an identity matrix, say): only
+    /// `static const double nabla_c<n>[count] = {...};`. Mostly +0.0 (an identity matrix, say): only
     /// the other elements are written, with designated initialisers (the rest of a static array
     /// is +0.0), so the C and its compile time grow with them, not with the whole tensor.
     private static func writeConstant(_ constant: ConstantArray, to out: inout CText) {
@@ -69,7 +69,7 @@ extension LoopIR {
         let body = stride(from: 0, to: elements.count, by: 8)
             .map { "    " + elements[$0..<min($0 + 8, elements.count)].joined(separator: ", ") }
             .joined(separator: ",\n")
-        out.line("static const double c\(constant.id)[\(max(scalars.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
+        out.line("static const double nabla_c\(constant.id)[\(max(scalars.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
     }
 
     private static let signature = "(const double *const *inputs, double *const *outputs, void *workspace)"
@@ -307,7 +307,7 @@ extension LoopIR {
         case let .output(k): out.append("out"); out.append(k)
         case let .scratch(n): out.append("b"); out.append(n)
         case .workspace: out.append("ws")
-        case let .constant(n): out.append("c"); out.append(n)
+        case let .constant(n): out.append("nabla_c"); out.append(n)
         case let .pointer(n): out.append("p"); out.append(n)
         }
     }
@@ -360,7 +360,7 @@ extension LoopIR {
         case let .output(k): return "out\(k)"
         case let .scratch(n): return "b\(n)"
         case .workspace: return "ws"
-        case let .constant(n): return "c\(n)"
+        case let .constant(n): return "nabla_c\(n)"
         case let .pointer(n): return "p\(n)"
         }
     }

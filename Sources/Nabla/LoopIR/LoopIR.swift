@@ -55,7 +55,7 @@ extension LoopIR {
         /// `ws`: the workspace itself, for values addressed by offset (scalars shared between
         /// the functions of a split kernel).
         case workspace
-        /// `c<n>`: a static constant array.
+        /// `nabla_c<n>`: a static constant array (a file-scope name no mangled user name can be).
         case constant(Int)
         /// `p<n>`: a pointer local to a loop body, declared by `Statement.pointer`.
         case pointer(Int)
@@ -234,7 +234,7 @@ extension LoopIR {
         }
     }
 
-    /// A static constant array `c<n>`.
+    /// A static constant array `nabla_c<n>`.
     public struct ConstantArray: Hashable, Sendable {
         public var id: Int
         public var scalars: [Double]

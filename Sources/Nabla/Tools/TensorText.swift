@@ -1,23 +1,36 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reading tensor values from command-line text and JSON, and printing them.
 public enum TensorText {
     /// Parses `VALUES` for a tensor of `shape`: a comma-separated row-major list of numbers, or
     /// `@path` naming a JSON file with a flat or nested array (or a single number).
-    /// - Throws: `NablaError.invalidArgument` saying what is wrong, or `.sizeMismatch`.
+    ///
+    /// The file is read to its end whatever it is (a pipe, a FIFO, `/dev/stdin`), up to
+    /// `inputFileByteLimit(for:)` bytes. A number too large for a double (`1e309`) is an error,
+    /// as in a graph file; "nan", "inf" and "-inf" are the non-finite values.
+    /// - Throws: `NablaError.invalidArgument` saying what is wrong and where, or `.sizeMismatch`.
     public static func parse(_ text: String, shape: Shape, name: String) throws -> TensorData {
         if text.hasPrefix("@") {
             let path = String(text.dropFirst())
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw NablaError.invalidArgument(op: "input '\(name)'", reason: "cannot read '\(path)'")
+            let data: [UInt8]
+            do {
+                data = try readFile(atPath: path, byteLimit: inputFileByteLimit(for: shape))
+            } catch let failure as FileReadError {
+                throw NablaError.invalidArgument(op: "input '\(name)'", reason: failure.description)
             }
-            return try parseJSON(data, shape: shape, name: name, source: path)
+            return try parseJSON(Data(data), shape: shape, name: name, source: path)
         }
         var scalars: [Double] = []
         for (k, piece) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             let trimmed = piece.trimmingCharacters(in: .whitespaces)
             guard let value = parseNumber(trimmed) else {
                 throw NablaError.invalidArgument(op: "input '\(name)'", reason: "value \(k + 1) ('\(trimmed)') is not a number")
+            }
+            guard value.isFinite || isNonFiniteSpelling(trimmed) else {
+                throw NablaError.invalidArgument(op: "input '\(name)'", reason: "value \(k + 1) ('\(trimmed)') is out of range for a double")
             }
             scalars.append(value)
         }
@@ -27,55 +40,77 @@ public enum TensorText {
         return try TensorData(shape: shape, scalars: scalars)
     }
 
+    /// The most bytes `parse` reads from an input file for a tensor of `shape`: 1 MiB plus 256
+    /// bytes per element, far more than any JSON spelling of the values needs, so that
+    /// `@/dev/zero` ends with an error instead of filling memory.
+    public static func inputFileByteLimit(for shape: Shape) -> Int {
+        let (perElement, overflow) = shape.count.multipliedReportingOverflow(by: 256)
+        return overflow ? Int.max : perElement.addingReportingOverflow(1 << 20).overflow ? Int.max : perElement + (1 << 20)
+    }
+
     /// Parses JSON holding a number or a (nested) array of numbers. A nested array must match
-    /// `shape` exactly; a flat one needs only the right element count.
+    /// `shape` exactly; a flat one needs only the right element count. Numbers too large for a
+    /// double are errors; strings may hold "nan", "inf", "-inf" or a number.
+    /// - Throws: `NablaError.invalidArgument` naming `source` with the line and column of the
+    ///   problem, `.shapeMismatch` or `.sizeMismatch`.
     public static func parseJSON(_ data: Data, shape: Shape, name: String, source: String) throws -> TensorData {
-        let object: Any
+        var reader = InputJSONReader(bytes: Array(data))
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            throw NablaError.invalidArgument(op: "input '\(name)'", reason: "'\(source)' is not valid JSON")
+            try reader.read()
+        } catch let failure as InputJSONReader.Failure {
+            let (line, column) = reader.location(of: failure.offset)
+            throw NablaError.invalidArgument(op: "input '\(name)'", reason: "\(source):\(line):\(column): \(failure.message)")
         }
-        var scalars: [Double] = []
-        var dims: [Int] = []
-        func walk(_ value: Any, depth: Int) throws {
-            if let array = value as? [Any] {
-                if depth == dims.count { dims.append(array.count) }
-                guard depth < dims.count, dims[depth] == array.count else {
-                    throw NablaError.invalidArgument(op: "input '\(name)'", reason: "'\(source)' holds a ragged array")
-                }
-                for element in array { try walk(element, depth: depth + 1) }
-            } else if let number = value as? NSNumber, !String(describing: type(of: value)).contains("Boolean") {
-                guard depth == dims.count || dims.isEmpty && depth == 0 else {
-                    throw NablaError.invalidArgument(op: "input '\(name)'", reason: "'\(source)' mixes numbers and arrays at one level")
-                }
-                scalars.append(number.doubleValue)
-            } else if let string = value as? String, let number = parseNumber(string) {
-                scalars.append(number)
-            } else {
-                throw NablaError.invalidArgument(op: "input '\(name)'", reason: "'\(source)' holds something other than numbers")
-            }
-        }
-        try walk(object, depth: 0)
+        let dims = reader.dims
         if dims.count > 1, Shape(dims) != shape {
             throw NablaError.shapeMismatch(op: "input '\(name)'", shapes: [Shape(dims), shape], reason: "the JSON array does not have the declared shape")
         }
-        guard scalars.count == shape.count else {
-            throw NablaError.sizeMismatch(what: "input '\(name)' (shape \(shape))", expected: shape.count, got: scalars.count)
+        guard reader.scalars.count == shape.count else {
+            throw NablaError.sizeMismatch(what: "input '\(name)' (shape \(shape))", expected: shape.count, got: reader.scalars.count)
         }
-        return try TensorData(shape: shape, scalars: scalars)
+        return try TensorData(shape: shape, scalars: reader.scalars)
     }
 
-    /// A number, also "nan", "inf" and "-inf".
+    /// Reads the file at `path` to its end, in chunks, so that pipes, FIFOs, `/dev/stdin` and
+    /// files whose size is not known in advance read like regular files.
+    /// - Throws: `FileReadError` naming the file: it cannot be opened or read, or it holds more
+    ///   than `byteLimit` bytes.
+    public static func readFile(atPath path: String, byteLimit: Int) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if got == 0 { return bytes }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
+            }
+            guard bytes.count <= byteLimit - got else {
+                throw FileReadError(path: path, reason: "it is longer than \(byteLimit) bytes")
+            }
+            bytes.append(contentsOf: chunk[0..<got])
+        }
+    }
+
+    /// A number, also "nan", "inf" and "-inf". Text too large for a double reads as an
+    /// infinity here; callers refuse it unless `isNonFiniteSpelling` says it was meant.
     static func parseNumber(_ text: String) -> Double? {
         switch text.lowercased() {
         case "nan": return .nan
-        case "inf", "+inf", "infinity": return .infinity
+        case "inf", "+inf", "infinity", "+infinity": return .infinity
         case "-inf", "-infinity": return -.infinity
         default:
             guard !text.isEmpty, text.allSatisfy({ "0123456789+-.eE".contains($0) }) else { return nil }
             return Double(text)
         }
+    }
+
+    /// True for the spellings of NaN and the infinities that `parseNumber` accepts.
+    static func isNonFiniteSpelling(_ text: String) -> Bool {
+        ["nan", "inf", "+inf", "infinity", "+infinity", "-inf", "-infinity"].contains(text.lowercased())
     }
 
     /// A JSON number that reads back exactly (17 significant digits), or "nan", "inf", "-inf"
@@ -146,5 +181,176 @@ public enum TensorText {
         }
         row(0, 0, "  ")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// A file that could not be read: its path and why.
+public struct FileReadError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "cannot read '\(path)': \(reason)" }
+}
+
+/// Reads the JSON of an input file: a number, a string naming a number, or nested arrays of
+/// them, collecting the numbers in order and the extent of the arrays at each depth.
+struct InputJSONReader {
+    /// What is wrong, and the byte offset where.
+    struct Failure: Error {
+        let message: String
+        let offset: Int
+    }
+
+    /// The deepest nesting accepted (a tensor of rank 64 is far past any use).
+    static let maximumDepth = 64
+
+    let bytes: [UInt8]
+    private var position = 0
+    /// The numbers, in order.
+    private(set) var scalars: [Double] = []
+    /// The length of the arrays at each depth (every array at one depth must agree), known
+    /// once the first array at that depth has closed.
+    private var extents: [Int?] = []
+    /// The length of the arrays at each depth.
+    var dims: [Int] { extents.map { $0 ?? 0 } }
+    /// The depth at which numbers were found, once one was.
+    private var leafDepth: Int?
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Reads the whole text: one value and nothing after it but white space.
+    mutating func read() throws {
+        skipWhitespace()
+        guard position < bytes.count else { throw Failure(message: "not valid JSON: the file is empty", offset: position) }
+        try value(depth: 0)
+        skipWhitespace()
+        guard position == bytes.count else { throw failure("not valid JSON: unexpected text after the value") }
+    }
+
+    /// Line and column (from 1, columns in bytes) of a byte offset.
+    func location(of offset: Int) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for byte in bytes[0..<min(offset, bytes.count)] {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
+    }
+
+    private func failure(_ message: String) -> Failure { Failure(message: message, offset: position) }
+
+    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
+    }
+
+    private mutating func value(depth: Int) throws {
+        guard let byte = current else { throw failure("not valid JSON: the text ends where a value should be") }
+        let start = position
+        switch byte {
+        case UInt8(ascii: "["): try array(depth: depth)
+        case UInt8(ascii: "\""): try leaf(stringNumber(), depth: depth, at: start)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try leaf(number(), depth: depth, at: start)
+        case UInt8(ascii: "{"): throw failure("holds an object; expected numbers or arrays of numbers")
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            throw failure("holds something other than numbers (true, false or null)")
+        default: throw failure("not valid JSON: unexpected character")
+        }
+    }
+
+    private mutating func leaf(_ number: Double, depth: Int, at offset: Int) throws {
+        if leafDepth == nil { leafDepth = depth }
+        // An array closed at this depth or below means arrays where this number is.
+        guard leafDepth == depth, extents.count <= depth else {
+            throw Failure(message: "mixes numbers and arrays at one level", offset: offset)
+        }
+        scalars.append(number)
+    }
+
+    private mutating func array(depth: Int) throws {
+        let start = position
+        guard depth < Self.maximumDepth else { throw failure("holds arrays nested deeper than \(Self.maximumDepth)") }
+        if let leafDepth, depth >= leafDepth { throw failure("mixes numbers and arrays at one level") }
+        position += 1
+        var count = 0
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            position += 1
+        } else {
+            while true {
+                skipWhitespace()
+                try value(depth: depth + 1)
+                count += 1
+                skipWhitespace()
+                if current == UInt8(ascii: ",") { position += 1; continue }
+                if current == UInt8(ascii: "]") { position += 1; break }
+                throw failure("not valid JSON: expected ',' or ']'")
+            }
+        }
+        // Inner arrays close first, so a depth may be reached before the ones above it.
+        while extents.count <= depth { extents.append(nil) }
+        if extents[depth] == nil { extents[depth] = count }
+        guard extents[depth] == count else {
+            throw Failure(message: "holds a ragged array: an array of \(count) elements where the others at its level have \(extents[depth]!)", offset: start)
+        }
+    }
+
+    /// A JSON number, which must be finite as a double.
+    private mutating func number() throws -> Double {
+        let start = position
+        func digits() -> Int {
+            let first = position
+            while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { position += 1 }
+            return position - first
+        }
+        if current == UInt8(ascii: "-") { position += 1 }
+        let integer = position
+        guard digits() > 0 else { throw failure("not valid JSON: a number needs digits") }
+        if bytes[integer] == UInt8(ascii: "0"), position - integer > 1 {
+            throw Failure(message: "not valid JSON: a number cannot start with 0", offset: integer)
+        }
+        if current == UInt8(ascii: ".") {
+            position += 1
+            guard digits() > 0 else { throw failure("not valid JSON: digits must follow '.'") }
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            position += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+            guard digits() > 0 else { throw failure("not valid JSON: digits must follow the exponent's 'e'") }
+        }
+        let text = String(decoding: bytes[start..<position], as: UTF8.self)
+        guard let value = Double(text), value.isFinite else {
+            throw Failure(message: "number \(text) is out of range for a double", offset: start)
+        }
+        return value
+    }
+
+    /// A JSON string holding a number: "nan", "inf", "-inf" or digits.
+    private mutating func stringNumber() throws -> Double {
+        let start = position
+        position += 1
+        var content: [UInt8] = []
+        while true {
+            guard let byte = current else { throw Failure(message: "not valid JSON: the string never ends", offset: start) }
+            position += 1
+            if byte == UInt8(ascii: "\"") { break }
+            if byte == UInt8(ascii: "\\") {
+                // Escapes never spell a number; keep the text to show it.
+                guard let escaped = current else { continue }
+                position += 1
+                content.append(contentsOf: [UInt8(ascii: "\\"), escaped])
+            } else if byte < 0x20 {
+                throw Failure(message: "not valid JSON: a control character in a string", offset: position - 1)
+            } else {
+                content.append(byte)
+            }
+        }
+        let text = String(decoding: content, as: UTF8.self)
+        guard let value = TensorText.parseNumber(text) else {
+            throw Failure(message: "holds the string \(TensorText.jsonString(text)), which is not a number (strings may hold \"nan\", \"inf\" or \"-inf\")", offset: start)
+        }
+        guard value.isFinite || TensorText.isNonFiniteSpelling(text) else {
+            throw Failure(message: "number \(text) is out of range for a double", offset: start)
+        }
+        return value
     }
 }
