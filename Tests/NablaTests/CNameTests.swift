@@ -55,7 +55,7 @@ struct CNameTests {
             names.formUnion(fileScopeNames(in: header))
         }
         names.remove("nabla__kernel")  // the function itself
-        #expect(names.contains("sqrt") && names.contains { $0.hasPrefix("c") && Int($0.dropFirst()) != nil })
+        #expect(names.contains("sqrt") && names.contains { $0.hasPrefix("nabla_c") && Int($0.dropFirst(7)) != nil })
         for name in names where isCIdentifierOutput(name) {
             #expect(throws: NablaError.self, "'\(name)' is declared by emitted C but accepted as a function name") {
                 try checkFunctionName(name)

@@ -44,10 +44,11 @@ public final class GraphBuilder {
     /// - Throws: `NablaError.duplicateName` if an input of that name exists,
     ///   `.invalidArgument` if the shape has more than `Shape.maximumElementCount` elements.
     public func input(_ name: String, shape: Shape = .scalar) throws -> Tensor {
-        guard inputNames.insert(name).inserted else {
+        guard !inputNames.contains(name) else {
             throw NablaError.duplicateName(kind: "input", name: name)
         }
         try shape.checkElementCount(of: "input '\(name)'")
+        inputNames.insert(name)
         let id = append(Graph.Node(operation: Input(), inputs: [], shape: shape))
         inputPorts.append(Graph.Port(name: name, node: id))
         return Tensor(builder: self, id: id)
