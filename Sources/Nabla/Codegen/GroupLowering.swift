@@ -40,19 +40,17 @@ struct GroupLowering {
         var terminals: [Int: Terminal] = [:]
     }
 
-    /// The group's statements; for a scalar group that is written into its reader, none, and
-    /// its expression in `inlinedScalar`.
-    func lower() throws -> (statements: [Statement], inlinedScalar: Expression?) {
+    /// The group's statements: one block holding its loop.
+    func lower() throws -> [Statement] {
         var parts = Parts()
         for m in members { try describe(m, into: &parts) }
         let occurrences = memberReads(parts)
-        if space.rank == 0 { return try scalarGroup(parts) }
         let body = try loopBody(parts, occurrences)
         var statements = [Statement.comment(summary())] + parts.before
         statements += carryDeclarations()
         statements += loopNest(body)
         statements += parts.after
-        return ([.block(statements)], nil)
+        return [.block(statements)]
     }
 
     // MARK: - Members
@@ -218,16 +216,6 @@ struct GroupLowering {
             }
         }
         return body + carryUpdates()
-    }
-
-    /// A scalar group is one elementwise member and no loop: stored, or written into its reader.
-    private func scalarGroup(_ parts: Parts) throws -> (statements: [Statement], inlinedScalar: Expression?) {
-        guard members.count == 1, let raw = parts.raw[members[0]] else {
-            throw internalError("a scalar loop group holds \(members.count) members")
-        }
-        let m = members[0]
-        guard plan.materialized[m] else { return ([], raw) }
-        return ([.comment(summary()), .assign(try value(m).place(), raw)], nil)
     }
 
     private var carriedMembers: [(member: Int, depth: Int)] {

@@ -110,13 +110,11 @@ struct KernelLowering {
     private mutating func step(_ i: Int) throws -> [Statement] {
         let role = plan.facts.roles[i]
         if role == .input || role == .constant { return [] }
+        if plan.facts.isScalarStep(i) { return try scalar(i) }
         if let g = plan.grouping.group[i] {
             guard plan.grouping.groups[g].point == i else { return [] }
-            if plan.grouping.groups[g].shape.rank == 0 { return try scalar(i) }
             let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g, carryPads: target.carryPads)
-            let (statements, inlined) = try lowering.lower()
-            if let inlined { scalarExpressions[i] = inlined }
-            return statements
+            return try lowering.lower()
         }
         if role == .view {
             return plan.materialized[i] ? try viewCopy(i) : []
@@ -124,8 +122,7 @@ struct KernelLowering {
         return try operation(i)
     }
 
-    /// A scalar elementwise node (a loop group of one, with no loop): stored, or written into
-    /// its one reader's expression.
+    /// A scalar elementwise node: stored, or written into its one reader's expression.
     private mutating func scalar(_ i: Int) throws -> [Statement] {
         let node = plan.graph.nodes[i]
         var operands: [LoopIR.Expression] = []

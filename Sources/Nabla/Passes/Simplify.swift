@@ -53,14 +53,20 @@ public struct SimplifyOptions: Sendable {
 /// The value of a constant whose elements are all equal (a scalar, or a filled tensor),
 /// looking through broadcasts and reshapes.
 func uniformValue(_ t: Tensor) -> Double? {
-    if let constant = t.operation as? Constant {
-        guard let first = constant.value.scalars.first else { return nil }
-        return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
+    var id = t.id
+    let nodes = t.builder.nodes
+    while true {
+        let operation = nodes[id].operation
+        switch operation.role {
+        case .constant:
+            guard let constant = operation as? Constant, let first = constant.value.scalars.first else { return nil }
+            return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
+        case .view where operation is BroadcastTo || operation is Reshape:
+            id = nodes[id].inputs[0]
+        default:
+            return nil
+        }
     }
-    if t.operation is BroadcastTo || t.operation is Reshape {
-        return uniformValue(Tensor(builder: t.builder, id: t.builder.nodes[t.id].inputs[0]))
-    }
-    return nil
 }
 
 /// The operand of a node (its `index`-th input) as a tensor.
@@ -232,7 +238,7 @@ private func simplified(
     // Constant folding: the interpreter's own arithmetic, so results are unchanged.
     // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
     // memory beats a large literal array.
-    let values = operands.compactMap { ($0.operation as? Constant)?.value }
+    let values = operands.allSatisfy({ $0.operation.role == .constant }) ? operands.compactMap { ($0.operation as? Constant)?.value } : []
     if !operands.isEmpty, values.count == operands.count, shape.count <= options.foldLimit,
        shape.count <= max(1, values.map(\.shape.count).max()!) {
         statistics.foldedConstants += 1

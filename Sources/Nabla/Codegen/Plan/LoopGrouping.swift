@@ -48,6 +48,8 @@ struct LoopGrouping {
                 continue
             }
             let space = facts.roles[i].isTerminal ? facts.nodes[node.inputs[0]].shape : node.shape
+            // A scalar is a step of its own (written into its reader or stored), not a loop.
+            if space.rank == 0 { continue }
             if let g = chooseGroup(for: i, space: space, facts, views) {
                 join(i, g, facts)
             } else {
@@ -64,15 +66,12 @@ struct LoopGrouping {
         groups[g].members.append(i)
         pending[g].remove(i)
         group[i] = g
-        // Scalar groups are never joined: nothing to track for them.
-        guard groups[g].shape.rank > 0 else { return }
         for c in facts.consumers[i] { pending[g].insert(c) }
     }
 
     /// The group node `i` joins: one of its operands' groups over `space` that can move to
     /// `i`; when several can, they are merged into one.
     private mutating func chooseGroup(for i: Int, space: Shape, _ facts: GraphFacts, _ views: ViewFolding) -> Int? {
-        guard space.rank > 0 else { return nil }
         let nodes = facts.nodes
         var chosen: Int?
         for operand in nodes[i].inputs {

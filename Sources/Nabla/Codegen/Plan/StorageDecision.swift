@@ -23,12 +23,10 @@ struct StorageDecision {
         for i in facts.nodes.indices {
             let role = facts.roles[i]
             if facts.isOutput[i] || role == .input || role == .constant { materialized[i] = true }
-            if let g = grouping.group[i] {
-                if grouping.groups[g].shape.rank == 0 {
-                    decideScalar(i, facts, &chain)
-                } else {
-                    decideLoopMember(i, grouping, facts)
-                }
+            if facts.isScalarStep(i) {
+                decideScalar(i, facts, &chain)
+            } else if grouping.group[i] != nil {
+                decideLoopMember(i, grouping, facts)
             } else if role != .view {
                 materialized[i] = true
             }
@@ -42,7 +40,7 @@ struct StorageDecision {
         let node = facts.nodes[i]
         let consumers = facts.consumers[i]
         let inlinable = consumers.count == 1 && {
-            let c = consumers[0]
+            let c = consumers.first!
             let reader = facts.nodes[c]
             let namesTwice = reader.inputs.filter { $0 == i }.count > 1
                 || (reader.operation as? PowConstant).map { [2, 3].contains($0.exponent) } == true
@@ -92,8 +90,8 @@ struct Lifetimes {
         var points = Array(0..<count)
         for g in grouping.groups { for m in g.members { points[m] = g.point } }
         // A scalar written into its reader's expression is evaluated where the reader is.
-        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && nodes[i].shape.rank == 0 && grouping.group[i] != nil {
-            points[i] = points[facts.consumers[i][0]]
+        for i in stride(from: count - 1, through: 0, by: -1) where !materialized[i] && facts.isScalarStep(i) {
+            points[i] = points[facts.consumers[i].first!]
         }
         // A folded view reads when its own readers do.
         var readAt = points

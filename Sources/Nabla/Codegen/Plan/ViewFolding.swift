@@ -1,3 +1,37 @@
+/// For each node, the distinct nodes that read it, in increasing order: one array for the whole
+/// graph (a graph of a million nodes would otherwise allocate a million arrays).
+struct Adjacency {
+    private var starts: [Int]
+    private var list: [Int]
+
+    init(readersOf nodes: [Graph.Node]) {
+        var counts = [Int](repeating: 0, count: nodes.count + 1)
+        func distinct(_ inputs: [Int], _ body: (Int) -> Void) {
+            if inputs.count > 16 {
+                var seen = Set<Int>()
+                for operand in inputs where seen.insert(operand).inserted { body(operand) }
+                return
+            }
+            for (k, operand) in inputs.enumerated() where !inputs[..<k].contains(operand) { body(operand) }
+        }
+        for node in nodes { distinct(node.inputs) { counts[$0 + 1] += 1 } }
+        for i in 0..<nodes.count { counts[i + 1] += counts[i] }
+        var next = counts
+        var list = [Int](repeating: 0, count: counts[nodes.count])
+        for (i, node) in nodes.enumerated() {
+            distinct(node.inputs) { operand in
+                list[next[operand]] = i
+                next[operand] += 1
+            }
+        }
+        starts = counts
+        self.list = list
+    }
+
+    /// The readers of node `i`.
+    subscript(i: Int) -> ArraySlice<Int> { list[starts[i]..<starts[i + 1]] }
+}
+
 /// A strided way of reading a node's elements: element `index` (a multi-index over the node's
 /// own shape) is element `offset + sum(index[k] * strides[k])` of node `base`'s storage.
 struct Access: Equatable {
@@ -15,25 +49,23 @@ struct GraphFacts {
     /// Each node's operation's role, read once (casts of existentials are slow).
     let roles: [OperationRole]
     /// Distinct readers of each node, in increasing order.
-    let consumers: [[Int]]
+    let consumers: Adjacency
     let isOutput: [Bool]
 
     init(_ graph: Graph) {
         nodes = graph.nodes
         roles = graph.nodes.map { $0.operation.role }
-        var consumers = [[Int]](repeating: [], count: nodes.count)
-        for (i, node) in nodes.enumerated() {
-            let distinct = node.inputs.count <= 4 ? node.inputs.enumerated().filter { !node.inputs[..<$0.offset].contains($0.element) }.map(\.element)
-                : Array(Set(node.inputs))
-            for operand in distinct { consumers[operand].append(i) }
-        }
-        self.consumers = consumers
+        consumers = Adjacency(readersOf: graph.nodes)
         var isOutput = [Bool](repeating: false, count: nodes.count)
         for port in graph.outputs { isOutput[port.node] = true }
         self.isOutput = isOutput
     }
 
     var count: Int { nodes.count }
+
+    /// True for a scalar elementwise node: a step of its own, written into its one reader's
+    /// expression or stored, never a loop.
+    func isScalarStep(_ i: Int) -> Bool { roles[i] == .elementwise && nodes[i].shape.rank == 0 }
 
     /// The view node `i` is, if it is one.
     func view(_ i: Int) -> (any StridedView)? { roles[i] == .view ? nodes[i].operation as? any StridedView : nil }
