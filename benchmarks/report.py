@@ -4,8 +4,9 @@
     python3 benchmarks/report.py --raw benchmarks/results/raw --command "benchmarks/run.sh --quick" \
         --json benchmarks/results/latest.json --md benchmarks/results/latest.md
 
-Reads RAW/nabla.json, RAW/c.json, RAW/p6.json (from suite.py) and RAW/peers.json (from
-peers/run_peers.py); any may be missing. Prints the table and writes it (with the machine and the
+Reads RAW/nabla.json, RAW/c.json, RAW/p6.json, RAW/p7.json (from suite.py) and RAW/peers.json
+(from peers/run_peers.py, its key "deep" for P7's peers); any may be missing. P7 (deep graphs)
+gets a table of its own, after the main one. Prints the table and writes it (with the machine and the
 command) as Markdown, and everything as JSON. Ratios are "other time / Nabla time" against
 Nabla's faster compiled backend (tcc or cc) in the same run: above 1x Nabla is faster.
 """
@@ -111,6 +112,157 @@ def nabla_figures(entry):
     return out
 
 
+def mem(kib):
+    """Kilobytes (ru_maxrss) to '84.2 MiB' or '1.23 GiB'."""
+    if kib is None:
+        return "-"
+    mib = kib / 1024
+    if mib >= 1024:
+        return f"{mib / 1024:.2f} GiB"
+    return f"{mib:.0f} MiB" if mib >= 100 else f"{mib:.1f} MiB"
+
+
+def size_label(n):
+    """1000 -> '10^3', 3000 -> '3x10^3', 1234 -> '1234'."""
+    for e in range(9, 1, -1):
+        for m in range(1, 10):
+            if n == m * 10 ** e:
+                return f"10^{e}" if m == 1 else f"{m}x10^{e}"
+    return str(n)
+
+
+# The targets of issue 9 for the deep recurrence.
+P7_TARGET_WALL_S, P7_TARGET_WALL_MAX_S, P7_TARGET_RSS_KIB, P7_TARGET_GROWTH = 2.0, 10.0, 2 * 1024 * 1024, 15.0
+
+
+def p7_section(p7, peers, notes):
+    """The "Deep graphs (P7)" table, its legend lines and its records for the JSON; None
+    without P7 results."""
+    deep = (peers or {}).get("deep") or {}
+    entries = {(e["kind"], e["size"]): e for e in (p7 or {}).get("results", [])}
+    peer_rows = {}
+    for r in deep.get("results", []):
+        peer_rows[("recurrence", r["steps"], r["peer"])] = r
+    if not entries and not peer_rows:
+        return None
+    keys = sorted(set(entries) | {(k, n) for k, n, _ in peer_rows}, key=lambda kn: (kn[0] != "recurrence", kn[0], kn[1]))
+    head = ["case", "nodes", "tcc compile (compiles)", "per node", "growth ×10 size: compile / run cpu",
+            "end-to-end `nabla run`", "peak memory", "CasADi SX (VM): construct; call; peak", "JAX jit: first call; call; peak"]
+    rows, records = [], []
+
+    def ok_figures(e):
+        b = (e or {}).get("bench") or {}
+        r = (e or {}).get("run") or {}
+        compile_us = b.get("compile_us") if b.get("status") == "ok" else None
+        cpu = r.get("cpu_s") if r.get("status") == "ok" else None
+        return compile_us, cpu
+
+    for kind, n in keys:
+        e = entries.get((kind, n))
+        label = f"P7 {kind} {size_label(n)}" + (" steps" if kind == "recurrence" else " terms")
+        row = [label]
+        record = {"case": f"P7 {kind} {n}", "kind": kind, "size": n}
+        if e is None:
+            row += ["-"] * 6
+        else:
+            b, r = e.get("bench") or {}, e.get("run") or {}
+            record["bench"] = {k: b.get(k) for k in ("status", "reason", "compile_us", "compiles", "nodes", "forward_nodes",
+                                                     "per_node_us", "call_us")}
+            record["run"] = {k: r.get(k) for k in ("status", "reason", "wall_s", "cpu_s", "maxrss_kib", "runs", "check")}
+            row.append(str(b["nodes"]) if b.get("nodes") else "-")
+            if b.get("status") == "ok":
+                row.append(f"{t(b['compile_us'])} ({b.get('compiles')})")
+                row.append(t(b.get("per_node_us")))
+            else:
+                word = "skip" if b.get("status") == "skipped" else "n/a"
+                row += [f"{word} {notes.mark(f'Nabla {label}, nabla bench: ' + str(b.get('reason')))}", "-"]
+            compile_us, cpu = ok_figures(e)
+            smaller = entries.get((kind, n // 10)) if n % 10 == 0 else None
+            c0, cpu0 = ok_figures(smaller)
+            growth_c = compile_us / c0 if compile_us and c0 else None
+            growth_w = cpu / cpu0 if cpu and cpu0 else None
+            record["growth_compile"], record["growth_run_cpu"] = growth_c, growth_w
+            row.append("-" if smaller is None else f"{ratio(growth_c)} / {ratio(growth_w)}")
+            if r.get("status") == "ok":
+                runs = f", median of {r['runs']}" if r.get("runs", 1) > 1 else ""
+                row.append(f"{t(r['wall_s'] * 1e6)} (cpu {t(r['cpu_s'] * 1e6)}{runs})")
+                row.append(mem(r.get("maxrss_kib")))
+            else:
+                word = "wrong" if r.get("status") == "wrong" else "n/a"
+                row += [f"{word} {notes.mark(f'Nabla {label}, nabla run: ' + str(r.get('reason')))}", "-"]
+        record["peers"] = {}
+        for peer in ("casadi", "jax"):
+            res = peer_rows.get((kind, n, peer))
+            if res is None:
+                row.append("-")
+                continue
+            record["peers"][peer] = {k: res.get(k) for k in ("status", "reason", "construct_s", "construct_cpu_s", "graph_s",
+                                                            "gradient_s", "function_s", "first_call_s", "first_call_cpu_s",
+                                                            "call_us", "maxrss_kib", "version")}
+            if res["status"] != "ok":
+                word = "wrong" if res["status"] == "wrong" else "skip" if res["status"] == "skipped" else "n/a"
+                why = f"{res.get('label', peer)} {label}: {res.get('reason')}"
+                row.append(f"{word} {notes.mark(why)}")
+                continue
+            key = "construct" if peer == "casadi" else "first_call"
+            cpu = res.get(f"{key}_cpu_s")
+            cpu_text = f" (cpu {t(cpu * 1e6)})" if cpu is not None else ""
+            row.append(f"{t(res[f'{key}_s'] * 1e6)}{cpu_text}; {t(res['call_us'])}; peak {mem(res.get('maxrss_kib'))}")
+        rows.append(row)
+        records.append(record)
+
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    legend = [
+        "P7 rows: deep graphs from `benchmarks/p7_generate.py` (issue 9). *recurrence N steps*: y_k = 0.999 sin(y_(k-1)) + "
+        "0.001 a, one binding a step, output y_N, `grad f wrt y0, a`. *sum T terms*: `output f = sin(x)*0 + ... + "
+        "sin(x)*(T-1)` on one line (a left-deep chain of T terms), `grad f wrt x`.",
+        "nodes: node count of the whole graph (value and gradient) as `nabla bench` reports it. tcc compile: median "
+        "in-process compile (source text to callable TinyCC kernel) from `nabla bench FILE --backend tcc --seconds 0.2 "
+        "--format json`, with the number of compiles it took the median of (1 when one compile exceeds 0.2 s); per node: "
+        "that compile ÷ nodes. growth ×10 size: this row's tcc compile and end-to-end CPU time ÷ those of the same kind at "
+        "a tenth of the size (CPU time, as a busy machine inflates it less than wall time) (linear cost is 10x; the issue's target is at most 15x from 10^4 to 10^5 steps).",
+        "end-to-end: wall time of one whole `nabla run FILE --seed 1 --format json` process (parse, differentiate, "
+        "compile with TinyCC, one call, print), timed from the suite around fork and exit, median of 3 processes up to "
+        "10^4 (one at 10^5); in parentheses that process's own CPU time (user + system, os.wait4), which a busy machine "
+        "inflates less than the wall time. peak memory: that process's maximum resident set (ru_maxrss, the largest of the "
+        "runs). Every run's outputs are checked against plain Python at the inputs seed 1 draws. A crash, failure or "
+        "timeout (300 s) is n/a with the reason.",
+    ]
+    if deep:
+        legend.append(
+            "P7 peers (recurrence only, each in its own process, from Python, "
+            + str(deep.get("threads", "")) + "): CasADi SX: construct = building the unrolled SX expression in a Python "
+            "loop, `ca.gradient` wrt (y0, a) and `ca.Function` (its virtual machine, no native code), then the median "
+            "call; JAX: first call = `jax.jit(jax.value_and_grad(f))` of the unrolled Python loop, its first call "
+            "(trace + XLA compile + the call), then the median call. In parentheses the CPU time of the construction or "
+            "first call (time.process_time, all the process's threads). peak: the peer process's maximum resident set "
+            "(Python and the library included). Outputs checked against plain Python. The issue quotes, on this "
+            "machine, CasADi 0.84 s at 10^4 and 11.6 s at 10^5 steps, JAX 5.1 s at 10^3 and 21 s at 3x10^3.")
+    rec = {n: e for (k, n), e in entries.items() if k == "recurrence"}
+    big = rec.get(100000)
+    if big:
+        r = big.get("run") or {}
+        w = r.get("wall_s") if r.get("status") == "ok" else None
+        c, cpu = ok_figures(big)
+        c4, cpu4 = ok_figures(rec.get(10000))
+        parts = []
+        if w is not None:
+            verdict = "met" if w < P7_TARGET_WALL_S else "within the limit" if w <= P7_TARGET_WALL_MAX_S else "not met"
+            parts.append(f"end to end {t(w * 1e6)} (target under 2 s, 10 s at most: {verdict})")
+        else:
+            parts.append("end to end n/a (not met)")
+        if r.get("maxrss_kib"):
+            parts.append(f"peak memory {mem(r['maxrss_kib'])} (target under 2 GiB: "
+                         f"{'met' if r['maxrss_kib'] < P7_TARGET_RSS_KIB else 'not met'})")
+        for what, x, x4 in (("tcc compile", c, c4), ("end-to-end CPU time", cpu, cpu4)):
+            if x and x4:
+                parts.append(f"{what} 10^5 ÷ 10^4 {ratio(x / x4)} (target at most 15x: "
+                             f"{'met' if x / x4 <= P7_TARGET_GROWTH else 'not met'})")
+        legend.append("Issue 9's targets for the 10^5-step recurrence with its gradient, in this run: " + "; ".join(parts) + ".")
+    return "\n".join(lines), legend, records
+
+
 def best_compiled(fig):
     cands = [(fig[b]["call_us"], b) for b in ("tcc", "cc") if b in fig and fig[b].get("call_us")]
     return min(cands) if cands else (None, None)
@@ -120,6 +272,7 @@ def build(raw, command):
     nabla = load(os.path.join(raw, "nabla.json")) or {"meta": {}, "results": []}
     c = load(os.path.join(raw, "c.json")) or {"results": []}
     p6 = load(os.path.join(raw, "p6.json")) or {"results": []}
+    p7 = load(os.path.join(raw, "p7.json"))
     peers = load(os.path.join(raw, "peers.json"))
     notes = Notes()
     bench_ok = nabla.get("meta", {}).get("bench_available", True)
@@ -233,8 +386,15 @@ def build(raw, command):
     if not bench_ok:
         legend.append("**`nabla bench` was not available: Nabla's figures are whole `nabla run` processes "
                       "(parse, differentiate, emit, compile, one call, print), so there are no per-call figures or ratios.**")
+    if not rows:  # e.g. `suite.py --only-p7`: no P1-P6 results, no main table
+        table, legend = None, []
+    section = p7_section(p7, peers, notes)
+    if section:
+        combined += section[2]
+        if quick is None:
+            quick = (p7 or {}).get("meta", {}).get("quick")
     foot = [f"{i + 1}. {text}" for i, text in enumerate(notes.items)]
-    return table, legend, foot, combined, quick
+    return table, legend, foot, combined, quick, section
 
 
 def main():
@@ -245,7 +405,7 @@ def main():
     ap.add_argument("--md")
     ap.add_argument("--elapsed", type=float, help="seconds the whole run took")
     args = ap.parse_args()
-    table, legend, foot, combined, quick = build(args.raw, args.command)
+    table, legend, foot, combined, quick, section = build(args.raw, args.command)
     m = machine()
     kind = "quick run" if quick else "full run"
     header = [
@@ -254,7 +414,10 @@ def main():
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['os']}; {m['gcc']}; {m['tcc']}; {m['swift']}; "
         f"Python {m['python']}; commit {m['commit']}",
     ]
-    md = "\n\n".join(["\n".join(header), table, "\n\n".join(legend)] + (["\n".join(foot)] if foot else [])) + "\n"
+    parts = ["\n".join(header)] + ([table, "\n\n".join(legend)] if table else [])
+    if section:
+        parts += ["### Deep graphs (P7)", section[0], "\n\n".join(section[1])]
+    md = "\n\n".join(parts + (["\n".join(foot)] if foot else [])) + "\n"
     print(md)
     if args.md:
         with open(args.md, "w") as f:

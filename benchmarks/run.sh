@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Nabla's benchmark suite, the one command:
 #
-#     benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-build]
+#     benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build]
 #
 # Builds nabla (release), times every problem in benchmarks/problems with `nabla bench` on each
 # backend (interp, tcc, cc), builds the hand-written C (gcc -O3 -march=native and tcc), checks
 # its results against `nabla run` (a mismatch stops the run), times it, runs the peers (JAX,
 # CasADi, PyTensor; benchmarks/peers/run_peers.py installs them into benchmarks/.venv), times
-# compilation of the random P6 graphs, and prints one Markdown table. Writes
+# compilation of the random P6 graphs and the deep P7 graphs (compile, end-to-end run, peak memory;
+# CasADi's and JAX's construction of the deep recurrence as anchors), and prints the tables. Writes
 # benchmarks/results/latest.md and latest.json (raw figures in benchmarks/results/raw/).
 # --quick: small sizes, short measurements: about 1 minute on 2 cores; the full run about 3-4
-# minutes (both once nabla is built and the peers are installed: the first run spends about
-# 5 minutes creating benchmarks/.venv). --no-build uses the nabla already built in .build/release.
+# minutes; P7 (deep graphs) and its peers add about 1 and 4 minutes (all once nabla is built and
+# the peers are installed: the first run spends about 5 minutes creating benchmarks/.venv).
+# --no-p7 leaves out the deep graphs and their peers. --no-build uses the nabla already built in
+# .build/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -20,14 +23,17 @@ quick=()
 build=1
 peers=1
 p6=()
+p7=()
+deep=(--deep)
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=(--quick) ;;
         --no-peers) peers=0 ;;
         --no-p6) p6=(--no-p6) ;;
+        --no-p7) p7=(--no-p7); deep=() ;;
         --no-build) build=0 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-build]" >&2; exit 2 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build]" >&2; exit 2 ;;
     esac
 done
 
@@ -71,11 +77,11 @@ if [ -x "$bin/bench_c_tcc" ]; then
 fi
 
 echo "== timing Nabla and the hand-written C" >&2
-python3 benchmarks/suite.py "${quick[@]}" "${p6[@]}" --nabla "$nabla" "${c_args[@]}" --out "$raw"
+python3 benchmarks/suite.py "${quick[@]}" "${p6[@]}" "${p7[@]}" --nabla "$nabla" "${c_args[@]}" --out "$raw"
 
 if [ "$peers" = 1 ]; then
     echo "== timing the peers" >&2
-    python3 benchmarks/peers/run_peers.py "${quick[@]}" --out "$raw/peers.json" ||
+    python3 benchmarks/peers/run_peers.py "${quick[@]}" "${deep[@]}" --out "$raw/peers.json" ||
         echo "warning: run_peers.py failed; peers are reported n/a" >&2
 fi
 

@@ -2,7 +2,8 @@
 """Runs the benchmark problems P1-P5 through the peers: JAX (jit), CasADi (VM and gcc JIT) and
 PyTensor (C backend), and writes their figures as JSON.
 
-    python3 benchmarks/peers/run_peers.py [--quick] [--out FILE] [--peers jax,casadi,casadi-jit,pytensor]
+    python3 benchmarks/peers/run_peers.py [--quick] [--out FILE] [--peers jax,casadi,casadi-jit,pytensor] [--deep]
+    python3 benchmarks/peers/run_peers.py [--quick] --deep-only --out FILE
 
 It creates its own virtual environment in benchmarks/.venv when missing, installs
 requirements.txt there (never into the system Python; again only when the file changes) and
@@ -19,6 +20,16 @@ XLA's pools limited to one), as Nabla and the hand-written C do; --threads defau
 installed. Each result carries a correctness check
 against NumPy: the value, and the derivative along a random direction by central differences
 (the Hessian-vector product against its closed form).
+
+--deep adds the deep-graph anchors of P7 (benchmarks/p7_generate.py), written under the key
+"deep" of the same JSON; --deep-only runs them alone and replaces only that key of an existing
+FILE. The recurrence y_k = 0.999 sin(y_(k-1)) + 0.001 a, unrolled N steps, with the gradient wrt
+(y0, a): CasADi SX builds the expression, ca.gradient and a ca.Function (its VM, no native code)
+and the construction is timed, then the first call and the median call; JAX traces the
+unrolled Python loop under jax.jit(jax.value_and_grad) and the first call (trace + XLA compile
++ the call) is timed, then the median call. Wall and CPU time (time.process_time, all the
+process's threads) of the construction or first call are both recorded. Each (peer, N) in a child with a time limit, checked
+against plain Python.
 """
 import argparse
 import hashlib
@@ -36,6 +47,7 @@ VENV = os.path.join(BENCH, ".venv")
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, BENCH)
 from cases import cases  # noqa: E402
+import p7_generate  # noqa: E402
 
 PEERS = {
     "jax": "JAX jit",
@@ -52,6 +64,12 @@ SINGLE_THREAD_ENV = {
     "MKL_NUM_THREADS": "1",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
+# P7's deep recurrence, steps per peer. The issue quotes, on this machine, CasADi SX 0.84 s at
+# 10^4 and 11.6 s at 10^5, JAX 5.1 s at 10^3 and 21 s at 3x10^3.
+DEEP_PEERS = {"casadi": "CasADi SX (VM)", "jax": "JAX jit"}
+DEEP_STEPS = {"quick": {"casadi": [1000, 10000], "jax": [300, 1000]},
+              "full": {"casadi": [1000, 10000, 100000], "jax": [1000, 3000]}}
+DEEP_INPUTS = {"y0": 0.5, "a": -0.25}
 # CasADi's gcc JIT takes seconds to minutes on big expression graphs: only these cases.
 CASADI_JIT_CASES = {"quick": {"P1", "P2 N=100"}, "full": {"P1", "P2 N=100", "P2 N=1000"}}
 
@@ -455,6 +473,137 @@ def run_pytensor(problem, dims, inp, budget):
             "note": f"mode {mode}, cxx {cxx or 'none (Python fallback)'}"}
 
 
+# ---------------------------------------------------------------- P7: deep recurrence
+
+
+def peak_rss_kib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+
+
+def deep_casadi(n, budget):
+    import casadi as ca
+
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    y0, a = ca.SX.sym("y0"), ca.SX.sym("a")
+    y = y0
+    for _ in range(n):
+        y = 0.999 * ca.sin(y) + 0.001 * a
+    t1 = time.perf_counter()
+    g = ca.gradient(y, ca.vertcat(y0, a))
+    t2 = time.perf_counter()
+    F = ca.Function("deep", [y0, a], [y, g])
+    t3 = time.perf_counter()
+    construct_cpu = time.process_time() - c0
+    args = [ca.DM(DEEP_INPUTS["y0"]), ca.DM(DEEP_INPUTS["a"])]
+    out = F(*args)
+    first = time.perf_counter() - t3
+    call = measure(lambda: F(*args), budget)
+    value = float(out[0])
+    grad = [float(v) for v in ca.DM(out[1]).full().ravel()]
+    return {"construct_s": t3 - t0, "construct_cpu_s": construct_cpu, "graph_s": t1 - t0, "gradient_s": t2 - t1, "function_s": t3 - t2,
+            "first_call_s": first, "call_us": call * 1e6, "version": ca.__version__,
+            "outputs": {"f": value, "df/dy0": grad[0], "df/da": grad[1]}}
+
+
+def deep_jax(n, budget):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def f(y0, a):
+        y = y0
+        for _ in range(n):
+            y = 0.999 * jnp.sin(y) + 0.001 * a
+        return y
+
+    vg = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+    args = (jnp.float64(DEEP_INPUTS["y0"]), jnp.float64(DEEP_INPUTS["a"]))
+    jax.block_until_ready(args)
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    value, (gy0, ga) = jax.block_until_ready(vg(*args))
+    first = time.perf_counter() - t0
+    first_cpu = time.process_time() - c0
+    call = measure(lambda: jax.block_until_ready(vg(*args)), budget)
+    return {"first_call_s": first, "first_call_cpu_s": first_cpu, "call_us": call * 1e6, "version": jax.__version__,
+            "outputs": {"f": float(value), "df/dy0": float(gy0), "df/da": float(ga)}}
+
+
+def deep_worker(peer, n, quick):
+    budget = 0.2 if quick else 0.5
+    res = deep_casadi(n, budget) if peer == "casadi" else deep_jax(n, budget) if peer == "jax" else None
+    if res is None:
+        raise ValueError(peer)
+    want = p7_generate.reference("recurrence", n, DEEP_INPUTS)
+    bad = [k for k in p7_generate.OUTPUTS["recurrence"] if not p7_generate.agrees(res["outputs"][k], want[k])]
+    res["check_ok"] = not bad
+    res["check"] = "agrees with plain Python" if not bad else \
+        "disagrees: " + ", ".join(f"{k} = {res['outputs'][k]!r} (want {want[k]!r})" for k in bad)
+    res["maxrss_kib"] = peak_rss_kib()
+    print("RESULT " + json.dumps(res))
+
+
+def orchestrate_deep(args, bootstrap_error=None):
+    quick = args.quick
+    steps = {p: list(v) for p, v in DEEP_STEPS["quick" if quick else "full"].items()}
+    for peer, text in (("casadi", args.deep_casadi_steps), ("jax", args.deep_jax_steps)):
+        if text:
+            steps[peer] = [int(x) for x in text.split(",") if x]
+    selected = [p.strip() for p in args.deep_peers.split(",") if p.strip()]
+    timeout = args.deep_timeout if args.deep_timeout else (120 if quick else 300)
+    budget_end = time.time() + (args.deep_budget if args.deep_budget else (300 if quick else 900))
+    results = []
+    for peer in selected:
+        errors = None
+        if bootstrap_error:
+            errors = bootstrap_error
+        elif peer not in DEEP_PEERS:
+            errors = f"unknown deep peer (known: {', '.join(DEEP_PEERS)})"
+        else:
+            r = subprocess.run([sys.executable, "-c", f"import {peer}"], capture_output=True, text=True)
+            if r.returncode != 0:
+                errors = f"import {peer} failed: {last_line(r.stderr)}"
+        for n in steps.get(peer, []):
+            row = {"peer": peer, "label": DEEP_PEERS.get(peer, peer), "case": f"P7 recurrence {n}", "steps": n}
+            if errors:
+                row.update(status="n/a", reason=errors)
+            elif time.time() > budget_end:
+                row.update(status="skipped", reason="deep-graph time budget exhausted")
+            else:
+                limit = max(5, min(timeout, budget_end - time.time() + 5))
+                cmd = [sys.executable, os.path.abspath(__file__), "--deep-worker", peer, str(n)] + (["--quick"] if quick else [])
+                env = dict(os.environ)
+                if args.single_thread:
+                    env.update(SINGLE_THREAD_ENV)
+                print(f"[peers] deep {row['label']:16} {n} steps", file=sys.stderr, flush=True)
+                t0 = time.time()
+                try:
+                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env)
+                    found = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+                    if r.returncode == 0 and found:
+                        row.update(status="ok", **json.loads(found[-1][len("RESULT "):]))
+                        if not row.get("check_ok", True):
+                            row.update(status="wrong", reason="result disagrees with plain Python: " + row["check"])
+                    else:
+                        row.update(status="n/a", reason=f"failed (exit {r.returncode}): {last_line(r.stderr)}")
+                except subprocess.TimeoutExpired:
+                    row.update(status="n/a", reason=f"timed out after {limit:.0f} s")
+                row["wall_s"] = round(time.time() - t0, 2)
+            results.append(row)
+    return {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": quick,
+        "steps": steps,
+        "inputs": DEEP_INPUTS,
+        "threads": "one (" + " ".join(f"{k}={v}" for k, v in SINGLE_THREAD_ENV.items()) + ")" if args.single_thread else "default",
+        "results": results,
+    }
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -570,7 +719,16 @@ def main():
     ap.add_argument("--threads", choices=["one", "default"], default="one",
                     help="one: BLAS, OpenMP and XLA limited to one thread, like Nabla (default); default: as installed")
     ap.add_argument("--no-venv", action="store_true", help="run in this Python (packages already installed)")
+    ap.add_argument("--deep", action="store_true", help="also the deep-graph anchors of P7 (key 'deep' of the JSON)")
+    ap.add_argument("--deep-only", action="store_true",
+                    help="only the deep-graph anchors: replaces the key 'deep' of an existing --out file")
+    ap.add_argument("--deep-peers", default="casadi,jax")
+    ap.add_argument("--deep-casadi-steps", help="steps for CasADi (default 1000,10000 quick; 1000,10000,100000 full)")
+    ap.add_argument("--deep-jax-steps", help="steps for JAX (default 300,1000 quick; 1000,3000 full)")
+    ap.add_argument("--deep-timeout", type=float, default=0, help="seconds per (peer, steps) (default 120 quick, 300 full)")
+    ap.add_argument("--deep-budget", type=float, default=0, help="seconds for all deep runs (default 300 quick, 900 full)")
     ap.add_argument("--worker", nargs=2, metavar=("PEER", "CASE"), help=argparse.SUPPRESS)
+    ap.add_argument("--deep-worker", nargs=2, metavar=("PEER", "STEPS"), help=argparse.SUPPRESS)
     ap.add_argument("--jit-compiler", default="gcc", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.single_thread = args.threads == "one"
@@ -578,15 +736,30 @@ def main():
     if args.worker:
         worker(args.worker[0], args.worker[1], args.quick, args.jit_compiler)
         return
+    if args.deep_worker:
+        deep_worker(args.deep_worker[0], int(args.deep_worker[1]), args.quick)
+        return
     bootstrap_error = None
     if not args.no_venv and not in_venv():
         bootstrap_error = bootstrap(sys.argv[1:])  # returns only on failure
-    report = orchestrate(args, bootstrap_error)
+    if args.deep_only:
+        report = {"results": []}
+        try:
+            with open(args.out) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            pass
+        report["deep"] = orchestrate_deep(args, bootstrap_error)
+    else:
+        report = orchestrate(args, bootstrap_error)
+        if args.deep:
+            report["deep"] = orchestrate_deep(args, bootstrap_error)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
-    ok = sum(r["status"] == "ok" for r in report["results"])
-    print(f"[peers] {ok} of {len(report['results'])} measurements ok; written to {args.out}", file=sys.stderr)
+    rows = ([] if args.deep_only else report["results"]) + report.get("deep", {}).get("results", [])
+    ok = sum(r["status"] == "ok" for r in rows)
+    print(f"[peers] {ok} of {len(rows)} measurements ok; written to {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

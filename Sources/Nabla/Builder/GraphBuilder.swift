@@ -137,6 +137,20 @@ public final class GraphBuilder {
         return nil
     }
 
+    /// `node`'s operation applied again to `inputs` of this builder, whose shapes are the shapes
+    /// of the node's own operands (so its shape stands): an existing equal node, or the node
+    /// itself (or a copy with these operands) appended. For passes that rebuild graphs.
+    func reapply(_ node: Graph.Node, inputs: [Int]) -> Int {
+        let hash = HashConsTable.hash(node.operation, inputs)
+        let found = existing.find(hash) { id in
+            nodes[id].inputs == inputs && node.operation.isEqual(to: nodes[id].operation)
+        }
+        if let id = found { return id }
+        let id = append(node.inputs == inputs ? node : Graph.Node(operation: node.operation, inputs: inputs, shape: node.shape))
+        existing.insert(id, hash: hash)
+        return id
+    }
+
     /// `y` recomputed with `replacement` in place of `x` (same shape): every node between them
     /// that depends on `x` is applied again to the substituted operands.
     public func substituting(_ replacement: Tensor, for x: Tensor, in y: Tensor) throws -> Tensor {

@@ -141,6 +141,9 @@ struct KernelLowering {
             scalarExpressions[i] = e
             return []
         }
+        // Kernels split into parts (huge graphs) name scalar steps by their variables alone:
+        // a comment each would double the C.
+        if plan.parts.count > 1 { return [.assign(target.place(), e)] }
         return [.comment(describe(i)), .assign(target.place(), e)]
     }
 

@@ -6,11 +6,21 @@
 /// others.
 public struct Graph: Sendable, CustomStringConvertible {
     /// One node: an operation applied to earlier nodes, with its result's shape.
-    public struct Node: Sendable {
+    ///
+    /// Nodes are immutable objects, so graphs share them: passes copy and reorder nodes of
+    /// graphs with millions of them, and a reference is one word to copy, where the operation
+    /// existential, operand list and shape would be several.
+    public final class Node: Sendable {
         public let operation: any Operation
         /// Indices of operand nodes; each is smaller than this node's own index.
         public let inputs: [Int]
         public let shape: Shape
+
+        public init(operation: any Operation, inputs: [Int], shape: Shape) {
+            self.operation = operation
+            self.inputs = inputs
+            self.shape = shape
+        }
     }
 
     /// A named input or output and the node it refers to.
@@ -74,9 +84,12 @@ extension Graph {
         }
         var newIndex = [Int](repeating: -1, count: nodes.count)
         var kept: [Node] = []
+        kept.reserveCapacity(nodes.count)
         for (id, node) in nodes.enumerated() where live[id] {
             newIndex[id] = kept.count
-            kept.append(Node(operation: node.operation, inputs: node.inputs.map { newIndex[$0] }, shape: node.shape))
+            // Until the first node is dropped, indices do not change and nodes are shared.
+            let moved = node.inputs.contains { newIndex[$0] != $0 }
+            kept.append(moved ? Node(operation: node.operation, inputs: node.inputs.map { newIndex[$0] }, shape: node.shape) : node)
         }
         return Graph(
             nodes: kept, inputs: inputs.map { Port(name: $0.name, node: newIndex[$0.node]) },

@@ -11,16 +11,14 @@ extension Graph {
         let sinks = nodes.map { node in
             node.shape.rank == 0 && !node.inputs.isEmpty && node.inputs.allSatisfy { nodes[$0].shape.rank == 0 }
         }
-        var consumers = [[Int]](repeating: [], count: count)
-        for (i, node) in nodes.enumerated() { for operand in node.inputs { consumers[operand].append(i) } }
-        // The tensor node (or the end) a sinking scalar is placed just before.
+        // The tensor node (or the end) a sinking scalar is placed just before: the earliest
+        // anchor among its readers, found in one backward pass.
         var anchor = Array(0..<count)
-        for i in stride(from: count - 1, through: 0, by: -1) where sinks[i] {
-            anchor[i] = consumers[i].map { anchor[$0] }.min() ?? count
+        for i in sinks.indices where sinks[i] { anchor[i] = count }
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            for operand in nodes[i].inputs where sinks[operand] { anchor[operand] = min(anchor[operand], anchor[i]) }
         }
-        let order = (0..<count).sorted { a, b in
-            (anchor[a], sinks[a] ? 0 : 1, a) < (anchor[b], sinks[b] ? 0 : 1, b)
-        }
+        let order = Self.order(anchor: anchor, sinks: sinks)
         if order.elementsEqual(0..<count) { return self }
         var newIndex = [Int](repeating: 0, count: count)
         for (position, old) in order.enumerated() { newIndex[old] = position }
@@ -30,5 +28,27 @@ extension Graph {
         return Graph(
             nodes: reordered, inputs: inputs.map { Port(name: $0.name, node: newIndex[$0.node]) },
             outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) })
+    }
+
+    /// Nodes by anchor, sinks before the node they are anchored at, each group in index order:
+    /// a counting sort, linear in the node count.
+    private static func order(anchor: [Int], sinks: [Bool]) -> [Int] {
+        let count = anchor.count
+        var starts = [Int](repeating: 0, count: count + 2)
+        for i in 0..<count where sinks[i] { starts[anchor[i] + 1] += 1 }
+        for a in 0...count { starts[a + 1] += starts[a] }
+        var bucket = [Int](repeating: 0, count: starts[count + 1])
+        var next = starts
+        for i in 0..<count where sinks[i] {
+            bucket[next[anchor[i]]] = i
+            next[anchor[i]] += 1
+        }
+        var order: [Int] = []
+        order.reserveCapacity(count)
+        for a in 0...count {
+            order += bucket[starts[a]..<starts[a + 1]]
+            if a < count && !sinks[a] { order.append(a) }
+        }
+        return order
     }
 }

@@ -12,16 +12,20 @@ public struct RewriteRule: Sendable {
     public let name: String
     /// The operation types the rule can match (it is tried on no others).
     public let operations: [any Operation.Type]
+    /// When set, the rule can only match when some operand's operation has one of these roles
+    /// (a constant, say), and is not tried otherwise: most nodes of large graphs have none.
+    public let operandRoles: Set<OperationRole>?
     /// True when the rule may change a result for NaN, infinities or signed zeros.
     public let fastMathOnly: Bool
     /// Returns the replacement, or nil when the pattern does not match. The replacement must
     /// have the shape of `op` applied to `operands`.
     public let rewrite: @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?
 
-    public init(name: String, operations: [any Operation.Type], fastMathOnly: Bool,
+    public init(name: String, operations: [any Operation.Type], operandRoles: Set<OperationRole>? = nil, fastMathOnly: Bool,
                 rewrite: @escaping @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?) {
         self.name = name
         self.operations = operations
+        self.operandRoles = operandRoles
         self.fastMathOnly = fastMathOnly
         self.rewrite = rewrite
     }
@@ -82,36 +86,36 @@ private func shaped(_ t: Tensor, _ shape: Shape) throws -> Tensor {
 /// The rewrite rules, applied in order; the first that matches wins, and its result is
 /// simplified again as it is built.
 public let rewriteRules: [RewriteRule] = [
-    RewriteRule(name: "x * 1 -> x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x * 1 -> x", operations: [Multiply.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         if uniformValue(xs[1]) == 1 { return try shaped(xs[0], shape) }
         if uniformValue(xs[0]) == 1 { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x / 1 -> x", operations: [Divide.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x / 1 -> x", operations: [Divide.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Divide, uniformValue(xs[1]) == 1 else { return nil }
         return try shaped(xs[0], shape)
     },
-    RewriteRule(name: "x * -1 -> -x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x * -1 -> -x", operations: [Multiply.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         if uniformValue(xs[1]) == -1 { return -(try shaped(xs[0], shape)) }
         if uniformValue(xs[0]) == -1 { return -(try shaped(xs[1], shape)) }
         return nil
     },
     // x + (-0) is x for every x, -0 and NaN included; x + (+0) is not (-0 + 0 = +0).
-    RewriteRule(name: "x + -0 -> x", operations: [Add.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x + -0 -> x", operations: [Add.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Add else { return nil }
         if let c = uniformValue(xs[1]), c == 0, c.sign == .minus { return try shaped(xs[0], shape) }
         if let c = uniformValue(xs[0]), c == 0, c.sign == .minus { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x - +0 -> x", operations: [Subtract.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "x - +0 -> x", operations: [Subtract.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Subtract, let c = uniformValue(xs[1]), c == 0, c.sign == .plus else { return nil }
         return try shaped(xs[0], shape)
     },
     // Scaling by 2^k (k >= 0) is exact, so c * (2^k * x) rounds once, like (c * 2^k) * x; with
     // |c| >= 1 both overflow together. (Not for 2^-k: halving a subnormal rounds.)
-    RewriteRule(name: "c * (2^k * x) -> (c * 2^k) * x", operations: [Multiply.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "c * (2^k * x) -> (c * 2^k) * x", operations: [Multiply.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
         guard op is Multiply else { return nil }
         for (outer, inner) in [(0, 1), (1, 0)] {
             guard let c = uniformValue(xs[outer]), abs(c) >= 1, xs[inner].operation is Multiply else { continue }
@@ -124,21 +128,21 @@ public let rewriteRules: [RewriteRule] = [
         }
         return nil
     },
-    RewriteRule(name: "0 - x -> -x", operations: [Subtract.self], fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "0 - x -> -x", operations: [Subtract.self], operandRoles: [.constant, .view], fastMathOnly: true) { op, xs, shape in
         guard op is Subtract, let c = uniformValue(xs[0]), c == 0 else { return nil }
         return -(try shaped(xs[1], shape))
     },
-    RewriteRule(name: "-(-x) -> x", operations: [Negate.self], fastMathOnly: false) { op, xs, _ in
+    RewriteRule(name: "-(-x) -> x", operations: [Negate.self], operandRoles: [.elementwise], fastMathOnly: false) { op, xs, _ in
         guard op is Negate, xs[0].operation is Negate else { return nil }
         return operand(xs[0], 0)
     },
-    RewriteRule(name: "x + 0 -> x", operations: [Add.self], fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "x + 0 -> x", operations: [Add.self], operandRoles: [.constant, .view], fastMathOnly: true) { op, xs, shape in
         guard op is Add else { return nil }
         if uniformValue(xs[1]) == 0 { return try shaped(xs[0], shape) }
         if uniformValue(xs[0]) == 0 { return try shaped(xs[1], shape) }
         return nil
     },
-    RewriteRule(name: "x * 0 -> 0", operations: [Multiply.self], fastMathOnly: true) { op, xs, shape in
+    RewriteRule(name: "x * 0 -> 0", operations: [Multiply.self], operandRoles: [.constant, .view], fastMathOnly: true) { op, xs, shape in
         guard op is Multiply, uniformValue(xs[0]) == 0 || uniformValue(xs[1]) == 0 else { return nil }
         return xs[0].builder.filled(0, shape: shape)
     },
@@ -148,7 +152,7 @@ public let rewriteRules: [RewriteRule] = [
     },
     // Elementwise operations broadcast their operands themselves, so an explicit broadcast
     // feeding one is redundant when the result's shape does not depend on it.
-    RewriteRule(name: "f(broadcast(a), b) -> f(a, b)", operations: [Add.self, Subtract.self, Multiply.self, Divide.self, Power.self], fastMathOnly: false) { op, xs, shape in
+    RewriteRule(name: "f(broadcast(a), b) -> f(a, b)", operations: [Add.self, Subtract.self, Multiply.self, Divide.self, Power.self], operandRoles: [.view], fastMathOnly: false) { op, xs, shape in
         guard op.role == .elementwise, xs.count == 2 else { return nil }
         for k in 0..<2 where xs[k].operation is BroadcastTo {
             let source = operand(xs[k], 0)
@@ -212,21 +216,32 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
     var statistics = SimplifyStatistics()
     statistics.nodesBefore = graph.nodes.count
     let builder = GraphBuilder()
-    var mapped = [Tensor?](repeating: nil, count: graph.nodes.count)
+    var mapped = [Int](repeating: -1, count: graph.nodes.count)
     for port in graph.inputs {
-        mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape)
+        mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
     }
     let rules = rulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
-    for (id, node) in graph.nodes.enumerated() where mapped[id] == nil {
-        if let constant = node.operation as? Constant {
-            mapped[id] = builder.constant(constant.value)
+    for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
+        if node.operation.role == .constant, let constant = node.operation as? Constant {
+            mapped[id] = builder.constant(constant.value).id
             continue
         }
-        let operands = node.inputs.map { mapped[$0]! }
-        let applicable = rules[ObjectIdentifier(type(of: node.operation))] ?? []
-        mapped[id] = try simplified(node.operation, operands, node.shape, builder, applicable, options, &statistics)
+        let inputs = node.inputs.map { mapped[$0] }
+        let roles = inputs.map { builder.nodes[$0].operation.role }
+        let candidates = (rules[ObjectIdentifier(type(of: node.operation))] ?? []).filter { rule in
+            rule.operandRoles.map { needed in roles.contains { needed.contains($0) } } ?? true
+        }
+        let foldable = !inputs.isEmpty && roles.allSatisfy { $0 == .constant }
+        if candidates.isEmpty && !foldable {
+            // Nothing can change this node: it is looked up, or appended as it is (its
+            // operands' shapes, and so its own, are unchanged).
+            mapped[id] = builder.reapply(node, inputs: inputs)
+            continue
+        }
+        let operands = inputs.map { Tensor(builder: builder, id: $0) }
+        mapped[id] = try simplified(node.operation, operands, node.shape, builder, candidates, options, &statistics).id
     }
-    let result = try builder.graph(outputs: graph.outputs.map { ($0.name, mapped[$0.node]!) })
+    let result = try builder.graph(outputs: graph.outputs.map { ($0.name, Tensor(builder: builder, id: mapped[$0.node])) })
     statistics.nodesAfter = result.nodes.count
     return (result, statistics)
 }
