@@ -16,7 +16,19 @@ struct Elaborator {
     var isInput: Set<String> = []
     var inputSpans: [String: SourceSpan] = [:]
     var functions: [String: (parameters: [Name], body: Expression)] = [:]
+    /// Results of the function calls expanded so far, by function and argument tensors.
+    var expansions: [CallKey: Tensor] = [:]
+    /// Expression nodes expanded from function bodies so far, against `maximumExpandedNodes`.
+    var expandedNodes = 0
+    /// Functions that call themselves, directly or through others (reported at their definition).
+    var recursiveFunctions: Set<String> = []
+    /// Recursion errors by the function whose body holds the call closing the cycle, reported
+    /// with that function's definition.
+    var recursionErrors: [String: [Diagnostic]] = [:]
+    /// Unknown names reported so far; past `maximumSuggestions` no "did you mean" is looked for.
+    var suggestionsMade = 0
     var forwardOutputs: [(name: String, tensor: Tensor)] = []
+    var outputNames: Set<String> = []
     var derivativeOutputs: [(name: String, tensor: Tensor)] = []
     /// For each derivative output: the function it differentiates, the variable, the direction.
     var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?, layout: JacobianLayout)] = []
@@ -45,6 +57,7 @@ struct Elaborator {
     }
 
     mutating func run(_ statements: [Statement]) {
+        findRecursion(statements)
         for statement in statements {
             do { try elaborate(statement) } catch {}
         }
@@ -115,6 +128,7 @@ struct Elaborator {
             try addOutput(name.text, tensor, at: name.span, derivative: false)
 
         case let .function(name, parameters, body):
+            diagnostics += recursionErrors.removeValue(forKey: name.text) ?? []
             try declare(name, as: "function")
             guard !builtinNames.contains(name.text) else {
                 throw error("'\(name.text)' is a built-in function and cannot be redefined", at: name.span)
@@ -138,7 +152,7 @@ struct Elaborator {
     }
 
     private mutating func addOutput(_ name: String, _ tensor: Tensor, at span: SourceSpan, derivative: Bool) throws {
-        if outputs.contains(where: { $0.name == name }) {
+        guard outputNames.insert(name).inserted else {
             throw error("output '\(name)' is produced twice", at: span)
         }
         if derivative { derivativeOutputs.append((name, tensor)) } else { forwardOutputs.append((name, tensor)) }
@@ -246,18 +260,36 @@ struct Elaborator {
                 throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
             }
             throw unknownName(name, among: Array(dims.keys))
-        case let .unary("-", operand, span):
+        case let .negation(operand, span):
             let n = try staticInteger(operand)
             guard n != Int.min else { throw error("integer overflow", at: span) }
             return -n
-        case let .binary(op, lhs, rhs, _, span) where ["+", "-", "*"].contains(op):
-            let a = try staticInteger(lhs), b = try staticInteger(rhs)
-            let (result, overflow) = op == "+" ? a.addingReportingOverflow(b) : op == "-" ? a.subtractingReportingOverflow(b) : a.multipliedReportingOverflow(by: b)
-            guard !overflow else { throw error("integer overflow", at: span) }
-            return result
+        case let .chain(first, rest, _):
+            return try staticInteger(first, rest)
         default:
             throw error("expected a whole number (a literal, a dim, or + - * of them)", at: expression.span)
         }
+    }
+
+    /// A chain of `+ - *` of whole numbers, folded left to right. An operator of another kind
+    /// is reported over the chain up to its operand, the last such first (as for a nested tree).
+    private mutating func staticInteger(_ first: Expression, _ rest: [ChainLink]) throws -> Int {
+        let isStatic: (ChainOperator) -> Bool = { $0 == .add || $0 == .subtract || $0 == .multiply }
+        if let bad = rest.lastIndex(where: { !isStatic($0.op) }) {
+            throw error("expected a whole number (a literal, a dim, or + - * of them)", at: first.span.to(rest[bad].operand.span))
+        }
+        var value = try staticInteger(first)
+        for link in rest {
+            let operand = try staticInteger(link.operand)
+            let (result, overflow) = switch link.op {
+            case .add: value.addingReportingOverflow(operand)
+            case .subtract: value.subtractingReportingOverflow(operand)
+            default: value.multipliedReportingOverflow(by: operand)
+            }
+            guard !overflow else { throw error("integer overflow", at: first.span.to(link.operand.span)) }
+            value = result
+        }
+        return value
     }
 
     mutating func checkSize(_ shape: Shape, at span: SourceSpan) throws {
@@ -278,87 +310,28 @@ struct Elaborator {
 
     // MARK: - Names
 
-    private mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
+    mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
         let known = candidates ?? (Array(values.keys) + Array(dims.keys))
-        if let near = nearestName(to: name.text, in: known) {
+        if let near = suggestion(for: name.text, among: known) {
             return error("unknown name '\(name.text)'", at: name.span, label: "did you mean '\(near)'?")
         }
         return error("unknown name '\(name.text)'", at: name.span)
     }
 
+    /// Unknown names past this many get no "did you mean": the search is quadratic in the
+    /// name's length and linear in the names known, too slow for a file of thousands of errors.
+    static let maximumSuggestions = 20
+    /// Longest name a suggestion is looked for.
+    static let maximumSuggestedNameLength = 64
+
+    /// The known name nearest to an unknown one, as a likely typo, if it is worth looking.
+    mutating func suggestion(for name: String, among candidates: [String]) -> String? {
+        guard suggestionsMade < Self.maximumSuggestions, name.utf8.count <= Self.maximumSuggestedNameLength else { return nil }
+        suggestionsMade += 1
+        return nearestName(to: name, in: candidates.filter { $0.utf8.count <= 2 * Self.maximumSuggestedNameLength })
+    }
+
     // MARK: - Expressions
-
-    /// Lowers an expression to a tensor. `scope` binds a user function's parameters.
-    mutating func lower(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
-        let tensor = try lowerUnchecked(expression, scope: scope)
-        try checkSize(tensor.shape, at: expression.span)
-        return tensor
-    }
-
-    private mutating func lowerUnchecked(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
-        switch expression {
-        case let .number(value, _):
-            return builder.constant(value)
-
-        case let .name(name):
-            if let tensor = scope[name.text] { return tensor }
-            if let bound = values[name.text] {
-                guard let tensor = bound else { throw Reported() }
-                return tensor
-            }
-            if let n = dims[name.text] { return builder.constant(Double(n)) }
-            if functions[name.text] != nil || builtinNames.contains(name.text) {
-                throw error("'\(name.text)' is a function; call it with arguments", at: name.span)
-            }
-            throw unknownName(name, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
-
-        case let .unary(_, operand, _):
-            return -(try lower(operand, scope: scope))
-
-        case let .binary(op, lhs, rhs, _, span):
-            let a = try lower(lhs, scope: scope)
-            if op == "^", let exponent = constantValue(rhs) {
-                return a ** exponent
-            }
-            let b = try lower(rhs, scope: scope)
-            return try apply(at: span, label: nil) {
-                switch op {
-                case "+": return try a + b
-                case "-": return try a - b
-                case "*": return try a * b
-                case "/": return try a / b
-                case "^": return try a ** b
-                default: return try a.matmul(b)
-                }
-            } describe: { "cannot apply '\(op)' to shapes \(a.shape) and \(b.shape)" }
-
-        case let .call(function, arguments, span):
-            return try call(function, arguments, span: span, scope: scope)
-
-        case let .index(base, items, span):
-            let tensor = try lower(base, scope: scope)
-            var ranges: [SliceRange] = []
-            for item in items {
-                switch item {
-                case let .single(index):
-                    ranges.append(.index(try staticInteger(index)))
-                case let .range(start, end, step, _):
-                    let s = try start.map { try staticInteger($0) }
-                    let e = try end.map { try staticInteger($0) }
-                    let k = try step.map { try staticInteger($0) } ?? 1
-                    ranges.append(.range(start: s, end: e, step: k))
-                }
-            }
-            return try apply(at: span) { try tensor.slice(ranges) } describe: { "cannot index shape \(tensor.shape) with \(items.count) index\(items.count == 1 ? "" : "es")" }
-
-        case let .transpose(operand, _):
-            return try lower(operand, scope: scope).transposed
-
-        case let .list(elements, span):
-            let data = try constantList(elements, span: span)
-            return builder.constant(data)
-        }
-    }
 
     /// Runs a builder operation, turning a thrown `NablaError` into a diagnostic at `span`.
     mutating func apply(
@@ -383,13 +356,13 @@ struct Elaborator {
     func constantValue(_ expression: Expression) -> Double? {
         switch expression {
         case let .number(value, _): return value
-        case let .unary("-", operand, _): return constantValue(operand).map { -$0 }
+        case let .negation(operand, _): return constantValue(operand).map { -$0 }
         default: return nil
         }
     }
 
     /// A nested list of numbers as constant data.
-    private mutating func constantList(_ elements: [Expression], span: SourceSpan) throws -> TensorData {
+    mutating func constantList(_ elements: [Expression], span: SourceSpan) throws -> TensorData {
         guard !elements.isEmpty else { return try TensorData(shape: [0], scalars: []) }
         if case .list = elements[0] {
             var rows: [TensorData] = []

@@ -176,24 +176,36 @@ struct Parser {
         depth += 1
         defer { depth -= 1 }
         guard depth <= Self.maximumDepth else { throw fail("expression nested too deeply (more than \(Self.maximumDepth) levels)") }
-        var lhs = try parseTerm()
-        while check("+") || check("-") {
-            let op = advance()
-            let rhs = try parseTerm()
-            lhs = .binary(op: op.text, lhs: lhs, rhs: rhs, opSpan: op.span, span: lhs.span.to(rhs.span))
+        let first = try parseTerm()
+        var rest: [ChainLink] = []
+        while let op = chainOperator(additive: true) {
+            let token = advance()
+            rest.append(ChainLink(op: op, opSpan: token.span, operand: try parseTerm()))
         }
-        return lhs
+        return chain(first, rest)
     }
 
     // term := unary (('*' | '/' | '@') unary)*
     private mutating func parseTerm() throws -> Expression {
-        var lhs = try parseUnary()
-        while check("*") || check("/") || check("@") {
-            let op = advance()
-            let rhs = try parseUnary()
-            lhs = .binary(op: op.text, lhs: lhs, rhs: rhs, opSpan: op.span, span: lhs.span.to(rhs.span))
+        let first = try parseUnary()
+        var rest: [ChainLink] = []
+        while let op = chainOperator(additive: false) {
+            let token = advance()
+            rest.append(ChainLink(op: op, opSpan: token.span, operand: try parseUnary()))
         }
-        return lhs
+        return chain(first, rest)
+    }
+
+    /// The chain operator of the given level at the current token, if there is one.
+    private func chainOperator(additive: Bool) -> ChainOperator? {
+        guard current.kind == .symbol, let op = ChainOperator(rawValue: current.text), op.isAdditive == additive else { return nil }
+        return op
+    }
+
+    /// One operand alone, or the chain of all of them.
+    private func chain(_ first: Expression, _ rest: [ChainLink]) -> Expression {
+        guard let last = rest.last else { return first }
+        return .chain(first: first, rest: rest, span: first.span.to(last.operand.span))
     }
 
     // unary := '-' unary | power
@@ -204,50 +216,63 @@ struct Parser {
             defer { depth -= 1 }
             guard depth <= Self.maximumDepth else { throw fail("expression nested too deeply (more than \(Self.maximumDepth) levels)") }
             let operand = try parseUnary()
-            return .unary(op: "-", operand: operand, span: op.span.to(operand.span))
+            return .negation(operand, span: op.span.to(operand.span))
         }
         return try parsePower()
     }
 
-    // power := postfix ('^' unary)?    right-associative, tighter than unary minus on its left
+    // power := postfix ('^' postfix)* ('^' '-' unary)?
+    // Right associative and tighter than unary minus on its left; read as one list, so a long
+    // `a ^ b ^ c ...` costs no stack. A negated exponent (`x^-y^z`, which is `x^(-(y^z))`) ends the
+    // list, since the negation takes the rest.
     private mutating func parsePower() throws -> Expression {
-        let base = try parsePostfix()
-        if check("^") {
-            let op = advance()
-            let exponent = try parseUnary()
-            return .binary(op: "^", lhs: base, rhs: exponent, opSpan: op.span, span: base.span.to(exponent.span))
+        var operands = [try parsePostfix()]
+        while accept("^") {
+            if check("-") {
+                operands.append(try parseUnary())
+                break
+            }
+            operands.append(try parsePostfix())
         }
-        return base
+        guard operands.count > 1 else { return operands[0] }
+        return .power(operands, span: operands[0].span.to(operands[operands.count - 1].span))
     }
 
-    // postfix := primary ( '(' args ')' | '[' items ']' | "'" )*
+    // postfix := primary [ '(' args ')' ] ( '[' items ']' | "'" )*     the call only on a name
     private mutating func parsePostfix() throws -> Expression {
-        var expression = try parsePrimary()
+        var base = try parsePrimary()
+        var operations: [PostfixOperation] = []
         while true {
             if check("(") {
-                guard case let .name(function) = expression else {
+                guard operations.isEmpty, case let .name(function) = base else {
                     throw fail("only a named function can be called")
                 }
-                _ = advance()
-                var arguments: [Expression] = []
-                if !check(")") {
-                    repeat { arguments.append(try parseExpression()) } while accept(",")
-                }
-                let close = try expect(")", "after the arguments of '\(function.text)'")
-                expression = .call(function: function, arguments: arguments, span: function.span.to(close.span))
+                base = try parseCall(of: function)
             } else if check("[") {
-                _ = advance()
+                let open = advance()
                 var items: [IndexItem] = []
                 repeat { items.append(try parseIndexItem()) } while accept(",")
                 let close = try expect("]", "to close the index")
-                expression = .index(base: expression, items: items, span: expression.span.to(close.span))
+                operations.append(.index(items, span: open.span.to(close.span)))
             } else if check("'") {
-                let mark = advance()
-                expression = .transpose(expression, span: expression.span.to(mark.span))
+                operations.append(.transpose(span: advance().span))
             } else {
-                return expression
+                break
             }
         }
+        guard let last = operations.last else { return base }
+        return .postfix(base: base, operations: operations, span: base.span.to(last.span))
+    }
+
+    /// The arguments of a call after the function's name, from '(' to ')'.
+    private mutating func parseCall(of function: Name) throws -> Expression {
+        _ = try expect("(", "after the function's name")
+        var arguments: [Expression] = []
+        if !check(")") {
+            repeat { arguments.append(try parseExpression()) } while accept(",")
+        }
+        let close = try expect(")", "after the arguments of '\(function.text)'")
+        return .call(function: function, arguments: arguments, span: function.span.to(close.span))
     }
 
     private mutating func parseIndexItem() throws -> IndexItem {
