@@ -18,7 +18,7 @@ struct Elaborator {
     var functions: [String: (parameters: [Name], body: Expression)] = [:]
     /// Results of the function calls expanded so far, by function and argument tensors.
     var expansions: [CallKey: Tensor] = [:]
-    /// Expression nodes expanded from function bodies so far, against `maximumExpandedNodes`.
+    /// Expression nodes expanded from function bodies so far, against `expansionBudget`.
     var expandedNodes = 0
     /// Functions that call themselves, directly or through others (reported at their definition).
     var recursiveFunctions: Set<String> = []
@@ -243,55 +243,6 @@ struct Elaborator {
 
     // MARK: - Static integers (dims, shapes, indices, axes)
 
-    mutating func staticInteger(_ expression: Expression) throws -> Int {
-        switch expression {
-        case let .number(value, span):
-            guard value == value.rounded() else {
-                throw error("expected a whole number, found \(file.text(of: span))", at: span)
-            }
-            guard Swift.abs(value) <= 1e15 else {
-                throw error("\(file.text(of: span)) is too large for a size, index or axis", at: span)
-            }
-            return Int(value)
-        case let .name(name):
-            if let n = dims[name.text] { return n }
-            if failedDims.contains(name.text) { throw Reported() }
-            if values[name.text] != nil {
-                throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
-            }
-            throw unknownName(name, among: Array(dims.keys))
-        case let .negation(operand, span):
-            let n = try staticInteger(operand)
-            guard n != Int.min else { throw error("integer overflow", at: span) }
-            return -n
-        case let .chain(first, rest, _):
-            return try staticInteger(first, rest)
-        default:
-            throw error("expected a whole number (a literal, a dim, or + - * of them)", at: expression.span)
-        }
-    }
-
-    /// A chain of `+ - *` of whole numbers, folded left to right. An operator of another kind
-    /// is reported over the chain up to its operand, the last such first (as for a nested tree).
-    private mutating func staticInteger(_ first: Expression, _ rest: [ChainLink]) throws -> Int {
-        let isStatic: (ChainOperator) -> Bool = { $0 == .add || $0 == .subtract || $0 == .multiply }
-        if let bad = rest.lastIndex(where: { !isStatic($0.op) }) {
-            throw error("expected a whole number (a literal, a dim, or + - * of them)", at: first.span.to(rest[bad].operand.span))
-        }
-        var value = try staticInteger(first)
-        for link in rest {
-            let operand = try staticInteger(link.operand)
-            let (result, overflow) = switch link.op {
-            case .add: value.addingReportingOverflow(operand)
-            case .subtract: value.subtractingReportingOverflow(operand)
-            default: value.multipliedReportingOverflow(by: operand)
-            }
-            guard !overflow else { throw error("integer overflow", at: first.span.to(link.operand.span)) }
-            value = result
-        }
-        return value
-    }
-
     mutating func checkSize(_ shape: Shape, at span: SourceSpan) throws {
         var count = 1
         for d in shape.dims {
@@ -350,43 +301,5 @@ struct Elaborator {
                 throw error(failure.description, at: span, label: label)
             }
         }
-    }
-
-    /// The value of a numeric literal, possibly negated or a dim, else nil.
-    func constantValue(_ expression: Expression) -> Double? {
-        switch expression {
-        case let .number(value, _): return value
-        case let .negation(operand, _): return constantValue(operand).map { -$0 }
-        default: return nil
-        }
-    }
-
-    /// A nested list of numbers as constant data.
-    mutating func constantList(_ elements: [Expression], span: SourceSpan) throws -> TensorData {
-        guard !elements.isEmpty else { return try TensorData(shape: [0], scalars: []) }
-        if case .list = elements[0] {
-            var rows: [TensorData] = []
-            for element in elements {
-                guard case let .list(inner, innerSpan) = element else {
-                    throw error("a nested list must hold lists of equal length throughout", at: element.span)
-                }
-                rows.append(try constantList(inner, span: innerSpan))
-            }
-            guard rows.allSatisfy({ $0.shape == rows[0].shape }) else {
-                throw error("the rows of this list have different shapes", at: span)
-            }
-            return try TensorData(shape: Shape([rows.count] + rows[0].shape.dims), scalars: rows.flatMap(\.scalars))
-        }
-        var scalars: [Double] = []
-        for element in elements {
-            if let value = constantValue(element) {
-                scalars.append(value)
-            } else if case let .name(name) = element, let n = dims[name.text] {
-                scalars.append(Double(n))
-            } else {
-                throw error("a list literal holds numbers only", at: element.span)
-            }
-        }
-        return try TensorData(shape: [scalars.count], scalars: scalars)
     }
 }

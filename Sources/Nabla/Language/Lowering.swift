@@ -10,9 +10,15 @@ extension Elaborator {
     /// Parameter bindings of the function body being lowered.
     typealias Scope = [String: Tensor]
 
-    /// Most expression nodes the function calls of one program may expand, in all (a memoised
-    /// call counts as one). Past it, a call is an error rather than a wait for memory or time.
-    static let maximumExpandedNodes = 1 << 22
+    /// Expression nodes the function calls of any program may expand, in all (a memoised call
+    /// counts as one); a larger file may expand `expandedNodesPerByte` for each of its bytes.
+    /// Past the budget, a call is an error rather than a wait for memory or time; expansion's
+    /// work is linear in the file's size.
+    static let minimumExpansionBudget = 1 << 20
+    static let expandedNodesPerByte = 16
+
+    /// The expansion budget of this program's file.
+    var expansionBudget: Int { max(Self.minimumExpansionBudget, Self.expandedNodesPerByte * file.bytes.count) }
 
     /// A unit of work of `lower`.
     enum LoweringTask {
@@ -160,8 +166,8 @@ extension Elaborator {
         case let .negate(span):
             try push(-state.results.removeLast(), at: span, &state)
         case let .chain(op, span):
-            let operands = state.popResults(2)
-            try push(try combine(operands[0], op, operands[1], at: span), at: span, &state)
+            let b = state.results.removeLast(), a = state.results.removeLast()
+            try push(try combine(a, op, b, at: span), at: span, &state)
         case let .power(constantExponent, span):
             try push(try raise(constantExponent: constantExponent, at: span, &state), at: span, &state)
         case let .postfix(operation, span):
@@ -199,8 +205,7 @@ extension Elaborator {
     /// Pops the exponent (unless constant) and the base, and raises one to the other.
     private mutating func raise(constantExponent: Double?, at span: SourceSpan, _ state: inout LoweringState) throws -> Tensor {
         if let constantExponent { return state.results.removeLast() ** constantExponent }
-        let operands = state.popResults(2)
-        let (a, b) = (operands[0], operands[1])
+        let b = state.results.removeLast(), a = state.results.removeLast()
         return try apply(at: span) { try a ** b } describe: { "cannot apply '^' to shapes \(a.shape) and \(b.shape)" }
     }
 
@@ -242,9 +247,9 @@ extension Elaborator {
     /// outermost call being expanded.
     private mutating func spendExpansionBudget(_ state: LoweringState) throws {
         expandedNodes += 1
-        guard expandedNodes > Self.maximumExpandedNodes else { return }
+        guard expandedNodes > expansionBudget else { return }
         let outermost = state.calls[0]
-        error("expanding this call of '\(outermost.function)' goes past the limit of \(Self.maximumExpandedNodes) expression nodes expanded from function bodies (each call expands its function's body again)", at: outermost.span)
+        error("expanding this call of '\(outermost.function)' goes past the limit of \(expansionBudget) expression nodes expanded from function bodies in this file (each call expands its function's body again)", at: outermost.span)
         throw ExpansionLimitReached()
     }
 
