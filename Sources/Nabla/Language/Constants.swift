@@ -66,10 +66,10 @@ extension Elaborator {
     /// A literal that must be a whole number of a size an index or a shape can have.
     private mutating func wholeNumber(_ value: Double, at span: SourceSpan) throws -> Int {
         guard value == value.rounded() else {
-            throw error("expected a whole number, found \(file.text(of: span))", at: span)
+            throw error("expected a whole number, found \(abbreviated(file.text(of: span)))", at: span)
         }
         guard Swift.abs(value) <= 1e15 else {
-            throw error("\(file.text(of: span)) is too large for a size, index or axis", at: span)
+            throw error("\(abbreviated(file.text(of: span))) is too large for a size, index or axis", at: span)
         }
         return Int(value)
     }
@@ -79,7 +79,7 @@ extension Elaborator {
         if let n = dims[name.text] { return n }
         if failedDims.contains(name.text) { throw Reported() }
         if values[name.text] != nil {
-            throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
+            throw error("\(name.quoted) is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
         }
         throw unknownName(name, among: Array(dims.keys))
     }

@@ -72,10 +72,10 @@ struct Elaborator {
     private mutating func declare(_ name: Name, as kind: String) throws {
         if let previous = declaredAt[name.text] {
             let (line, column) = file.location(of: previous.start)
-            throw error("'\(name.text)' is already declared (at line \(line), column \(column)); every name is bound once", at: name.span)
+            throw error("\(name.quoted) is already declared (at line \(line), column \(column)); every name is bound once", at: name.span)
         }
         if builtinNames.contains(name.text) && kind != "function" {
-            throw error("'\(name.text)' is a built-in function and cannot be rebound", at: name.span)
+            throw error("\(name.quoted) is a built-in function and cannot be rebound", at: name.span)
         }
         declaredAt[name.text] = name.span
     }
@@ -88,7 +88,7 @@ struct Elaborator {
             var n = try staticInteger(value)
             if let override = overrides[name.text] { n = override }
             guard n >= 0, n <= NablaProgram.maximumElements else {
-                throw error("dim '\(name.text)' must be between 0 and \(NablaProgram.maximumElements), got \(n)", at: value.span)
+                throw error("dim \(name.quoted) must be between 0 and \(NablaProgram.maximumElements), got \(n)", at: value.span)
             }
             dims[name.text] = n
             dimOrder.append(name.text)
@@ -131,11 +131,11 @@ struct Elaborator {
             diagnostics += recursionErrors.removeValue(forKey: name.text) ?? []
             try declare(name, as: "function")
             guard !builtinNames.contains(name.text) else {
-                throw error("'\(name.text)' is a built-in function and cannot be redefined", at: name.span)
+                throw error("\(name.quoted) is a built-in function and cannot be redefined", at: name.span)
             }
             var seen = Set<String>()
             for parameter in parameters where !seen.insert(parameter.text).inserted {
-                throw error("parameter '\(parameter.text)' appears twice", at: parameter.span)
+                throw error("parameter \(parameter.quoted) appears twice", at: parameter.span)
             }
             functions[name.text] = (parameters, body)
 
@@ -153,7 +153,7 @@ struct Elaborator {
 
     private mutating func addOutput(_ name: String, _ tensor: Tensor, at span: SourceSpan, derivative: Bool) throws {
         guard outputNames.insert(name).inserted else {
-            throw error("output '\(name)' is produced twice", at: span)
+            throw error("output \(quoted(name)) is produced twice", at: span)
         }
         if derivative { derivativeOutputs.append((name, tensor)) } else { forwardOutputs.append((name, tensor)) }
     }
@@ -171,7 +171,7 @@ struct Elaborator {
             switch kind {
             case .grad:
                 guard y.shape.isScalar else {
-                    throw error("'grad' needs a scalar, but '\(of.text)' has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
+                    throw error("'grad' needs a scalar, but \(of.quoted) has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
                 }
                 let gradients = try gradient(of: y, wrt: variables)
                 for (name, g) in zip(wrt, gradients) {
@@ -181,7 +181,7 @@ struct Elaborator {
                 }
             case .hvp, .hessian:
                 guard y.shape.isScalar else {
-                    throw error("'\(kind.rawValue)' needs a scalar, but '\(of.text)' has shape \(y.shape)", at: of.span)
+                    throw error("'\(kind.rawValue)' needs a scalar, but \(of.quoted) has shape \(y.shape)", at: of.span)
                 }
                 for (name, x) in zip(wrt, variables) {
                     let g = try gradient(of: y, wrt: x)
@@ -219,7 +219,7 @@ struct Elaborator {
     private mutating func direction(_ along: Name, for name: Name, _ x: Tensor) throws -> (Name, Tensor) {
         let v = try boundTensor(along)
         guard v.shape == x.shape else {
-            throw error("direction '\(along.text)' has shape \(v.shape), but '\(name.text)' has shape \(x.shape)", at: along.span)
+            throw error("direction \(along.quoted) has shape \(v.shape), but \(name.quoted) has shape \(x.shape)", at: along.span)
         }
         return (along, v)
     }
@@ -228,7 +228,7 @@ struct Elaborator {
         let y = try boundTensor(of)
         let x = try boundTensor(wrt)
         guard y.shape.isScalar, x.shape.isScalar else {
-            throw error("'taylor' expands a scalar in a scalar, but '\(of.text)' has shape \(y.shape) and '\(wrt.text)' has shape \(x.shape)", at: span)
+            throw error("'taylor' expands a scalar in a scalar, but \(of.quoted) has shape \(y.shape) and \(wrt.quoted) has shape \(x.shape)", at: span)
         }
         let n = try staticInteger(order)
         guard (0...32).contains(n) else { throw error("the order of a Taylor expansion must be between 0 and 32, got \(n)", at: order.span) }
@@ -264,9 +264,9 @@ struct Elaborator {
     mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
         let known = candidates ?? (Array(values.keys) + Array(dims.keys))
         if let near = suggestion(for: name.text, among: known) {
-            return error("unknown name '\(name.text)'", at: name.span, label: "did you mean '\(near)'?")
+            return error("unknown name \(name.quoted)", at: name.span, label: "did you mean '\(near)'?")
         }
-        return error("unknown name '\(name.text)'", at: name.span)
+        return error("unknown name \(name.quoted)", at: name.span)
     }
 
     /// Unknown names past this many get no "did you mean": the search is quadratic in the

@@ -177,7 +177,7 @@ extension Parser {
         case .number:
             _ = advance()
             guard let value = Double(token.text), value.isFinite else {
-                throw fail("number \(token.text) is out of range for a double", at: token.span)
+                throw fail("number \(abbreviated(token.text)) is out of range for a double", at: token.span)
             }
             return setBase(.number(value, token.span))
         case .identifier:
@@ -293,7 +293,7 @@ extension Parser {
         case let .arguments(function):
             level.elements.append(expression)
             if accept(",") { return .operand }
-            let bracket = try expect(")", "after the arguments of '\(function.text)'")
+            let bracket = try expect(")", "after the arguments of \(function.quoted)")
             let arguments = close().elements
             return setBase(.call(function: function, arguments: arguments, span: function.span.to(bracket.span)))
         case let .list(open):

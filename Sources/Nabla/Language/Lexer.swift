@@ -17,8 +17,8 @@ struct Token: Equatable {
     /// How the token is named in "expected ..., found ..." messages.
     var description: String {
         switch kind {
-        case .identifier: return "name '\(text)'"
-        case .number: return "number \(text)"
+        case .identifier: return "name \(quoted(text))"
+        case .number: return "number \(abbreviated(text))"
         case .keyword: return "keyword '\(text)'"
         case .symbol: return "'\(text)'"
         case .newline: return text == ";" ? "';'" : text.isEmpty ? "end of file" : "end of line"

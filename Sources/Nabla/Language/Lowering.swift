@@ -147,7 +147,7 @@ extension Elaborator {
             // A recursive function was reported where it was defined.
             if recursiveFunctions.contains(function.text) { throw Reported() }
             guard arguments.count == definition.parameters.count else {
-                throw error("'\(function.text)' takes \(definition.parameters.count) argument\(definition.parameters.count == 1 ? "" : "s"), got \(arguments.count)", at: span)
+                throw error("\(function.quoted) takes \(definition.parameters.count) argument\(definition.parameters.count == 1 ? "" : "s"), got \(arguments.count)", at: span)
             }
             state.tasks.append(.apply(.expand(function: function.text, argumentCount: arguments.count, span: span)))
             for argument in arguments.reversed() { state.tasks.append(.lower(argument, scope)) }
@@ -249,7 +249,7 @@ extension Elaborator {
         expandedNodes += 1
         guard expandedNodes > expansionBudget else { return }
         let outermost = state.calls[0]
-        error("expanding this call of '\(outermost.function)' goes past the limit of \(expansionBudget) expression nodes expanded from function bodies in this file (each call expands its function's body again)", at: outermost.span)
+        error("expanding this call of \(quoted(outermost.function)) goes past the limit of \(expansionBudget) expression nodes expanded from function bodies in this file (each call expands its function's body again)", at: outermost.span)
         throw ExpansionLimitReached()
     }
 
@@ -259,10 +259,10 @@ extension Elaborator {
     private mutating func noteCalls(_ calls: [ActiveCall]) {
         let shown = 8
         guard calls.count > shown else {
-            for call in calls.reversed() { diagnostics.append(Diagnostic(.note, "in this call of '\(call.function)'", at: call.span)) }
+            for call in calls.reversed() { diagnostics.append(Diagnostic(.note, "in this call of \(quoted(call.function))", at: call.span)) }
             return
         }
-        for call in calls.suffix(shown - 1).reversed() { diagnostics.append(Diagnostic(.note, "in this call of '\(call.function)'", at: call.span)) }
+        for call in calls.suffix(shown - 1).reversed() { diagnostics.append(Diagnostic(.note, "in this call of \(quoted(call.function))", at: call.span)) }
         let between = calls.count - shown
         diagnostics.append(Diagnostic(.note, "in this call of '\(calls[0].function)', through \(between) more call\(between == 1 ? "" : "s")", at: calls[0].span))
     }
@@ -276,7 +276,7 @@ extension Elaborator {
         }
         if let n = dims[name.text] { return builder.constant(Double(n)) }
         if functions[name.text] != nil || builtinNames.contains(name.text) {
-            throw error("'\(name.text)' is a function; call it with arguments", at: name.span)
+            throw error("\(name.quoted) is a function; call it with arguments", at: name.span)
         }
         throw unknownName(name, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
     }
@@ -285,8 +285,8 @@ extension Elaborator {
     private mutating func unknownFunction(_ function: Name) -> Reported {
         let candidates = Array(builtinNames) + Array(functions.keys)
         if let near = suggestion(for: function.text, among: candidates) {
-            return error("unknown function '\(function.text)'", at: function.span, label: "did you mean '\(near)'?")
+            return error("unknown function \(function.quoted)", at: function.span, label: "did you mean '\(near)'?")
         }
-        return error("unknown function '\(function.text)'", at: function.span)
+        return error("unknown function \(function.quoted)", at: function.span)
     }
 }

@@ -163,7 +163,7 @@ struct Parser {
         }
         let name = try expectName("")
         guard accept("=") else {
-            throw fail("expected '=' after '\(name.text)' to bind it, found \(current.description)")
+            throw fail("expected '=' after \(name.quoted) to bind it, found \(current.description)")
         }
         return .binding(name, try parseExpression(), isOutput: false)
     }

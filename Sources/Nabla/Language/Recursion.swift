@@ -156,13 +156,14 @@ extension Elaborator {
         let (cycles, recursive) = CallGraph(statements).recursion()
         recursiveFunctions = recursive
         for cycle in cycles {
-            var route = cycle.route.joined(separator: " -> ")
+            let names = cycle.route.map(abbreviated)
+            var route = names.joined(separator: " -> ")
             if cycle.omitted > 0 {
-                let half = cycle.route.count / 2
-                route = cycle.route[..<half].joined(separator: " -> ") + " -> ... (\(cycle.omitted) more) ... -> " + cycle.route[half...].joined(separator: " -> ")
+                let half = names.count / 2
+                route = names[..<half].joined(separator: " -> ") + " -> ... (\(cycle.omitted) more) ... -> " + names[half...].joined(separator: " -> ")
             }
             recursionErrors[cycle.caller, default: []].append(
-                Diagnostic("recursive function '\(cycle.function)': \(route)", at: cycle.call, label: "functions expand at each call, so they cannot recurse"))
+                Diagnostic("recursive function \(quoted(cycle.function)): \(route)", at: cycle.call, label: "functions expand at each call, so they cannot recurse"))
         }
     }
 }

@@ -2,7 +2,21 @@
 public struct Name: Equatable, Sendable {
     public let text: String
     public let span: SourceSpan
+
+    /// The name in quotes for a message, shortened if it is long.
+    var quoted: String { Nabla.quoted(text) }
 }
+
+/// Text from the source as a message shows it: whole if short, else its start and end around
+/// "...", so no name or literal makes a message long.
+func abbreviated(_ text: String) -> String {
+    let limit = 40
+    guard text.utf8.count > limit, text.count > limit else { return text }
+    return String(text.prefix(24)) + "..." + String(text.suffix(12))
+}
+
+/// `abbreviated(text)` in single quotes.
+func quoted(_ text: String) -> String { "'" + abbreviated(text) + "'" }
 
 /// An expression of the language, with its source span.
 ///
