@@ -420,6 +420,19 @@ struct SourceFileTests {
         #expect(names[1].hasSuffix("...") && names[1].count == "2 | ".count + 120 + 3)
     }
 
+    @Test func onlyTheFirstUnknownNamesGetSuggestions() {
+        // Looking for the nearest of 5000 names for each of 5000 typos would be quadratic.
+        let n = 5000
+        let source = (0..<n).map { "input value\($0)" }.joined(separator: "\n") + "\n" + (0..<n).map { "output o\($0) = valeu\($0)" }.joined(separator: "\n")
+        guard case let .failure(errors) = try? compileOnSmallStack(source) else {
+            Issue.record("expected errors")
+            return
+        }
+        #expect(errors.diagnostics.count == n)
+        #expect(errors.diagnostics.prefix(Elaborator.maximumSuggestions).allSatisfy { $0.label?.hasPrefix("did you mean 'value") == true })
+        #expect(errors.diagnostics.dropFirst(Elaborator.maximumSuggestions).allSatisfy { $0.label == nil })
+    }
+
     @Test func thousandsOfErrorsShowTheFirstHundred() {
         let rendered = diagnostics(String(repeating: "input $\n", count: 5000))
         #expect(rendered.hasSuffix("(4900 more errors not shown)\n5000 errors in test.nabla"))

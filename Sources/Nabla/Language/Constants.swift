@@ -81,7 +81,7 @@ extension Elaborator {
         if values[name.text] != nil {
             throw error("\(name.quoted) is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
         }
-        throw unknownName(name, among: Array(dims.keys))
+        throw unknownName(name, among: .dims)
     }
 
     /// The value of a numeric literal, possibly negated, else nil.

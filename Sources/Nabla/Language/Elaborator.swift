@@ -241,7 +241,7 @@ struct Elaborator {
         try addOutput("taylor(\(of.text)/\(wrt.text))", coefficients, at: span, derivative: true)
     }
 
-    // MARK: - Static integers (dims, shapes, indices, axes)
+    // MARK: - Sizes
 
     mutating func checkSize(_ shape: Shape, at span: SourceSpan) throws {
         var count = 1
@@ -261,12 +261,23 @@ struct Elaborator {
 
     // MARK: - Names
 
-    mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
-        let known = candidates ?? (Array(values.keys) + Array(dims.keys))
-        if let near = suggestion(for: name.text, among: known) {
-            return error("unknown name \(name.quoted)", at: name.span, label: "did you mean '\(near)'?")
+    /// The names an unknown one is compared with for a suggestion.
+    enum NameCandidates {
+        /// Parameters in scope, bindings, inputs and dims.
+        case values(in: Scope)
+        case dims
+    }
+
+    /// An unknown name, with the nearest candidate as a suggestion.
+    mutating func unknownName(_ name: Name, among candidates: NameCandidates = .values(in: [:])) -> Reported {
+        var near: String?
+        if maySuggest(for: name.text) {
+            switch candidates {
+            case let .values(scope): near = suggestion(for: name.text, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
+            case .dims: near = suggestion(for: name.text, among: Array(dims.keys))
+            }
         }
-        return error("unknown name \(name.quoted)", at: name.span)
+        return error("unknown name \(name.quoted)", at: name.span, label: near.map { "did you mean '\($0)'?" })
     }
 
     /// Unknown names past this many get no "did you mean": the search is quadratic in the
@@ -275,11 +286,16 @@ struct Elaborator {
     /// Longest name a suggestion is looked for.
     static let maximumSuggestedNameLength = 64
 
-    /// The known name nearest to an unknown one, as a likely typo, if it is worth looking.
-    mutating func suggestion(for name: String, among candidates: [String]) -> String? {
-        guard suggestionsMade < Self.maximumSuggestions, name.utf8.count <= Self.maximumSuggestedNameLength else { return nil }
+    /// Whether a suggestion is looked for this unknown name (counting it if so).
+    mutating func maySuggest(for name: String) -> Bool {
+        guard suggestionsMade < Self.maximumSuggestions, name.utf8.count <= Self.maximumSuggestedNameLength else { return false }
         suggestionsMade += 1
-        return nearestName(to: name, in: candidates.filter { $0.utf8.count <= 2 * Self.maximumSuggestedNameLength })
+        return true
+    }
+
+    /// The candidate nearest to an unknown name, as a likely typo.
+    func suggestion(for name: String, among candidates: [String]) -> String? {
+        nearestName(to: name, in: candidates.filter { $0.utf8.count <= 2 * Self.maximumSuggestedNameLength })
     }
 
     // MARK: - Expressions

@@ -278,15 +278,12 @@ extension Elaborator {
         if functions[name.text] != nil || builtinNames.contains(name.text) {
             throw error("\(name.quoted) is a function; call it with arguments", at: name.span)
         }
-        throw unknownName(name, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
+        throw unknownName(name, among: .values(in: scope))
     }
 
     /// An unknown function, with the nearest known one as a suggestion.
     private mutating func unknownFunction(_ function: Name) -> Reported {
-        let candidates = Array(builtinNames) + Array(functions.keys)
-        if let near = suggestion(for: function.text, among: candidates) {
-            return error("unknown function \(function.quoted)", at: function.span, label: "did you mean '\(near)'?")
-        }
-        return error("unknown function \(function.quoted)", at: function.span)
+        let near = maySuggest(for: function.text) ? suggestion(for: function.text, among: Array(builtinNames) + Array(functions.keys)) : nil
+        return error("unknown function \(function.quoted)", at: function.span, label: near.map { "did you mean '\($0)'?" })
     }
 }
