@@ -388,6 +388,9 @@ struct SourceFileTests {
         #expect(missing?.readFailure == "No such file or directory")
         let directory = failure { try NablaProgram(contentsOfFile: NSTemporaryDirectory()) }
         #expect(directory?.description == "error: cannot read '\(NSTemporaryDirectory())': Is a directory")
+        // An endless file stops at the limit (a small one here, so the test is quick).
+        #expect(throws: ReadFailure.self) { try readFile("/dev/zero", limit: 1 << 20) }
+        #expect((try? readFile("/dev/null"))?.isEmpty == true)
     }
 
     @Test func aLongLineIsShownAsAWindowAroundTheCaret() {
@@ -418,6 +421,43 @@ struct SourceFileTests {
         let names = diagnostics("input x\noutput z = \(long)\n").split(separator: "\n")
         #expect(names[0] == "test.nabla:2:12: error: unknown name 'x0'")
         #expect(names[1].hasSuffix("...") && names[1].count == "2 | ".count + 120 + 3)
+    }
+
+    @Test func aLongLineWithOtherCharactersIsWindowedToo() {
+        let filler = String(repeating: "x + ", count: 2500)
+        let rendered = diagnostics("input x\nz = é; output y = \(filler)$\n")
+        let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "test.nabla:2:5: error: unexpected character 'é'")
+        #expect(lines[1] == "2 | z = é; output y = " + String(repeating: "x + ", count: 25) + "x ...")
+        #expect(lines[3] == "test.nabla:2:10019: error: unexpected character '$'")
+        // At the end of the line the window reaches back its whole width.
+        #expect(lines[4] == "2 | ... + " + String(repeating: "x + ", count: 29) + "$")
+        #expect(lines[5] == "  |    " + String(repeating: " ", count: 119) + "^")
+    }
+
+    /// Columns and line windows, found through checkpoints, agree with counting characters from
+    /// the start of the line, on random lines of mixed characters.
+    @Test func columnsAgreeWithCountingCharacters() {
+        var rng = SeededRandom(seed: 77)
+        let pieces = ["a", "b", " ", "\t", "é", "e\u{301}", "日本", "🙂", "\r", "\n", "ß", "\u{10FFFF}"]
+        for _ in 0..<20 {
+            let text = (0..<Int.random(in: 0...600, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            let file = SourceFile(name: "t", text: text)
+            let bytes = Array(text.utf8)
+            var lineStart = 0, line = 1
+            for offset in 0...bytes.count where offset == bytes.count || bytes[offset] & 0xC0 != 0x80 {
+                let expected = (line, String(decoding: bytes[lineStart..<offset], as: UTF8.self).count + 1)
+                let found = file.location(of: offset)
+                #expect(found == expected, "offset \(offset)")
+                if offset < bytes.count, bytes[offset] == UInt8(ascii: "\n") { lineStart = offset + 1; line += 1 }
+            }
+            for number in 1...max(1, text.split(separator: "\n", omittingEmptySubsequences: false).count) {
+                let characters = Array(file.line(number))
+                #expect(file.characterCount(ofLine: number) == characters.count)
+                let from = characters.count / 3, to = characters.count - characters.count / 4
+                #expect(file.text(ofLine: number, characters: from..<to) == String(characters[from..<to]))
+            }
+        }
     }
 
     @Test func onlyTheFirstUnknownNamesGetSuggestions() {

@@ -29,6 +29,9 @@ public struct NablaProgram: Sendable {
     /// without bound.
     public static let maximumElements = 1 << 28
 
+    /// Longest graph file read (256 MiB), so reading an endless file ends.
+    public static let maximumFileSize = 1 << 28
+
     /// Parses and elaborates a graph file.
     /// - Parameters:
     ///   - dims: values overriding the file's `dim` declarations by name.
@@ -101,8 +104,9 @@ struct ReadFailure: Error {
     let reason: String
 }
 
-/// Every byte of the file at `path`, read until its end (so a pipe works too).
-func readFile(_ path: String) throws -> [UInt8] {
+/// Every byte of the file at `path`, read until its end (so a pipe works too), up to `limit`
+/// bytes: a longer file (or an endless one, like /dev/zero) is a failure, not a hang.
+func readFile(_ path: String, limit: Int = NablaProgram.maximumFileSize) throws -> [UInt8] {
     let descriptor = open(path, O_RDONLY)
     guard descriptor >= 0 else { throw ReadFailure(reason: String(cString: strerror(errno))) }
     defer { close(descriptor) }
@@ -115,6 +119,7 @@ func readFile(_ path: String) throws -> [UInt8] {
             if errno == EINTR { continue }
             throw ReadFailure(reason: String(cString: strerror(errno)))
         }
+        guard bytes.count + count <= limit else { throw ReadFailure(reason: "it is longer than \(limit) bytes, the limit for a graph file") }
         bytes.append(contentsOf: chunk[..<count])
     }
 }
