@@ -17,7 +17,7 @@ struct Parser {
     private(set) var failedNames: [String] = []
 
     /// Deeper nesting than this is refused, so the syntax tree's depth is bounded whatever the
-    /// input (trees are walked, compared and released recursively).
+    /// input (trees are compared and released recursively).
     static let maximumDepth = 256
 
     struct Failure: Error {}
