@@ -396,13 +396,38 @@ struct RobustnessTests {
         #expect(compiled > 0 && rejected > 0)
     }
 
-    @Test func randomBytes() {
+    /// Random bytes, raw and as text: every outcome is a graph or located errors, and bytes that
+    /// are not UTF-8 are reported at the first bad one.
+    @Test func randomBytes() throws {
         var rng = SeededRandom(seed: 9)
-        for _ in 0..<300 {
-            let bytes = (0..<Int.random(in: 0...80, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            let text = String(decoding: bytes, as: UTF8.self)
-            #expect(diagnostics(text) != "")
+        let alphabet = Array("input output dim def grad wrt x y ( ) [ ] , : ^ ' - + * / @ = 1 2.5 \n ; #".utf8)
+        var rejected = 0, notUTF8 = 0
+        for round in 0..<300 {
+            let bytes = (0..<Int.random(in: 0...80, using: &rng)).map { _ in
+                round.isMultiple(of: 2) ? UInt8.random(in: 0...255, using: &rng) : alphabet.randomElement(using: &rng)!
+            }
+            do {
+                _ = try NablaProgram(bytes: bytes, fileName: "fuzz.nabla")
+            } catch let errors as SourceErrors {
+                rejected += 1
+                let first = try #require(errors.diagnostics.first)
+                #expect(first.severity == .error)
+                #expect(errors.diagnostics.allSatisfy { $0.span.end <= errors.file.bytes.count })
+                let (line, column) = errors.file.location(of: first.span.start)
+                #expect(errors.description.hasPrefix("fuzz.nabla:\(line):\(column): error: "))
+                #expect(errors.description.hasSuffix(" in fuzz.nabla"))
+                if String(validating: bytes, as: UTF8.self) == nil {
+                    notUTF8 += 1
+                    // Only the encoding is reported, where it first goes wrong: the bytes before
+                    // are UTF-8, and the line is counted in them.
+                    #expect(errors.diagnostics.count == 1)
+                    #expect(first.message.hasPrefix("the file is not valid UTF-8 text"))
+                    #expect(String(validating: bytes[..<first.span.start], as: UTF8.self) != nil)
+                    #expect(line == bytes[..<first.span.start].filter { $0 == UInt8(ascii: "\n") }.count + 1)
+                }
+            }
         }
+        #expect(rejected > 100 && notUTF8 > 100)
     }
 }
 

@@ -1,98 +1,97 @@
-/// Built-in functions of the language.
-let builtinNames: Set<String> = [
-    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square",
-    "pow", "sum", "mean", "dot", "outer", "transpose", "reshape", "trace", "diag", "eye", "norm",
-    "logsumexp", "softmax", "log_softmax", "det", "logdet", "inv", "solve", "concat",
-]
+/// A built-in function of the language.
+enum Builtin: String, CaseIterable {
+    case sin, cos, tan, exp, log, sqrt, tanh, sigmoid, relu, abs, softplus, square
+    case pow, sum, mean, dot, outer, transpose, reshape, trace, diag, eye, norm
+    case logsumexp, softmax, logSoftmax = "log_softmax", det, logdet, inv, solve, concat
+
+    /// How many arguments it takes; `concat` takes three or more, checked on its own.
+    var arity: ClosedRange<Int> {
+        switch self {
+        case .pow, .dot, .outer, .reshape, .solve: return 2...2
+        case .sum, .mean, .transpose, .logsumexp, .softmax, .logSoftmax: return 1...2
+        case .concat: return 3...Int.max
+        default: return 1...1
+        }
+    }
+
+    /// Indices of the arguments lowered to tensors before the built-in applies, in order; the
+    /// others are read as whole numbers, lists of them, or a constant exponent.
+    func tensorArguments(of arguments: [Expression], constantValue: (Expression) -> Double?) -> [Int] {
+        switch self {
+        case .eye: return []
+        case .dot, .outer, .solve: return [0, 1]
+        case .pow: return constantValue(arguments[1]) == nil ? [0, 1] : [0]
+        case .concat: return Array(0..<(arguments.count - 1))
+        default: return [0]
+        }
+    }
+}
+
+/// Names of the built-in functions.
+let builtinNames: Set<String> = Set(Builtin.allCases.map(\.rawValue))
 
 extension Elaborator {
     /// Largest constant a built-in embeds in the generated code (elements).
     static let maximumEmbeddedElements = 1 << 22
 
-    mutating func call(_ function: Name, _ arguments: [Expression], span: SourceSpan, scope: [String: Tensor]) throws -> Tensor {
-        if let definition = functions[function.text] {
-            guard arguments.count == definition.parameters.count else {
-                throw error("'\(function.text)' takes \(definition.parameters.count) argument\(definition.parameters.count == 1 ? "" : "s"), got \(arguments.count)", at: span)
-            }
-            var inner: [String: Tensor] = [:]
-            for (parameter, argument) in zip(definition.parameters, arguments) {
-                inner[parameter.text] = try lower(argument, scope: scope)
-            }
-            do {
-                return try lower(definition.body, scope: inner)
-            } catch is Reported {
-                // Point at the call too, since the error inside the body depends on its arguments.
-                diagnostics.append(Diagnostic(.note, "in this call of '\(function.text)'", at: span))
-                throw Reported()
-            }
+    /// Reports a call of `builtin` with a number of arguments it does not take.
+    mutating func checkArguments(of builtin: Builtin, _ arguments: [Expression], span: SourceSpan) throws {
+        if builtin == .concat {
+            try require(arguments.count >= 3, "'concat' takes the tensors to join and then the axis: concat(a, b, axis)", at: span)
+            return
         }
-        guard builtinNames.contains(function.text) else {
-            let candidates = Array(builtinNames) + Array(functions.keys)
-            if let near = nearestName(to: function.text, in: candidates) {
-                throw error("unknown function '\(function.text)'", at: function.span, label: "did you mean '\(near)'?")
-            }
-            throw error("unknown function '\(function.text)'", at: function.span)
-        }
-        let name = function.text
+        let allowed = builtin.arity
+        let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
+        try require(allowed.contains(arguments.count), "'\(builtin.rawValue)' takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s"), got \(arguments.count)", at: span)
+    }
 
-        func arity(_ allowed: ClosedRange<Int>) -> (Bool, String) {
-            let expected = allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
-            return (allowed.contains(arguments.count), "'\(name)' takes \(expected) argument\(allowed.upperBound == 1 ? "" : "s"), got \(arguments.count)")
-        }
-
-        switch name {
-        case "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "softplus", "square":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
-            switch name {
-            case "sin": return sin(x)
-            case "cos": return cos(x)
-            case "tan": return tan(x)
-            case "exp": return exp(x)
-            case "log": return log(x)
-            case "sqrt": return sqrt(x)
-            case "tanh": return tanh(x)
-            case "sigmoid": return sigmoid(x)
-            case "relu": return relu(x)
-            case "abs": return abs(x)
-            case "softplus": return softplus(x)
-            default: return square(x)
-            }
-        case "pow":
-            let (fits, message) = arity(2...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
-            if let exponent = constantValue(arguments[1]) { return x ** exponent }
-            let e = try lower(arguments[1], scope: scope)
+    /// Applies a built-in whose arguments were checked by `checkArguments` and whose tensor
+    /// arguments (those `tensorArguments` lists) are lowered, in `tensors`.
+    mutating func apply(_ builtin: Builtin, _ arguments: [Expression], tensors: [Tensor], span: SourceSpan) throws -> Tensor {
+        let name = builtin.rawValue
+        let x = tensors.first
+        switch builtin {
+        case .sin: return sin(x!)
+        case .cos: return cos(x!)
+        case .tan: return tan(x!)
+        case .exp: return exp(x!)
+        case .log: return log(x!)
+        case .sqrt: return sqrt(x!)
+        case .tanh: return tanh(x!)
+        case .sigmoid: return sigmoid(x!)
+        case .relu: return relu(x!)
+        case .abs: return abs(x!)
+        case .softplus: return softplus(x!)
+        case .square: return square(x!)
+        case .pow:
+            let x = x!
+            guard tensors.count == 2 else { return x ** constantValue(arguments[1])! }
+            let e = tensors[1]
             return try apply(at: span) { try x ** e } describe: { "cannot apply 'pow' to shapes \(x.shape) and \(e.shape)" }
-        case "sum", "mean":
-            let (fits, message) = arity(1...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
-            if arguments.count == 1 { return name == "sum" ? Nabla.sum(x) : Nabla.mean(x) }
+        case .sum, .mean:
+            let x = x!
+            if arguments.count == 1 { return builtin == .sum ? Nabla.sum(x) : Nabla.mean(x) }
             let axis = try staticInteger(arguments[1])
             return try apply(at: span) {
-                name == "sum" ? try Nabla.sum(x, axis: axis) : try Nabla.mean(x, axis: axis)
+                builtin == .sum ? try Nabla.sum(x, axis: axis) : try Nabla.mean(x, axis: axis)
             } describe: { "cannot reduce shape \(x.shape)" }
-        case "dot":
-            let (fits, message) = arity(2...2); try require(fits, message, at: span)
-            let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+        case .dot:
+            let a = tensors[0], b = tensors[1]
             try require(a.shape.rank == 1 && b.shape.rank == 1 && a.shape == b.shape, "'dot' needs two vectors of one length, got shapes \(a.shape) and \(b.shape)", at: span)
             return try apply(at: span) { try a.matmul(b) } describe: { "cannot apply 'dot'" }
-        case "outer":
-            let (fits, message) = arity(2...2); try require(fits, message, at: span)
-            let a = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+        case .outer:
+            let a = tensors[0], b = tensors[1]
             return try apply(at: span) { try outer(a, b) } describe: { "cannot apply 'outer' to shapes \(a.shape) and \(b.shape)" }
-        case "transpose":
-            let (fits, message) = arity(1...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .transpose:
+            let x = x!
             if arguments.count == 1 { return x.transposed }
             guard case let .list(items, _) = arguments[1] else {
                 throw error("the second argument of 'transpose' is a list of axes, like [1, 0]", at: arguments[1].span)
             }
             let permutation = try items.map { try staticInteger($0) }
             return try apply(at: span) { try x.transposed(permutation) } describe: { "cannot transpose shape \(x.shape)" }
-        case "reshape":
-            let (fits, message) = arity(2...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .reshape:
+            let x = x!
             guard case let .list(items, listSpan) = arguments[1] else {
                 throw error("the second argument of 'reshape' is a list of extents, like [2, 3]", at: arguments[1].span)
             }
@@ -106,14 +105,12 @@ extension Elaborator {
             }
             try checkSize(Shape(extents), at: listSpan)
             return try apply(at: span) { try x.reshaped(Shape(extents)) } describe: { "cannot reshape \(x.shape) to \(Shape(extents))" }
-        case "trace":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .trace:
+            let x = x!
             try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'trace' needs a square matrix, got shape \(x.shape)", at: span)
             return Nabla.sum(try diagonal(x))
-        case "diag":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .diag:
+            let x = x!
             if x.shape.rank == 1 {
                 let n = x.shape[0]
                 try require(n * n <= Self.maximumEmbeddedElements, "'diag' of a vector of length \(n) would embed an identity matrix of \(n * n) elements; the limit is \(Self.maximumEmbeddedElements)", at: span)
@@ -122,53 +119,42 @@ extension Elaborator {
             }
             try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)", at: span)
             return try diagonal(x)
-        case "eye":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
+        case .eye:
             let n = try staticInteger(arguments[0])
             try require(n >= 0, "'eye' needs a non-negative size, got \(n)", at: span)
             try require(n <= 1 << 20 && n * n <= Self.maximumEmbeddedElements, "eye(\(n)) would embed \(n)^2 elements as a constant; the limit is \(Self.maximumEmbeddedElements)", at: span)
             return identity(n)
-        case "norm":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
-            return sqrt(Nabla.sum(square(x)))
-        case "det", "logdet", "inv":
-            let (fits, message) = arity(1...1); try require(fits, message, at: span)
-            let A = try lower(arguments[0], scope: scope)
+        case .norm:
+            return sqrt(Nabla.sum(square(x!)))
+        case .det, .logdet, .inv:
+            let A = x!
             return try apply(at: span) {
-                switch name {
-                case "det": return try Nabla.det(A)
-                case "logdet": return try Nabla.logdet(A)
+                switch builtin {
+                case .det: return try Nabla.det(A)
+                case .logdet: return try Nabla.logdet(A)
                 default: return try Nabla.inv(A)
                 }
             } describe: { "cannot apply '\(name)' to shape \(A.shape)" }
-        case "solve":
-            let (fits, message) = arity(2...2); try require(fits, message, at: span)
-            let A = try lower(arguments[0], scope: scope), b = try lower(arguments[1], scope: scope)
+        case .solve:
+            let A = tensors[0], b = tensors[1]
             return try apply(at: span) { try Nabla.solve(A, b) } describe: { "cannot solve with shapes \(A.shape) and \(b.shape)" }
-        case "logsumexp":
-            let (fits, message) = arity(1...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .logsumexp:
+            let x = x!
             if arguments.count == 1 { return Nabla.logsumexp(x) }
             let axis = try staticInteger(arguments[1])
             return try apply(at: span) { try Nabla.logsumexp(x, axis: axis) } describe: { "cannot reduce shape \(x.shape)" }
-        case "softmax", "log_softmax":
-            let (fits, message) = arity(1...2); try require(fits, message, at: span)
-            let x = try lower(arguments[0], scope: scope)
+        case .softmax, .logSoftmax:
+            let x = x!
             // Without an axis: the last one, as for a vector of scores.
             let axis = arguments.count == 2 ? try staticInteger(arguments[1]) : -1
             try require(x.shape.rank > 0, "'\(name)' needs a tensor with at least one axis, got a scalar", at: span)
             return try apply(at: span) {
-                name == "softmax" ? try Nabla.softmax(x, axis: axis) : try Nabla.logSoftmax(x, axis: axis)
+                builtin == .softmax ? try Nabla.softmax(x, axis: axis) : try Nabla.logSoftmax(x, axis: axis)
             } describe: { "cannot apply '\(name)' to shape \(x.shape)" }
-        case "concat":
-            try require(arguments.count >= 3, "'concat' takes the tensors to join and then the axis: concat(a, b, axis)", at: span)
-            let parts = try arguments.dropLast().map { try lower($0, scope: scope) }
+        case .concat:
             let axis = try staticInteger(arguments.last!)
-            try require(axis >= -parts[0].shape.rank && axis < parts[0].shape.rank, "axis \(axis) is out of range for rank \(parts[0].shape.rank)", at: arguments.last!.span)
-            return try apply(at: span) { try Nabla.concat(parts, axis: axis) } describe: { "cannot concatenate shapes \(parts.map(\.shape.description).joined(separator: ", "))" }
-        default:
-            throw error("built-in '\(name)' has no implementation (a Nabla bug)", at: span)
+            try require(axis >= -tensors[0].shape.rank && axis < tensors[0].shape.rank, "axis \(axis) is out of range for rank \(tensors[0].shape.rank)", at: arguments.last!.span)
+            return try apply(at: span) { try Nabla.concat(tensors, axis: axis) } describe: { "cannot concatenate shapes \(tensors.map(\.shape.description).joined(separator: ", "))" }
         }
     }
 

@@ -16,7 +16,19 @@ struct Elaborator {
     var isInput: Set<String> = []
     var inputSpans: [String: SourceSpan] = [:]
     var functions: [String: (parameters: [Name], body: Expression)] = [:]
+    /// Results of the function calls expanded so far, by function and argument tensors.
+    var expansions: [CallKey: Tensor] = [:]
+    /// Expression nodes expanded from function bodies so far, against `expansionBudget`.
+    var expandedNodes = 0
+    /// Functions that call themselves, directly or through others (reported at their definition).
+    var recursiveFunctions: Set<String> = []
+    /// Recursion errors by the function whose body holds the call closing the cycle, reported
+    /// with that function's definition.
+    var recursionErrors: [String: [Diagnostic]] = [:]
+    /// Unknown names reported so far; past `maximumSuggestions` no "did you mean" is looked for.
+    var suggestionsMade = 0
     var forwardOutputs: [(name: String, tensor: Tensor)] = []
+    var outputNames: Set<String> = []
     var derivativeOutputs: [(name: String, tensor: Tensor)] = []
     /// For each derivative output: the function it differentiates, the variable, the direction.
     var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?, layout: JacobianLayout)] = []
@@ -45,6 +57,7 @@ struct Elaborator {
     }
 
     mutating func run(_ statements: [Statement]) {
+        findRecursion(statements)
         for statement in statements {
             do { try elaborate(statement) } catch {}
         }
@@ -59,10 +72,10 @@ struct Elaborator {
     private mutating func declare(_ name: Name, as kind: String) throws {
         if let previous = declaredAt[name.text] {
             let (line, column) = file.location(of: previous.start)
-            throw error("'\(name.text)' is already declared (at line \(line), column \(column)); every name is bound once", at: name.span)
+            throw error("\(name.quoted) is already declared (at line \(line), column \(column)); every name is bound once", at: name.span)
         }
         if builtinNames.contains(name.text) && kind != "function" {
-            throw error("'\(name.text)' is a built-in function and cannot be rebound", at: name.span)
+            throw error("\(name.quoted) is a built-in function and cannot be rebound", at: name.span)
         }
         declaredAt[name.text] = name.span
     }
@@ -75,7 +88,7 @@ struct Elaborator {
             var n = try staticInteger(value)
             if let override = overrides[name.text] { n = override }
             guard n >= 0, n <= NablaProgram.maximumElements else {
-                throw error("dim '\(name.text)' must be between 0 and \(NablaProgram.maximumElements), got \(n)", at: value.span)
+                throw error("dim \(name.quoted) must be between 0 and \(NablaProgram.maximumElements), got \(n)", at: value.span)
             }
             dims[name.text] = n
             dimOrder.append(name.text)
@@ -115,13 +128,14 @@ struct Elaborator {
             try addOutput(name.text, tensor, at: name.span, derivative: false)
 
         case let .function(name, parameters, body):
+            diagnostics += recursionErrors.removeValue(forKey: name.text) ?? []
             try declare(name, as: "function")
             guard !builtinNames.contains(name.text) else {
-                throw error("'\(name.text)' is a built-in function and cannot be redefined", at: name.span)
+                throw error("\(name.quoted) is a built-in function and cannot be redefined", at: name.span)
             }
             var seen = Set<String>()
             for parameter in parameters where !seen.insert(parameter.text).inserted {
-                throw error("parameter '\(parameter.text)' appears twice", at: parameter.span)
+                throw error("parameter \(parameter.quoted) appears twice", at: parameter.span)
             }
             functions[name.text] = (parameters, body)
 
@@ -138,8 +152,8 @@ struct Elaborator {
     }
 
     private mutating func addOutput(_ name: String, _ tensor: Tensor, at span: SourceSpan, derivative: Bool) throws {
-        if outputs.contains(where: { $0.name == name }) {
-            throw error("output '\(name)' is produced twice", at: span)
+        guard outputNames.insert(name).inserted else {
+            throw error("output \(quoted(name)) is produced twice", at: span)
         }
         if derivative { derivativeOutputs.append((name, tensor)) } else { forwardOutputs.append((name, tensor)) }
     }
@@ -157,7 +171,7 @@ struct Elaborator {
             switch kind {
             case .grad:
                 guard y.shape.isScalar else {
-                    throw error("'grad' needs a scalar, but '\(of.text)' has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
+                    throw error("'grad' needs a scalar, but \(of.quoted) has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
                 }
                 let gradients = try gradient(of: y, wrt: variables)
                 for (name, g) in zip(wrt, gradients) {
@@ -167,7 +181,7 @@ struct Elaborator {
                 }
             case .hvp, .hessian:
                 guard y.shape.isScalar else {
-                    throw error("'\(kind.rawValue)' needs a scalar, but '\(of.text)' has shape \(y.shape)", at: of.span)
+                    throw error("'\(kind.rawValue)' needs a scalar, but \(of.quoted) has shape \(y.shape)", at: of.span)
                 }
                 for (name, x) in zip(wrt, variables) {
                     let g = try gradient(of: y, wrt: x)
@@ -205,7 +219,7 @@ struct Elaborator {
     private mutating func direction(_ along: Name, for name: Name, _ x: Tensor) throws -> (Name, Tensor) {
         let v = try boundTensor(along)
         guard v.shape == x.shape else {
-            throw error("direction '\(along.text)' has shape \(v.shape), but '\(name.text)' has shape \(x.shape)", at: along.span)
+            throw error("direction \(along.quoted) has shape \(v.shape), but \(name.quoted) has shape \(x.shape)", at: along.span)
         }
         return (along, v)
     }
@@ -214,7 +228,7 @@ struct Elaborator {
         let y = try boundTensor(of)
         let x = try boundTensor(wrt)
         guard y.shape.isScalar, x.shape.isScalar else {
-            throw error("'taylor' expands a scalar in a scalar, but '\(of.text)' has shape \(y.shape) and '\(wrt.text)' has shape \(x.shape)", at: span)
+            throw error("'taylor' expands a scalar in a scalar, but \(of.quoted) has shape \(y.shape) and \(wrt.quoted) has shape \(x.shape)", at: span)
         }
         let n = try staticInteger(order)
         guard (0...32).contains(n) else { throw error("the order of a Taylor expansion must be between 0 and 32, got \(n)", at: order.span) }
@@ -227,38 +241,7 @@ struct Elaborator {
         try addOutput("taylor(\(of.text)/\(wrt.text))", coefficients, at: span, derivative: true)
     }
 
-    // MARK: - Static integers (dims, shapes, indices, axes)
-
-    mutating func staticInteger(_ expression: Expression) throws -> Int {
-        switch expression {
-        case let .number(value, span):
-            guard value == value.rounded() else {
-                throw error("expected a whole number, found \(file.text(of: span))", at: span)
-            }
-            guard Swift.abs(value) <= 1e15 else {
-                throw error("\(file.text(of: span)) is too large for a size, index or axis", at: span)
-            }
-            return Int(value)
-        case let .name(name):
-            if let n = dims[name.text] { return n }
-            if failedDims.contains(name.text) { throw Reported() }
-            if values[name.text] != nil {
-                throw error("'\(name.text)' is a tensor, but a whole number (a literal or a dim) is needed here", at: name.span)
-            }
-            throw unknownName(name, among: Array(dims.keys))
-        case let .unary("-", operand, span):
-            let n = try staticInteger(operand)
-            guard n != Int.min else { throw error("integer overflow", at: span) }
-            return -n
-        case let .binary(op, lhs, rhs, _, span) where ["+", "-", "*"].contains(op):
-            let a = try staticInteger(lhs), b = try staticInteger(rhs)
-            let (result, overflow) = op == "+" ? a.addingReportingOverflow(b) : op == "-" ? a.subtractingReportingOverflow(b) : a.multipliedReportingOverflow(by: b)
-            guard !overflow else { throw error("integer overflow", at: span) }
-            return result
-        default:
-            throw error("expected a whole number (a literal, a dim, or + - * of them)", at: expression.span)
-        }
-    }
+    // MARK: - Sizes
 
     mutating func checkSize(_ shape: Shape, at span: SourceSpan) throws {
         var count = 1
@@ -278,87 +261,44 @@ struct Elaborator {
 
     // MARK: - Names
 
-    private mutating func unknownName(_ name: Name, among candidates: [String]? = nil) -> Reported {
-        let known = candidates ?? (Array(values.keys) + Array(dims.keys))
-        if let near = nearestName(to: name.text, in: known) {
-            return error("unknown name '\(name.text)'", at: name.span, label: "did you mean '\(near)'?")
+    /// The names an unknown one is compared with for a suggestion.
+    enum NameCandidates {
+        /// Parameters in scope, bindings, inputs and dims.
+        case values(in: Scope)
+        case dims
+    }
+
+    /// An unknown name, with the nearest candidate as a suggestion.
+    mutating func unknownName(_ name: Name, among candidates: NameCandidates = .values(in: [:])) -> Reported {
+        var near: String?
+        if maySuggest(for: name.text) {
+            switch candidates {
+            case let .values(scope): near = suggestion(for: name.text, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
+            case .dims: near = suggestion(for: name.text, among: Array(dims.keys))
+            }
         }
-        return error("unknown name '\(name.text)'", at: name.span)
+        return error("unknown name \(name.quoted)", at: name.span, label: near.map { "did you mean '\($0)'?" })
+    }
+
+    /// Unknown names past this many get no "did you mean": the search is quadratic in the
+    /// name's length and linear in the names known, too slow for a file of thousands of errors.
+    static let maximumSuggestions = 20
+    /// Longest name a suggestion is looked for.
+    static let maximumSuggestedNameLength = 64
+
+    /// Whether a suggestion is looked for this unknown name (counting it if so).
+    mutating func maySuggest(for name: String) -> Bool {
+        guard suggestionsMade < Self.maximumSuggestions, name.utf8.count <= Self.maximumSuggestedNameLength else { return false }
+        suggestionsMade += 1
+        return true
+    }
+
+    /// The candidate nearest to an unknown name, as a likely typo.
+    func suggestion(for name: String, among candidates: [String]) -> String? {
+        nearestName(to: name, in: candidates.filter { $0.utf8.count <= 2 * Self.maximumSuggestedNameLength })
     }
 
     // MARK: - Expressions
-
-    /// Lowers an expression to a tensor. `scope` binds a user function's parameters.
-    mutating func lower(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
-        let tensor = try lowerUnchecked(expression, scope: scope)
-        try checkSize(tensor.shape, at: expression.span)
-        return tensor
-    }
-
-    private mutating func lowerUnchecked(_ expression: Expression, scope: [String: Tensor]) throws -> Tensor {
-        switch expression {
-        case let .number(value, _):
-            return builder.constant(value)
-
-        case let .name(name):
-            if let tensor = scope[name.text] { return tensor }
-            if let bound = values[name.text] {
-                guard let tensor = bound else { throw Reported() }
-                return tensor
-            }
-            if let n = dims[name.text] { return builder.constant(Double(n)) }
-            if functions[name.text] != nil || builtinNames.contains(name.text) {
-                throw error("'\(name.text)' is a function; call it with arguments", at: name.span)
-            }
-            throw unknownName(name, among: Array(scope.keys) + Array(values.keys) + Array(dims.keys))
-
-        case let .unary(_, operand, _):
-            return -(try lower(operand, scope: scope))
-
-        case let .binary(op, lhs, rhs, _, span):
-            let a = try lower(lhs, scope: scope)
-            if op == "^", let exponent = constantValue(rhs) {
-                return a ** exponent
-            }
-            let b = try lower(rhs, scope: scope)
-            return try apply(at: span, label: nil) {
-                switch op {
-                case "+": return try a + b
-                case "-": return try a - b
-                case "*": return try a * b
-                case "/": return try a / b
-                case "^": return try a ** b
-                default: return try a.matmul(b)
-                }
-            } describe: { "cannot apply '\(op)' to shapes \(a.shape) and \(b.shape)" }
-
-        case let .call(function, arguments, span):
-            return try call(function, arguments, span: span, scope: scope)
-
-        case let .index(base, items, span):
-            let tensor = try lower(base, scope: scope)
-            var ranges: [SliceRange] = []
-            for item in items {
-                switch item {
-                case let .single(index):
-                    ranges.append(.index(try staticInteger(index)))
-                case let .range(start, end, step, _):
-                    let s = try start.map { try staticInteger($0) }
-                    let e = try end.map { try staticInteger($0) }
-                    let k = try step.map { try staticInteger($0) } ?? 1
-                    ranges.append(.range(start: s, end: e, step: k))
-                }
-            }
-            return try apply(at: span) { try tensor.slice(ranges) } describe: { "cannot index shape \(tensor.shape) with \(items.count) index\(items.count == 1 ? "" : "es")" }
-
-        case let .transpose(operand, _):
-            return try lower(operand, scope: scope).transposed
-
-        case let .list(elements, span):
-            let data = try constantList(elements, span: span)
-            return builder.constant(data)
-        }
-    }
 
     /// Runs a builder operation, turning a thrown `NablaError` into a diagnostic at `span`.
     mutating func apply(
@@ -377,43 +317,5 @@ struct Elaborator {
                 throw error(failure.description, at: span, label: label)
             }
         }
-    }
-
-    /// The value of a numeric literal, possibly negated or a dim, else nil.
-    func constantValue(_ expression: Expression) -> Double? {
-        switch expression {
-        case let .number(value, _): return value
-        case let .unary("-", operand, _): return constantValue(operand).map { -$0 }
-        default: return nil
-        }
-    }
-
-    /// A nested list of numbers as constant data.
-    private mutating func constantList(_ elements: [Expression], span: SourceSpan) throws -> TensorData {
-        guard !elements.isEmpty else { return try TensorData(shape: [0], scalars: []) }
-        if case .list = elements[0] {
-            var rows: [TensorData] = []
-            for element in elements {
-                guard case let .list(inner, innerSpan) = element else {
-                    throw error("a nested list must hold lists of equal length throughout", at: element.span)
-                }
-                rows.append(try constantList(inner, span: innerSpan))
-            }
-            guard rows.allSatisfy({ $0.shape == rows[0].shape }) else {
-                throw error("the rows of this list have different shapes", at: span)
-            }
-            return try TensorData(shape: Shape([rows.count] + rows[0].shape.dims), scalars: rows.flatMap(\.scalars))
-        }
-        var scalars: [Double] = []
-        for element in elements {
-            if let value = constantValue(element) {
-                scalars.append(value)
-            } else if case let .name(name) = element, let n = dims[name.text] {
-                scalars.append(Double(n))
-            } else {
-                throw error("a list literal holds numbers only", at: element.span)
-            }
-        }
-        return try TensorData(shape: [scalars.count], scalars: scalars)
     }
 }

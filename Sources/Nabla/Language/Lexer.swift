@@ -17,8 +17,8 @@ struct Token: Equatable {
     /// How the token is named in "expected ..., found ..." messages.
     var description: String {
         switch kind {
-        case .identifier: return "name '\(text)'"
-        case .number: return "number \(text)"
+        case .identifier: return "name \(quoted(text))"
+        case .number: return "number \(abbreviated(text))"
         case .keyword: return "keyword '\(text)'"
         case .symbol: return "'\(text)'"
         case .newline: return text == ";" ? "';'" : text.isEmpty ? "end of file" : "end of line"
@@ -33,6 +33,14 @@ let languageKeywords: Set<String> = ["dim", "input", "output", "grad", "wrt", "j
 /// Splits source text into tokens. Newlines inside parentheses and brackets are skipped, so an
 /// expression may span lines there.
 struct Lexer {
+    /// Operators and punctuation, by their byte.
+    private static let symbols: [UInt8: String] = [
+        UInt8(ascii: "+"): "+", UInt8(ascii: "-"): "-", UInt8(ascii: "*"): "*", UInt8(ascii: "/"): "/",
+        UInt8(ascii: "@"): "@", UInt8(ascii: "^"): "^", UInt8(ascii: "'"): "'", UInt8(ascii: "("): "(",
+        UInt8(ascii: ")"): ")", UInt8(ascii: "["): "[", UInt8(ascii: "]"): "]", UInt8(ascii: ","): ",",
+        UInt8(ascii: ":"): ":", UInt8(ascii: "="): "=",
+    ]
+
     let file: SourceFile
     private(set) var diagnostics: [Diagnostic] = []
 
@@ -93,13 +101,7 @@ struct Lexer {
                 }
                 tokens.append(Token(kind: .number, text: String(decoding: b[start..<i], as: UTF8.self), span: SourceSpan(start: start, end: i)))
             default:
-                let symbols: [UInt8: String] = [
-                    UInt8(ascii: "+"): "+", UInt8(ascii: "-"): "-", UInt8(ascii: "*"): "*", UInt8(ascii: "/"): "/",
-                    UInt8(ascii: "@"): "@", UInt8(ascii: "^"): "^", UInt8(ascii: "'"): "'", UInt8(ascii: "("): "(",
-                    UInt8(ascii: ")"): ")", UInt8(ascii: "["): "[", UInt8(ascii: "]"): "]", UInt8(ascii: ","): ",",
-                    UInt8(ascii: ":"): ":", UInt8(ascii: "="): "=",
-                ]
-                if let text = symbols[c] {
+                if let text = Self.symbols[c] {
                     i += 1
                     if c == UInt8(ascii: "(") || c == UInt8(ascii: "[") { depth += 1 }
                     if c == UInt8(ascii: ")") || c == UInt8(ascii: "]") { depth = max(0, depth - 1) }

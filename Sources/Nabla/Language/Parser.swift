@@ -1,41 +1,48 @@
-/// Recursive-descent parser for graph files.
+/// Parser for graph files: recursive descent for statements; expressions are read by the
+/// loop in ExpressionParser.swift, which keeps its nesting on the heap.
 ///
 /// Errors are collected rather than thrown: after an error the parser skips to the end of the
 /// statement and goes on, so one run reports every independent syntax error.
 struct Parser {
     private let tokens: [Token]
     private var position = 0
-    private var depth = 0
+    /// Nesting of the expression being read: brackets, arguments and unary minus.
+    var depth = 0
+    /// The innermost nesting level of the expression being read, and those around it (see
+    /// `parseExpression`).
+    var level = ExpressionLevel(.whole)
+    var outerLevels: [ExpressionLevel] = []
     private(set) var diagnostics: [Diagnostic] = []
     /// Names bound by statements that failed to parse: their later uses are not reported again.
     private(set) var failedNames: [String] = []
 
-    /// Deeper nesting than this is refused, so no input can exhaust the stack.
+    /// Deeper nesting than this is refused, so the syntax tree's depth is bounded whatever the
+    /// input (trees are compared and released recursively).
     static let maximumDepth = 256
 
-    private struct Failure: Error {}
+    struct Failure: Error {}
 
     init(tokens: [Token]) { self.tokens = tokens }
 
-    private var current: Token { tokens[position] }
-    private var previous: Token { tokens[max(0, position - 1)] }
+    var current: Token { tokens[position] }
+    var previous: Token { tokens[max(0, position - 1)] }
 
-    private mutating func advance() -> Token {
+    mutating func advance() -> Token {
         let token = tokens[position]
         if position < tokens.count - 1 { position += 1 }
         return token
     }
 
-    private func check(_ text: String) -> Bool {
+    func check(_ text: String) -> Bool {
         (current.kind == .symbol || current.kind == .keyword) && current.text == text
     }
 
-    private mutating func accept(_ text: String) -> Bool {
+    mutating func accept(_ text: String) -> Bool {
         if check(text) { _ = advance(); return true }
         return false
     }
 
-    private mutating func fail(_ message: String, at span: SourceSpan? = nil, label: String? = nil) -> Failure {
+    mutating func fail(_ message: String, at span: SourceSpan? = nil, label: String? = nil) -> Failure {
         // An invalid character was reported by the lexer already.
         if current.kind == .invalid && span == nil { return Failure() }
         var at = span ?? current.span
@@ -47,7 +54,7 @@ struct Parser {
         return Failure()
     }
 
-    private mutating func expect(_ text: String, _ context: String) throws -> Token {
+    mutating func expect(_ text: String, _ context: String) throws -> Token {
         guard check(text) else { throw fail("expected '\(text)' \(context), found \(current.description)") }
         return advance()
     }
@@ -156,7 +163,7 @@ struct Parser {
         }
         let name = try expectName("")
         guard accept("=") else {
-            throw fail("expected '=' after '\(name.text)' to bind it, found \(current.description)")
+            throw fail("expected '=' after \(name.quoted) to bind it, found \(current.description)")
         }
         return .binding(name, try parseExpression(), isOutput: false)
     }
@@ -169,130 +176,5 @@ struct Parser {
         }
         _ = try expect("]", "to close the shape")
         return dims
-    }
-
-    // expression := term (('+' | '-') term)*
-    mutating func parseExpression() throws -> Expression {
-        depth += 1
-        defer { depth -= 1 }
-        guard depth <= Self.maximumDepth else { throw fail("expression nested too deeply (more than \(Self.maximumDepth) levels)") }
-        var lhs = try parseTerm()
-        while check("+") || check("-") {
-            let op = advance()
-            let rhs = try parseTerm()
-            lhs = .binary(op: op.text, lhs: lhs, rhs: rhs, opSpan: op.span, span: lhs.span.to(rhs.span))
-        }
-        return lhs
-    }
-
-    // term := unary (('*' | '/' | '@') unary)*
-    private mutating func parseTerm() throws -> Expression {
-        var lhs = try parseUnary()
-        while check("*") || check("/") || check("@") {
-            let op = advance()
-            let rhs = try parseUnary()
-            lhs = .binary(op: op.text, lhs: lhs, rhs: rhs, opSpan: op.span, span: lhs.span.to(rhs.span))
-        }
-        return lhs
-    }
-
-    // unary := '-' unary | power
-    private mutating func parseUnary() throws -> Expression {
-        if check("-") {
-            let op = advance()
-            depth += 1
-            defer { depth -= 1 }
-            guard depth <= Self.maximumDepth else { throw fail("expression nested too deeply (more than \(Self.maximumDepth) levels)") }
-            let operand = try parseUnary()
-            return .unary(op: "-", operand: operand, span: op.span.to(operand.span))
-        }
-        return try parsePower()
-    }
-
-    // power := postfix ('^' unary)?    right-associative, tighter than unary minus on its left
-    private mutating func parsePower() throws -> Expression {
-        let base = try parsePostfix()
-        if check("^") {
-            let op = advance()
-            let exponent = try parseUnary()
-            return .binary(op: "^", lhs: base, rhs: exponent, opSpan: op.span, span: base.span.to(exponent.span))
-        }
-        return base
-    }
-
-    // postfix := primary ( '(' args ')' | '[' items ']' | "'" )*
-    private mutating func parsePostfix() throws -> Expression {
-        var expression = try parsePrimary()
-        while true {
-            if check("(") {
-                guard case let .name(function) = expression else {
-                    throw fail("only a named function can be called")
-                }
-                _ = advance()
-                var arguments: [Expression] = []
-                if !check(")") {
-                    repeat { arguments.append(try parseExpression()) } while accept(",")
-                }
-                let close = try expect(")", "after the arguments of '\(function.text)'")
-                expression = .call(function: function, arguments: arguments, span: function.span.to(close.span))
-            } else if check("[") {
-                _ = advance()
-                var items: [IndexItem] = []
-                repeat { items.append(try parseIndexItem()) } while accept(",")
-                let close = try expect("]", "to close the index")
-                expression = .index(base: expression, items: items, span: expression.span.to(close.span))
-            } else if check("'") {
-                let mark = advance()
-                expression = .transpose(expression, span: expression.span.to(mark.span))
-            } else {
-                return expression
-            }
-        }
-    }
-
-    private mutating func parseIndexItem() throws -> IndexItem {
-        let start = current.span
-        var first: Expression?
-        if !check(":") {
-            first = try parseExpression()
-            if !check(":") { return .single(first!) }
-        }
-        _ = advance()  // ':'
-        var end: Expression?, step: Expression?
-        if !check(":") && !check(",") && !check("]") { end = try parseExpression() }
-        if accept(":") {
-            if !check(",") && !check("]") { step = try parseExpression() }
-        }
-        return .range(start: first, end: end, step: step, span: start.to(previous.span))
-    }
-
-    private mutating func parsePrimary() throws -> Expression {
-        let token = current
-        switch token.kind {
-        case .number:
-            _ = advance()
-            guard let value = Double(token.text), value.isFinite else {
-                throw fail("number \(token.text) is out of range for a double", at: token.span)
-            }
-            return .number(value, token.span)
-        case .identifier:
-            _ = advance()
-            return .name(Name(text: token.text, span: token.span))
-        case .symbol where token.text == "(":
-            _ = advance()
-            let inner = try parseExpression()
-            _ = try expect(")", "to close '('")
-            return inner
-        case .symbol where token.text == "[":
-            _ = advance()
-            var elements: [Expression] = []
-            if !check("]") {
-                repeat { elements.append(try parseExpression()) } while accept(",")
-            }
-            let close = try expect("]", "to close the list")
-            return .list(elements, span: token.span.to(close.span))
-        default:
-            throw fail("expected an expression, found \(token.description)")
-        }
     }
 }

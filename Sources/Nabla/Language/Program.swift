@@ -29,6 +29,9 @@ public struct NablaProgram: Sendable {
     /// without bound.
     public static let maximumElements = 1 << 28
 
+    /// Longest graph file read (256 MiB), so reading an endless file ends.
+    public static let maximumFileSize = 1 << 28
+
     /// Parses and elaborates a graph file.
     /// - Parameters:
     ///   - dims: values overriding the file's `dim` declarations by name.
@@ -37,7 +40,33 @@ public struct NablaProgram: Sendable {
     ///   - jacobianLayout: layout of `jacobian` outputs: numerator (shape(e) + shape(x), the
     ///     default) or denominator (the transpose).
     public init(source: String, fileName: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
-        let file = SourceFile(name: fileName, text: source)
+        try self.init(file: SourceFile(name: fileName, text: source), dims: overrides, jacobianLayout: jacobianLayout)
+    }
+
+    /// Parses and elaborates a graph file given as its bytes, which must be UTF-8 text.
+    /// - Throws: as `init(source:fileName:dims:jacobianLayout:)`; `SourceErrors` with the line
+    ///   and column of the first byte that is not UTF-8, if there is one.
+    public init(bytes: [UInt8], fileName: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
+        let (file, invalid) = SourceFile.decoding(bytes, name: fileName)
+        if let invalid { throw SourceErrors(file: file, diagnostics: [invalid]) }
+        try self.init(file: file, dims: overrides, jacobianLayout: jacobianLayout)
+    }
+
+    /// Reads and compiles a graph file. The path may name a pipe or a device (`/dev/stdin`): it
+    /// is read to its end.
+    /// - Throws: `SourceErrors` whose `readFailure` says why the file could not be read;
+    ///   otherwise as `init(bytes:fileName:dims:jacobianLayout:)`.
+    public init(contentsOfFile path: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path)
+        } catch let failure as ReadFailure {
+            throw SourceErrors(unreadable: path, reason: failure.reason)
+        }
+        try self.init(bytes: bytes, fileName: path, dims: overrides, jacobianLayout: jacobianLayout)
+    }
+
+    private init(file: SourceFile, dims overrides: [String: Int], jacobianLayout: JacobianLayout) throws {
         var lexer = Lexer(file: file)
         let tokens = lexer.tokenize()
         var parser = Parser(tokens: tokens)
@@ -68,15 +97,30 @@ public struct NablaProgram: Sendable {
         self.inputSpans = elaborator.inputSpans
     }
 
-    /// Reads and compiles a graph file from disk.
-    public init(contentsOfFile path: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw NablaError.invalidArgument(op: "read", reason: "cannot read '\(path)' as UTF-8 text")
+}
+
+/// Why a file could not be read: the system's message.
+struct ReadFailure: Error {
+    let reason: String
+}
+
+/// Every byte of the file at `path`, read until its end (so a pipe works too), up to `limit`
+/// bytes: a longer file (or an endless one, like /dev/zero) is a failure, not a hang.
+func readFile(_ path: String, limit: Int = NablaProgram.maximumFileSize) throws -> [UInt8] {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw ReadFailure(reason: String(cString: strerror(errno))) }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count == 0 { return bytes }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw ReadFailure(reason: String(cString: strerror(errno)))
         }
-        try self.init(source: text, fileName: path, dims: overrides, jacobianLayout: jacobianLayout)
+        guard bytes.count + count <= limit else { throw ReadFailure(reason: "it is longer than \(limit) bytes, the limit for a graph file") }
+        bytes.append(contentsOf: chunk[..<count])
     }
 }
 
