@@ -92,6 +92,8 @@ def run_bench(nabla, file, dims, backend, seconds, timeout):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"status": "n/a", "reason": f"nabla bench timed out after {timeout} s", "command": " ".join(cmd)}
+    except OSError as e:
+        return {"status": "n/a", "reason": f"cannot start nabla: {e}", "command": " ".join(cmd)}
     if r.returncode != 0:
         return {"status": "n/a", "reason": f"nabla bench {exit_reason(r.returncode)}: {failure_text(r.stderr)}", "command": " ".join(cmd)}
     try:
