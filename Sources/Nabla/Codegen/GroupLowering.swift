@@ -17,11 +17,22 @@ struct GroupLowering {
     let group: Int
     /// Keep carriable pads in locals (unrolled loops) rather than in memory.
     let carryPads: Bool
+    private let nodes: [Graph.Node]
+    private let space: Shape
+    private let members: [Int]
+    private let counters: [LoopIR.Counter]
 
-    private var nodes: [Graph.Node] { plan.facts.nodes }
-    private var space: Shape { plan.grouping.groups[group].shape }
-    private var members: [Int] { plan.grouping.groups[group].members }
-    private var counters: [LoopIR.Counter] { (0..<space.rank).map(LoopIR.Counter.axis) }
+    init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Int: Expression], group: Int, carryPads: Bool) {
+        self.plan = plan
+        self.values = values
+        self.scalarExpressions = scalarExpressions
+        self.group = group
+        self.carryPads = carryPads
+        nodes = plan.facts.nodes
+        space = plan.grouping.groups[group].shape
+        members = plan.grouping.groups[group].members
+        counters = (0..<space.rank).map(LoopIR.Counter.axis)
+    }
 
     /// A member that writes memory of another shape from the loop.
     private struct Terminal {
@@ -259,11 +270,15 @@ struct GroupLowering {
 
     /// `%3 = pow[2](%2); %5 = sub(%3, %4) [99]`: operation names and node numbers only.
     private func summary() -> String {
-        let shown = members.prefix(32).map { m in
-            "%\(m) = \(nodes[m].operation.name)(\(nodes[m].inputs.map { "%\($0)" }.joined(separator: ", ")))"
+        var text = ""
+        for (k, m) in members.prefix(32).enumerated() {
+            if k > 0 { text += "; " }
+            text += "%" + String(m) + " = " + nodes[m].operation.name + "("
+            for (j, o) in nodes[m].inputs.enumerated() { text += (j == 0 ? "%" : ", %") + String(o) }
+            text += ")"
         }
-        let more = members.count > 32 ? "; ... \(members.count - 32) more" : ""
-        return shown.joined(separator: "; ") + more + " \(space)"
+        if members.count > 32 { text += "; ... " + String(members.count - 32) + " more" }
+        return text + " " + space.description
     }
 }
 

@@ -57,9 +57,13 @@ extension LoopIR {
     /// Every element index the statements use.
     static func indices(in statements: [Statement]) -> [Index] {
         var result: [Index] = []
-        _ = mapIndices(statements) { index in
-            result.append(index)
-            return index
+        visit(statements) { item in
+            switch item {
+            case let .expression(.load(_, index)), let .place(.element(_, index)): result.append(index)
+            case let .argument(.address(_, index)): result.append(index)
+            case let .statement(.pointer(_, _, index, _)): result.append(index)
+            default: break
+            }
         }
         return result
     }
@@ -72,9 +76,13 @@ extension LoopIR {
         let contiguous = rowMajorStrides(extents)
         let axes = extents.indices.filter { extents[$0] != 1 }
         for index in indices(in: body) {
-            let strides = axes.map { index.stride(of: .axis($0)) }
-            let moving = axes.map { contiguous[$0] }
-            guard strides == moving || strides.allSatisfy({ $0 == 0 }) else { return nil }
+            var moves = false, stands = false
+            for axis in axes {
+                let stride = index.stride(of: .axis(axis))
+                if stride == 0 { stands = true } else if stride == contiguous[axis] { moves = true } else { return nil }
+            }
+            // Contiguous along every moving axis, or along none.
+            if moves && stands { return nil }
         }
         return mapIndices(body) { index in
             let moves = axes.contains { index.stride(of: .axis($0)) != 0 }

@@ -60,20 +60,34 @@ struct StorageDecision {
     private mutating func decideLoopMember(_ i: Int, _ grouping: LoopGrouping, _ facts: GraphFacts) {
         let nodes = facts.nodes, consumers = facts.consumers[i], pairs = grouping.padPairs
         let g = grouping.group[i]!, space = grouping.groups[g].shape
-        let readInLoop = { (c: Int) in
-            grouping.group[c] == g && (nodes[c].shape == space || facts.roles[c].isTerminal || pairs[c] != nil)
+        var readOutside = false
+        for c in consumers where !(grouping.group[c] == g && (facts.roles[c].isTerminal || pairs[c] != nil || nodes[c].shape == space)) {
+            readOutside = true
+            break
         }
-        // A pad read only as the register side of pad pairs is never stored.
-        let onlyInRegisters = !consumers.isEmpty && consumers.allSatisfy { pairs[$0]?.register == i }
-        // A pad read only as the memory side of pad pairs a few positions behind is carried.
-        let shifts = consumers.map { c in pairs[c].flatMap { $0.memory == i ? $0.shift(nodes) : nil } }
-        let carriable = !facts.isOutput[i] && !consumers.isEmpty
-            && shifts.allSatisfy { $0.map { (0...Self.maximumCarry).contains($0) } ?? false }
-        if carriable { carriablePads[i] = shifts.map { $0! }.max()! }
-        let terminal = facts.roles[i].isTerminal
-        if pairs[i] != nil || (terminal && !onlyInRegisters) || !consumers.allSatisfy(readInLoop) {
-            materialized[i] = true
+        var stored = pairs[i] != nil || readOutside
+        if facts.roles[i].isTerminal && !stored {
+            // A pad read only as the register side of pad pairs is never stored; one read only
+            // as the memory side a few positions behind can be carried.
+            let onlyInRegisters = !consumers.isEmpty && consumers.allSatisfy { pairs[$0]?.register == i }
+            if !onlyInRegisters { stored = true }
+            noteCarriable(i, consumers, pairs, facts)
         }
+        if stored { materialized[i] = true }
+    }
+
+    /// Records pad `i` as carriable when every reader is a pad pair reading it as its memory
+    /// side at most `maximumCarry` positions behind.
+    private mutating func noteCarriable(_ i: Int, _ consumers: ArraySlice<Int>, _ pairs: [Int: PadPair], _ facts: GraphFacts) {
+        guard facts.roles[i] == .padSlice, !facts.isOutput[i], !consumers.isEmpty else { return }
+        var deepest = 0
+        for c in consumers {
+            guard let pair = pairs[c], pair.memory == i else { return }
+            let shift = pair.shift(facts.nodes)
+            guard (0...Self.maximumCarry).contains(shift) else { return }
+            deepest = max(deepest, shift)
+        }
+        carriablePads[i] = deepest
     }
 }
 
