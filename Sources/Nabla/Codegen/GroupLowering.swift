@@ -21,6 +21,9 @@ struct GroupLowering {
     private let space: Shape
     private let members: [Int]
     private let counters: [LoopIR.Counter]
+    private let access: [Access]
+    private let groupOf: [Int?]
+    private let roles: [OperationRole]
 
     init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Int: Expression], group: Int, carryPads: Bool) {
         self.plan = plan
@@ -32,6 +35,9 @@ struct GroupLowering {
         space = plan.grouping.groups[group].shape
         members = plan.grouping.groups[group].members
         counters = (0..<space.rank).map(LoopIR.Counter.axis)
+        access = plan.views.access
+        groupOf = plan.grouping.group
+        roles = plan.facts.roles
     }
 
     /// A member that writes memory of another shape from the loop.
@@ -163,13 +169,25 @@ struct GroupLowering {
     /// Operand `o` of a member at the current index: a member of this loop by name, a scalar
     /// written into its reader, else a strided read of memory.
     private func read(_ o: Int) throws -> Expression {
-        if plan.grouping.group[o] == group, nodes[o].shape == space, !plan.facts.roles[o].isTerminal {
+        let shape = nodes[o].shape
+        if groupOf[o] == group, shape == space, !roles[o].isTerminal {
             return .variable(.value(o))
         }
         if let inlined = scalarExpressions[o] { return inlined }
-        let a = plan.access[o]
-        let strides = broadcastStrides(nodes[o].shape, a.strides, to: space)
-        return try value(a.base).element(index(a.offset, strides))
+        let a = access[o]
+        return try value(a.base).element(broadcastIndex(a, shape))
+    }
+
+    /// The index reading a value of `shape`, accessed with `a`, broadcast over the space: its
+    /// strides along the space's axes (zero where it lacks the axis or has extent 1).
+    private func broadcastIndex(_ a: Access, _ shape: Shape) -> LoopIR.Index {
+        let lead = space.rank - shape.rank
+        var terms: [LoopIR.Index.Term] = []
+        terms.reserveCapacity(shape.rank)
+        for axis in 0..<shape.rank where a.strides[axis] != 0 && !(shape[axis] == 1 && space[axis + lead] != 1) {
+            terms.append(LoopIR.Index.Term(counters[axis + lead], a.strides[axis]))
+        }
+        return LoopIR.Index(a.offset, terms)
     }
 
     /// Member `m`'s value `shift` positions back (a carried value; 0: the current one).
@@ -270,6 +288,9 @@ struct GroupLowering {
 
     /// `%3 = pow[2](%2); %5 = sub(%3, %4) [99]`: operation names and node numbers only.
     private func summary() -> String {
+        // Kernels split into parts (huge graphs) say only what the loop runs over: listing
+        // every member would be a quarter of their C.
+        if plan.parts.count > 1 { return String(members.count) + " nodes over " + space.description }
         var text = ""
         for (k, m) in members.prefix(32).enumerated() {
             if k > 0 { text += "; " }

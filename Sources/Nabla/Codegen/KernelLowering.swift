@@ -33,6 +33,7 @@ struct KernelLowering {
         let graph = plan.graph
         var parts: [LoopIR.Function] = []
         let scalars = scalarsByPart()
+        let unroll = self.unroll
         for k in 0..<plan.parts.count {
             let start = plan.parts.starts[k]
             let end = k + 1 < plan.parts.count ? plan.parts.starts[k + 1] : graph.nodes.count

@@ -78,12 +78,16 @@ extension LoopIR {
 
         public init(_ offset: Int = 0, _ terms: [Term] = []) {
             self.offset = offset
-            self.terms = terms.filter { $0.stride != 0 }
+            self.terms = terms.contains { $0.stride == 0 } ? terms.filter { $0.stride != 0 } : terms
         }
 
         /// `offset + sum(counters[k] * strides[k])`.
         public init(offset: Int, counters: [Counter], strides: [Int]) {
-            self.init(offset, zip(counters, strides).map { Term($0, $1) })
+            self.offset = offset
+            var terms: [Term] = []
+            terms.reserveCapacity(strides.count)
+            for (counter, stride) in zip(counters, strides) where stride != 0 { terms.append(Term(counter, stride)) }
+            self.terms = terms
         }
 
         /// The stride of `counter` in this index (0 when it does not appear).
