@@ -87,9 +87,12 @@ public struct NablaProgram: Sendable {
         } catch {
             throw SourceErrors(file: file, diagnostics: [Diagnostic("\(error)", at: SourceSpan(start: 0, end: 0))])
         }
-        derivatives = try elaborator.derivativeSources.map { source in
+        // Every node built, shared by the derivatives' functions, which are pruned only when
+        // asked for (by `nabla check`): a million-node file is not pruned once per directive.
+        let built = Graph(nodes: elaborator.builder.nodes, inputs: elaborator.builder.inputPorts, outputs: [])
+        derivatives = elaborator.derivativeSources.map { source in
             DerivativeOutput(
-                name: source.output, function: try elaborator.builder.graph(outputs: [("f", source.function)]),
+                name: source.output, built: built, functionNode: source.function.id,
                 variable: source.wrt, direction: source.along, layout: source.layout)
         }
         self.file = file
@@ -135,8 +138,14 @@ import Foundation
 public struct DerivativeOutput: Sendable {
     /// Name of the output.
     public let name: String
-    /// A graph with the same inputs and one output, the differentiated function.
-    public let function: Graph
+    /// Every node of the program's builder, and which of them is the differentiated function.
+    private let built: Graph
+    private let functionNode: Int
+
+    /// A graph with the same inputs and one output `f`, the differentiated function.
+    public var function: Graph {
+        Graph(nodes: built.nodes, inputs: built.inputs, outputs: [Graph.Port(name: "f", node: functionNode)]).pruned()
+    }
     /// The input (or binding) differentiated with respect to.
     public let variable: String
     /// The input holding the direction, for jvp and hvp.
@@ -144,4 +153,13 @@ public struct DerivativeOutput: Sendable {
     /// For partial derivatives: whether the output is laid out function-major (numerator) or
     /// variable-major (denominator).
     public let layout: JacobianLayout
+
+    init(name: String, built: Graph, functionNode: Int, variable: String, direction: String?, layout: JacobianLayout) {
+        self.name = name
+        self.built = built
+        self.functionNode = functionNode
+        self.variable = variable
+        self.direction = direction
+        self.layout = layout
+    }
 }
