@@ -7,9 +7,10 @@ extension Graph {
     func scheduledLate() -> Graph {
         let count = nodes.count
         guard count > 1 else { return self }
-        // Scalar arithmetic on scalars: moving it holds no tensor's buffer longer.
+        // Scalar arithmetic on scalars: moving it holds no tensor's buffer longer. Leaves
+        // (inputs, constants) move with their readers too, so a graph of scalars keeps its order.
         let sinks = nodes.map { node in
-            node.shape.rank == 0 && !node.inputs.isEmpty && node.inputs.allSatisfy { nodes[$0].shape.rank == 0 }
+            node.inputs.isEmpty || (node.shape.rank == 0 && node.inputs.allSatisfy { nodes[$0].shape.rank == 0 })
         }
         // The tensor node (or the end) a sinking scalar is placed just before: the earliest
         // anchor among its readers, found in one backward pass.

@@ -239,17 +239,20 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
             continue
         }
         let operands = inputs.map { Tensor(builder: builder, id: $0) }
-        mapped[id] = try simplified(node.operation, operands, node.shape, builder, candidates, options, &statistics).id
+        let replacement = try simplified(node.operation, operands, node.shape, builder, candidates, options, &statistics)
+        mapped[id] = replacement?.id ?? builder.reapply(node, inputs: inputs)
     }
     let result = try builder.graph(outputs: graph.outputs.map { ($0.name, Tensor(builder: builder, id: mapped[$0.node])) })
     statistics.nodesAfter = result.nodes.count
     return (result, statistics)
 }
 
+/// The node's replacement (a folded constant, or what a rule rewrote it to), or nil when it
+/// stays as it is.
 private func simplified(
     _ op: any Operation, _ operands: [Tensor], _ shape: Shape, _ builder: GraphBuilder, _ rules: [RewriteRule],
     _ options: SimplifyOptions, _ statistics: inout SimplifyStatistics
-) throws -> Tensor {
+) throws -> Tensor? {
     // Constant folding: the interpreter's own arithmetic, so results are unchanged.
     // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
     // memory beats a large literal array.
@@ -268,5 +271,5 @@ private func simplified(
             return replacement
         }
     }
-    return try builder.apply(op, operands)
+    return nil
 }
