@@ -115,6 +115,12 @@ struct FileOptions: ParsableArguments {
             throw CLIFailure.input("error: \(failure)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
+            // The front end says where the first bad byte is.
+            do {
+                _ = try NablaProgram(bytes: bytes, fileName: file)
+            } catch let errors as SourceErrors {
+                throw CLIFailure.input(errors.description)
+            }
             throw CLIFailure.input("error: cannot read '\(file)': it is not UTF-8 text")
         }
         return text

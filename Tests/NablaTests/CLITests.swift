@@ -160,6 +160,21 @@ struct CLITests {
         #expect(none.status == 0)
     }
 
+    /// A graph file that is not UTF-8: a located error at the first bad byte, exit 2.
+    @Test func aFileThatIsNotUTF8IsALocatedError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nabla-utf8-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("bad.nabla")
+        try Data("input x\noutput y = sin(x) ".utf8 + [0xFF, 0xFE] + Data(" + 1\n".utf8)).write(to: file)
+        for command in ["run", "compile", "check", "graph"] {
+            let result = try runNabla([command, file.path, "--seed", "1"].filter { command != "compile" && command != "graph" || $0 != "--seed" && $0 != "1" })
+            #expect(result.status == 2, "\(command)")
+            #expect(result.err.contains("bad.nabla:2:19: error:"), "\(command): \(result.err)")
+            #expect(result.out.isEmpty)
+        }
+    }
+
     @Test func compileWritesCAndAHeaderThatGCCAccepts() throws {
         let dir = try temporaryDirectory()
         let c = dir.appendingPathComponent("seed.c"), h = dir.appendingPathComponent("seed.h")
