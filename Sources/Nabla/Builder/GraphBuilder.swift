@@ -169,7 +169,26 @@ public final class GraphBuilder {
 
     private func append(_ node: Graph.Node) -> Int {
         nodes.append(node)
+        uniformValues.append(Self.uniformValue(of: node, uniformValues))
         return nodes.count - 1
+    }
+
+    /// For each node, the value of all its elements when it is a constant whose elements are
+    /// all equal (bit for bit), or a broadcast or reshape of one; nil otherwise. Kept as nodes
+    /// are appended, for the simplifier's rules, which ask it of every operand.
+    private(set) var uniformValues: [Double?] = []
+
+    private static func uniformValue(of node: Graph.Node, _ known: [Double?]) -> Double? {
+        let operation = node.operation
+        switch operation.role {
+        case .constant:
+            guard let constant = operation as? Constant, let first = constant.value.scalars.first else { return nil }
+            return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
+        case .view where operation is BroadcastTo || operation is Reshape:
+            return known[node.inputs[0]]
+        default:
+            return nil
+        }
     }
 
     /// The graph computing the given outputs, in the given order.

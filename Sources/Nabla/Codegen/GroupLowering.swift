@@ -6,7 +6,7 @@
 /// memory; sums accumulate and padded slices scatter into results of other shapes. The body is
 /// built with one counter per axis and made one flat loop when every access is contiguous or
 /// constant.
-struct GroupLowering {
+final class GroupLowering {
     typealias Expression = LoopIR.Expression
     typealias Statement = LoopIR.Statement
 
@@ -34,7 +34,8 @@ struct GroupLowering {
         nodes = plan.facts.nodes
         space = plan.grouping.groups[group].shape
         members = plan.grouping.groups[group].members
-        counters = (0..<space.rank).map(LoopIR.Counter.axis)
+        // One axis needs no flattening: its loop is the flat loop.
+        counters = space.rank == 1 ? [.flat] : (0..<space.rank).map(LoopIR.Counter.axis)
         access = plan.views.access
         groupOf = plan.grouping.group
         roles = plan.facts.roles
@@ -276,6 +277,7 @@ struct GroupLowering {
         let count = space.count
         if count == 0 { return [] }
         if count == 1 { return LoopIR.mapIndices(body) { LoopIR.Index($0.offset) } }
+        if extents.count == 1 { return [.loop(LoopIR.Loop(.flat, to: count, mayUnroll: true, body: body))] }
         if let flat = LoopIR.flattened(body, extents: extents) {
             return [.loop(LoopIR.Loop(.flat, to: count, mayUnroll: true, body: flat))]
         }

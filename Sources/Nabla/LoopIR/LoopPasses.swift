@@ -114,8 +114,9 @@ extension LoopIR {
                 case .ifElse, .call, .pointer, .counter, .comment:
                     continue
                 default:
-                    forEachExpression(in: [statement], onCall: { _ in }) { e in
-                        guard case let .load(buffer, index) = e, found[e] == nil, !written.contains(buffer) else { return }
+                    visit(statement) { item in
+                        guard case let .expression(e) = item, case let .load(buffer, index) = e,
+                              found[e] == nil, !written.contains(buffer) else { return }
                         if case .pointer = buffer { return }
                         guard index.terms.allSatisfy({ !bound.contains($0.counter) }) else { return }
                         let v = Variable.hoisted(next)

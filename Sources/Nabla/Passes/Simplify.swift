@@ -56,22 +56,7 @@ public struct SimplifyOptions: Sendable {
 
 /// The value of a constant whose elements are all equal (a scalar, or a filled tensor),
 /// looking through broadcasts and reshapes.
-func uniformValue(_ t: Tensor) -> Double? {
-    var id = t.id
-    let nodes = t.builder.nodes
-    while true {
-        let operation = nodes[id].operation
-        switch operation.role {
-        case .constant:
-            guard let constant = operation as? Constant, let first = constant.value.scalars.first else { return nil }
-            return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
-        case .view where operation is BroadcastTo || operation is Reshape:
-            id = nodes[id].inputs[0]
-        default:
-            return nil
-        }
-    }
-}
+func uniformValue(_ t: Tensor) -> Double? { t.builder.uniformValues[t.id] }
 
 /// The operand of a node (its `index`-th input) as a tensor.
 func operand(_ t: Tensor, _ index: Int) -> Tensor {
