@@ -169,9 +169,13 @@ public final class GraphBuilder {
 
     private func append(_ node: Graph.Node) -> Int {
         nodes.append(node)
+        roles.append(node.operation.role)
         uniformValues.append(Self.uniformValue(of: node, uniformValues))
         return nodes.count - 1
     }
+
+    /// Each node's operation's role, kept as nodes are appended.
+    private(set) var roles: [OperationRole] = []
 
     /// For each node, the value of all its elements when it is a constant whose elements are
     /// all equal (bit for bit), or a broadcast or reshape of one; nil otherwise. Kept as nodes

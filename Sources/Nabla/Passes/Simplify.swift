@@ -207,12 +207,12 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
     }
     let rules = rulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
-        if node.operation.role == .constant, let constant = node.operation as? Constant {
+        if node.inputs.isEmpty, let constant = node.operation as? Constant {
             mapped[id] = builder.constant(constant.value).id
             continue
         }
         let inputs = node.inputs.map { mapped[$0] }
-        let roles = inputs.map { builder.nodes[$0].operation.role }
+        let roles = inputs.map { builder.roles[$0] }
         let candidates = (rules[ObjectIdentifier(type(of: node.operation))] ?? []).filter { rule in
             rule.operandRoles.map { needed in roles.contains { needed.contains($0) } } ?? true
         }
@@ -241,7 +241,7 @@ private func simplified(
     // Constant folding: the interpreter's own arithmetic, so results are unchanged.
     // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
     // memory beats a large literal array.
-    let values = operands.allSatisfy({ $0.operation.role == .constant }) ? operands.compactMap { ($0.operation as? Constant)?.value } : []
+    let values = operands.allSatisfy({ builder.roles[$0.id] == .constant }) ? operands.compactMap { ($0.operation as? Constant)?.value } : []
     if !operands.isEmpty, values.count == operands.count, shape.count <= options.foldLimit,
        shape.count <= max(1, values.map(\.shape.count).max()!) {
         statistics.foldedConstants += 1
