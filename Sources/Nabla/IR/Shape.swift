@@ -128,3 +128,16 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         Nabla.broadcastStrides(self, strides, to: target)
     }
 }
+
+extension Array where Element == Int {
+    /// In an increasing array whose first element is at most `value`: the last index whose
+    /// element is at most `value` (binary search).
+    func lastIndex(notAfter value: Int) -> Int {
+        var low = 0, high = count - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if self[mid] <= value { low = mid } else { high = mid - 1 }
+        }
+        return low
+    }
+}

@@ -134,14 +134,7 @@ struct LineIndex: Sendable {
     }
 
     /// The 0-based line holding a byte offset.
-    func line(containing offset: Int) -> Int {
-        var low = 0, high = starts.count - 1
-        while low < high {
-            let mid = (low + high + 1) / 2
-            if starts[mid] <= offset { low = mid } else { high = mid - 1 }
-        }
-        return low
-    }
+    func line(containing offset: Int) -> Int { starts.lastIndex(notAfter: offset) }
 
     /// A line's bytes without its newline (or the carriage return before it).
     func contentRange(of line: Int, in bytes: [UInt8]) -> Range<Int> {

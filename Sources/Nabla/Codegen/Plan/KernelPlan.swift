@@ -105,12 +105,5 @@ struct KernelParts {
     var count: Int { starts.count }
 
     /// The part holding step `step` (the end of the kernel is in the last part).
-    func part(of step: Int) -> Int {
-        var low = 0, high = starts.count - 1
-        while low < high {
-            let mid = (low + high + 1) / 2
-            if starts[mid] <= step { low = mid } else { high = mid - 1 }
-        }
-        return low
-    }
+    func part(of step: Int) -> Int { starts.lastIndex(notAfter: step) }
 }
