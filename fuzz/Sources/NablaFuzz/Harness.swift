@@ -2,13 +2,16 @@ import CFuzzerDriver
 import Foundation
 import Nabla
 
-// libFuzzer drives this executable (FuzzMain hands it the harness): every input is a graph file, taken
-// through the whole path a user's file takes,
+// libFuzzer drives this executable (FuzzMain hands it the harness). Every input is a graph
+// file, taken through the whole path a user's file takes:
 //
 //   bytes -> NablaProgram (lex, parse, elaborate, derivative directives)
 //         -> derivatives the harness adds (a gradient of the first scalar output)
 //         -> emitC -> TinyCC (runtime-calling C and standalone C)
 //         -> one call on small seeded inputs, compared with Interpreter.evaluate.
+//
+// Inputs the front end refuses are salvaged by deleting the lines their errors start on, so
+// that most mutations still reach the back end.
 //
 // A finding is a crash anywhere on that path (a trap, an AddressSanitizer report), or a broken
 // promise the harness checks: an error without a location inside the file, generated C that
@@ -47,6 +50,8 @@ enum FuzzLimits {
     static let elementsPerTensor = 1 << 16
     /// Most elements of all the tensors of such a graph together.
     static let totalElements = 1 << 20
+    /// Most rounds of deleting the lines errors point at (see `FuzzCase.salvage`).
+    static let salvageRounds = 4
 }
 
 /// One fuzz input and the checks made on it.
@@ -58,23 +63,51 @@ struct FuzzCase {
     func run() {
         // Invalid UTF-8 becomes U+FFFD, as a lenient reader would give it to the front end.
         let text = String(decoding: bytes, as: UTF8.self)
-        guard let program = elaborate(text) else { return }
+        guard let (valid, program) = salvage(text) else { return }
         check(program)
-        if let augmented = withAddedGradient(text, program), let derived = elaborate(augmented, mustSucceed: true) {
-            check(derived)
+        if let augmented = withAddedGradient(valid, program) {
+            check(elaborateAugmented(augmented))
         }
     }
 
-    /// The program in `text`, or nil when the front end refuses it with located errors.
-    /// With `mustSucceed`, any error is a finding (the text is a valid program plus a valid
-    /// directive).
-    func elaborate(_ text: String, mustSucceed: Bool = false) -> NablaProgram? {
+    /// The program in `text`, or, when the front end refuses it, the program left after
+    /// deleting the lines its errors start on: a few rounds, since deleting a binding turns its
+    /// uses into errors. Most mutated inputs are refused somewhere; this way most of them still
+    /// reach the back end. Nil when nothing compiles.
+    func salvage(_ text: String) -> (text: String, program: NablaProgram)? {
+        var current = text
+        for _ in 0..<FuzzLimits.salvageRounds {
+            do {
+                return (current, try NablaProgram(source: current, fileName: FuzzCase.fileName))
+            } catch let errors as SourceErrors {
+                checkLocated(errors, in: current)
+                let lines = errors.diagnostics.map { errors.file.location(of: $0.span.start).line }
+                guard let shorter = deletingLines(lines, from: current) else { return nil }
+                current = shorter
+            } catch {
+                finding("the front end threw an error that is not SourceErrors", "\(type(of: error)): \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// `text` without its 1-based `lines` (split at line feeds, as diagnostics count lines),
+    /// or nil if that deletes nothing.
+    func deletingLines(_ lines: [Int], from text: String) -> String? {
+        let doomed = Set(lines)
+        let all = Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let kept = all.enumerated().filter { !doomed.contains($0.offset + 1) }.map(\.element)
+        guard kept.count < all.count else { return nil }
+        return String(decoding: Array(kept.joined(separator: [UInt8(ascii: "\n")])), as: UTF8.self)
+    }
+
+    /// The program in `text`, which is a valid program plus a valid directive: any error is a
+    /// finding.
+    func elaborateAugmented(_ text: String) -> NablaProgram {
         do {
             return try NablaProgram(source: text, fileName: FuzzCase.fileName)
         } catch let errors as SourceErrors {
-            if mustSucceed { finding("a derivative directive added to a valid program was refused", "\(errors)\n--- text:\n\(text)") }
-            checkLocated(errors, in: text)
-            return nil
+            finding("a derivative directive added to a valid program was refused", "\(errors)\n--- text:\n\(text)")
         } catch {
             finding("the front end threw an error that is not SourceErrors", "\(type(of: error)): \(error)")
         }
@@ -106,6 +139,8 @@ struct FuzzCase {
     /// Compiles and runs the program's graph when it is within budget, and compares each
     /// kernel with the interpreter.
     func check(_ program: NablaProgram) {
+        programUnderCheck = program.file.text
+        defer { programUnderCheck = nil }
         let graph = program.graph
         guard withinBudget(graph) else { return }
         let inputs = seededInputs(graph)
@@ -115,7 +150,9 @@ struct FuzzCase {
         } catch {
             finding("the interpreter refused inputs of the declared shapes", "\(error)")
         }
-        let variants: [(String, CEmitOptions?)] = [("TinyCC kernel (runtime calls)", nil), ("TinyCC kernel (standalone C)", .standalone)]
+        let variants: [(String, CEmitOptions?)] = [
+            ("TinyCC kernel (runtime calls)", nil), ("TinyCC kernel (standalone C)", .standalone),
+        ]
         for (label, options) in variants {
             let kernel = compile(graph, options)
             let outputs: [String: TensorData]
@@ -220,8 +257,13 @@ func firstDisagreement(_ a: [Double], _ b: [Double]) -> Int? {
     return nil
 }
 
+/// The text of the program `FuzzCase.check` is checking (after salvage and added directives,
+/// it is not the input), for findings. libFuzzer runs one input at a time on one thread.
+nonisolated(unsafe) var programUnderCheck: String?
+
 /// Reports a finding on standard error and traps, so libFuzzer keeps the input.
 func finding(_ what: String, _ detail: String) -> Never {
-    FileHandle.standardError.write(Data("nabla-fuzz finding: \(what)\n\(detail)\n".utf8))
+    let program = programUnderCheck.map { "--- program checked:\n\($0)\n" } ?? ""
+    FileHandle.standardError.write(Data("nabla-fuzz finding: \(what)\n\(detail)\n\(program)".utf8))
     fatalError("nabla-fuzz: \(what)")
 }
