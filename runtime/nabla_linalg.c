@@ -1,25 +1,114 @@
 #include <math.h>
 #include "nabla_runtime.h"
 
-/* The functions themselves, with external linkage, for JIT kernels, built for several
- * instruction sets (the loader picks the best the CPU has; no FMA, so rounding is unchanged). */
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define NABLA_LINKAGE __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef NABLA_LINKAGE
-#define NABLA_LINKAGE
-#endif
 #define NABLA_LINALG(...) __VA_ARGS__
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+/*
+ * The functions for JIT kernels, built from the one body in nabla_linalg_code.h once per
+ * instruction set (AVX-512, AVX2, the x86-64 baseline) as static functions with their own
+ * names, and chosen on every call by the public functions below, which test the CPU as
+ * nabla_matmul does. No FMA (-ffp-contract=off), so every variant rounds identically.
+ *
+ * Why not target_clones: it makes ifunc resolvers, which the dynamic loader runs while
+ * relocating, before sanitizer runtimes are initialised (an instrumented resolver then crashes
+ * ThreadSanitizer on load). A per-call test costs a load and a branch.
+ *
+ * While a variant is compiled, each public name stands for that variant's name: the name
+ * pasted with NABLA_VARIANT (a macro does not expand inside its own expansion, so the pasted
+ * name is left alone).
+ */
+#define NABLA_PASTE2(name, suffix) name##_##suffix
+#define NABLA_PASTE(name, suffix) NABLA_PASTE2(name, suffix)
+#define nabla_lu_factor NABLA_PASTE(nabla_lu_factor, NABLA_VARIANT)
+#define nabla_lu_apply NABLA_PASTE(nabla_lu_apply, NABLA_VARIANT)
+#define nabla_lu_apply_transposed NABLA_PASTE(nabla_lu_apply_transposed, NABLA_VARIANT)
+#define nabla_lu_det NABLA_PASTE(nabla_lu_det, NABLA_VARIANT)
+#define nabla_lu_logabsdet NABLA_PASTE(nabla_lu_logabsdet, NABLA_VARIANT)
+
+#define NABLA_VARIANT avx512
+#define NABLA_LINKAGE static __attribute__((target("avx512f")))
 #include "nabla_linalg_code.h"
+#undef NABLA_LINKAGE
+#undef NABLA_VARIANT
+
+#define NABLA_VARIANT avx2
+#define NABLA_LINKAGE static __attribute__((target("avx2")))
+#include "nabla_linalg_code.h"
+#undef NABLA_LINKAGE
+#undef NABLA_VARIANT
+
+#define NABLA_VARIANT baseline
+#define NABLA_LINKAGE static
+#include "nabla_linalg_code.h"
+#undef NABLA_LINKAGE
+#undef NABLA_VARIANT
+
+#undef nabla_lu_factor
+#undef nabla_lu_apply
+#undef nabla_lu_apply_transposed
+#undef nabla_lu_det
+#undef nabla_lu_logabsdet
+
+/* The best variant this CPU runs: 2 for AVX-512, 1 for AVX2, 0 for the baseline. */
+static int nabla_linalg_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2")) return 1;
+    return 0;
+}
+
+long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
+    switch (nabla_linalg_level()) {
+    case 2: return nabla_lu_factor_avx512(n, source, a, pivots);
+    case 1: return nabla_lu_factor_avx2(n, source, a, pivots);
+    default: return nabla_lu_factor_baseline(n, source, a, pivots);
+    }
+}
+
+void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_apply_avx512(n, m, f, pivots, x); break;
+    case 1: nabla_lu_apply_avx2(n, m, f, pivots, x); break;
+    default: nabla_lu_apply_baseline(n, m, f, pivots, x); break;
+    }
+}
+
+void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_apply_transposed_avx512(n, m, f, pivots, x, identity); break;
+    case 1: nabla_lu_apply_transposed_avx2(n, m, f, pivots, x, identity); break;
+    default: nabla_lu_apply_transposed_baseline(n, m, f, pivots, x, identity); break;
+    }
+}
+
+double nabla_lu_det(long n, const double *f, const double *pivots) {
+    switch (nabla_linalg_level()) {
+    case 2: return nabla_lu_det_avx512(n, f, pivots);
+    case 1: return nabla_lu_det_avx2(n, f, pivots);
+    default: return nabla_lu_det_baseline(n, f, pivots);
+    }
+}
+
+double nabla_lu_logabsdet(long n, const double *f) {
+    switch (nabla_linalg_level()) {
+    case 2: return nabla_lu_logabsdet_avx512(n, f);
+    case 1: return nabla_lu_logabsdet_avx2(n, f);
+    default: return nabla_lu_logabsdet_baseline(n, f);
+    }
+}
+#else
+/* Elsewhere, the functions once, for whatever the compiler targets. */
+#define NABLA_LINKAGE
+#include "nabla_linalg_code.h"
+#undef NABLA_LINKAGE
+#endif
 #undef NABLA_LINALG
 
 /* The same code as text, for standalone C. NABLA_LINKAGE stays in the text; the emitter
  * replaces it with `static`. */
 #define NABLA_STRINGIFY(...) #__VA_ARGS__
 #define NABLA_LINALG(...) NABLA_STRINGIFY(__VA_ARGS__)
-#undef NABLA_LINKAGE
 const char nabla_linalg_source[] =
 #include "nabla_linalg_code.h"
 ;

@@ -1,14 +1,17 @@
 /*
  * LU factorisation with partial pivoting and what is built on it. Written once, used twice:
- * nabla_linalg.c compiles it (optimised) for JIT kernels, which call it through tcc_add_symbol,
- * and also turns it into the string `nabla_linalg_source`, which standalone C from
+ * nabla_linalg.c compiles it (optimised, on x86-64 once per instruction set, each variant under
+ * its own name, chosen per call) for JIT kernels, which call it through tcc_add_symbol, and also
+ * turns it into the string `nabla_linalg_source`, which standalone C from
  * `nabla compile` embeds as static functions. Nabla's interpreter (enum LU in
  * Sources/Nabla/Ops/LinearAlgebra.swift) does the same arithmetic in the same order.
  *
- * No include guard: nabla_linalg.c includes this file twice. Inside the macro below there must
- * be no preprocessor directives, and no comments survive stringising (so all the explanation is
- * here). The code must stay plain C99 that gcc -std=c99 -pedantic (with the extra warnings of
- * StandaloneCTests, -Wvla included: no variable-length arrays) and tcc accept.
+ * No include guard: nabla_linalg.c includes this file several times (a new function here needs
+ * a renaming macro there too, or the variants collide). Each function's definition starts with
+ * the token NABLA_LINKAGE, at which the emitter splits the text. Inside the macro below there
+ * must be no preprocessor directives, and no comments survive stringising (so all the
+ * explanation is here). The code must stay plain C99 that gcc -std=c99 -pedantic (with the
+ * extra warnings of StandaloneCTests, -Wvla included: no variable-length arrays) and tcc accept.
  *
  * The contract with the interpreter: every element receives the same floating-point operations,
  * in the same order, as in LU's plain loops (products and differences rounded separately,

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 @testable import Nabla
 
@@ -10,7 +9,7 @@ struct ConcurrencyTests {
     /// between threads would show in the result) while the others compile too.
     @Test func compileFromManyThreadsAtOnce() throws {
         let threads = 16
-        let failures = Mutex<[String]>([])
+        let failures = Lock<[String]>([])
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             do {
                 for round in 0..<5 {
@@ -43,8 +42,8 @@ struct ConcurrencyTests {
         let graph = try g.graph(outputs: ["L": L, "dL/dx": gradient(of: L, wrt: x)])
         let kernel = try Kernel(graph)
         #expect(kernel.workspaceBytes > 0)
-        let failures = Mutex<Int>(0)
-        let checks = Mutex<Int>(0)
+        let failures = Lock<Int>(0)
+        let checks = Lock<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 8) { t in
             var rng = SeededRandom(seed: UInt64(t))
             let a = TensorData.random([16, 16], using: &rng), xv = TensorData.random([16], using: &rng)

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 @testable import Nabla
 
@@ -163,7 +162,7 @@ struct MatmulRuntimeTests {
     /// shapes, so different paths) each get their own exact product.
     @Test func productsOnManyThreadsAtOnce() {
         let cases: [(Int, Int, Int)] = [(64, 784, 128), (33, 300, 40), (1000, 100, 1), (1, 1000, 100), (100, 2, 100), (7, 23, 57)]
-        let failures = Mutex<[String]>([])
+        let failures = Lock<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 12) { t in
             let (m, k, n) = cases[t % cases.count]
             var rng = SeededRandom(seed: UInt64(300 + t))

@@ -138,8 +138,8 @@ struct TierTests {
     /// cc compiles from several threads at once: each thread's kernel computes its own graph.
     @Test func concurrentCompiles() throws {
         let threads = 3
-        let failures = Mutex<[String]>([])
-        let names = Mutex<Set<String>>([])
+        let failures = Lock<[String]>([])
+        let names = Lock<Set<String>>([])
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             do {
                 let g = GraphBuilder()
@@ -181,8 +181,8 @@ struct TierTests {
         expectMatches(try kernel(inputs), reference, "tiered kernel before the upgrade")
 
         enum Phase: Int { case before, during, after }
-        let counts = Mutex<[Int]>([0, 0, 0])
-        let failures = Mutex<[String]>([])
+        let counts = Lock<[Int]>([0, 0, 0])
+        let failures = Lock<[String]>([])
         let requested = Atomic<Bool>(false)
         let calls = Atomic<Int>(0)
         let deadline = Date().addingTimeInterval(60)

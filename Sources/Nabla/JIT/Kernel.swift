@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The compiler that turns a kernel's C into native code.
 public enum Backend: String, Sendable, CaseIterable, CustomStringConvertible {
     /// TinyCC (libtcc) in process: about a millisecond per compile, unoptimised code. Its C calls
@@ -171,7 +169,7 @@ final class KernelCalls: Sendable {
     let outputs: [(name: String, shape: Shape)]
     /// Scratch bytes a call needs; workspaces from the pool have this many.
     let workspaceBytes: Int
-    private let spareWorkspaces = Mutex<[Workspace]>([])
+    private let spareWorkspaces = Lock<[Workspace]>([])
 
     /// The signature of `source` with these names.
     /// - Throws: `NablaError.countMismatch` when the names do not match the source's ports.

@@ -34,7 +34,7 @@ public final class TieredKernel: Sendable {
     /// Address of the entry point of the tier calls use now.
     @usableFromInline let current: Atomic<UInt>
     private let calls: KernelCalls
-    private let state = Mutex(UpgradeState())
+    private let state = Lock(UpgradeState())
     private let finished = DispatchGroup()
 
     private struct UpgradeState {

@@ -1,14 +1,13 @@
 import CTCC
 import Foundation
 import NablaRuntime
-import Synchronization
 
 /// Compiles C in memory with libtcc and hands back the relocated code.
 ///
 /// libtcc 0.9.27 keeps global state, so every compilation in the process goes through one lock.
 /// Running the compiled code needs no lock.
 enum TinyCC {
-    private static let lock = Mutex(())
+    private static let lock = Lock(())
 
     /// Where Debian's `tcc` package keeps libtcc1.a and tcc's own headers. `NABLA_TCC_LIB_PATH`
     /// overrides it.
