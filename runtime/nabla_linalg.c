@@ -25,6 +25,7 @@
 #define nabla_lu_apply_transposed NABLA_PASTE(nabla_lu_apply_transposed, NABLA_VARIANT)
 #define nabla_lu_det NABLA_PASTE(nabla_lu_det, NABLA_VARIANT)
 #define nabla_lu_logabsdet NABLA_PASTE(nabla_lu_logabsdet, NABLA_VARIANT)
+#define nabla_lu_adjugate NABLA_PASTE(nabla_lu_adjugate, NABLA_VARIANT)
 
 #define NABLA_VARIANT avx512
 #define NABLA_LINKAGE static __attribute__((target("avx512f")))
@@ -49,6 +50,7 @@
 #undef nabla_lu_apply_transposed
 #undef nabla_lu_det
 #undef nabla_lu_logabsdet
+#undef nabla_lu_adjugate
 
 /* The best variant this CPU runs: 2 for AVX-512, 1 for AVX2, 0 for the baseline. */
 static int nabla_linalg_level(void) {
@@ -95,6 +97,14 @@ double nabla_lu_logabsdet(long n, const double *f) {
     case 2: return nabla_lu_logabsdet_avx512(n, f);
     case 1: return nabla_lu_logabsdet_avx2(n, f);
     default: return nabla_lu_logabsdet_baseline(n, f);
+    }
+}
+
+void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_adjugate_avx512(n, f, pivots, x); break;
+    case 1: nabla_lu_adjugate_avx2(n, f, pivots, x); break;
+    default: nabla_lu_adjugate_baseline(n, f, pivots, x); break;
     }
 }
 #else

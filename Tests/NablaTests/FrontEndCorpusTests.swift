@@ -67,7 +67,7 @@ let nastyInputs: [NastyInput] = [
 ]
 
 @Suite("Language: a corpus of nasty inputs")
-struct NastyInputTests {
+struct FrontEndCorpusTests {
     @Test(arguments: nastyInputs)
     func compilesOrFailsWhereItShould(_ input: NastyInput) throws {
         let result = try compileOnSmallStack(input.source)

@@ -8,7 +8,9 @@ public struct SourceFile: Sendable {
     /// Where lines start, and how to count characters in them.
     private let lines: LineIndex
 
+    /// A leading byte-order mark (U+FEFF, which some editors write) is dropped.
     public init(name: String, text: String) {
+        let text = text.first == "\u{FEFF}" ? String(text.dropFirst()) : text
         self.name = name
         self.text = text
         bytes = Array(text.utf8)
