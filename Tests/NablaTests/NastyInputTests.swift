@@ -294,3 +294,43 @@ struct NastyInputTests {
         }
     }
 }
+
+/// Inputs the fuzzer and the hostile seeds found bugs with, kept once fixed: each either runs
+/// (kernel against interpreter) or stops with its located error, quickly.
+@Suite("Fuzzer regressions")
+struct FuzzRegressionTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fuzz/regressions")
+
+    /// The error each refused file must give, by file name; the others must run.
+    static let errors: [String: (line: Int, column: Int, message: String)] = [
+        "jacobian-over-limit.nabla": (3, 16, "the jacobian would have shape [20000, 20000]"),
+        "recursive-def.nabla": (1, 12, "recursive function 'f': f -> f"),
+        "self-reference.nabla": (1, 12, "'z' is used in its own definition"),
+    ]
+
+    @Test(arguments: (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.filter { $0.hasSuffix(".nabla") }.sorted() ?? [])
+    func regression(_ name: String) throws {
+        let path = Self.folder.appendingPathComponent(name).path
+        if let expected = Self.errors[name] {
+            do {
+                _ = try NablaProgram(contentsOfFile: path)
+                Issue.record("\(name) compiled")
+            } catch let errors as SourceErrors {
+                #expect(errors.description.contains("\(name):\(expected.line):\(expected.column): error: \(expected.message)"), "\(errors)")
+            }
+            return
+        }
+        let program = try NablaProgram(contentsOfFile: path)
+        var rng = SeededRandom(seed: 3)
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = .random(program.graph.nodes[port.node].shape, in: 0.5...1, using: &rng) }
+        try expectKernelMatchesInterpreter(program.graph, inputs)
+    }
+
+    @Test func everyRegressionIsHere() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0.hasSuffix(".nabla") }
+        #expect(files.count >= 10)
+        #expect(Set(Self.errors.keys).isSubset(of: files))
+    }
+}

@@ -36,6 +36,8 @@ struct Elaborator {
     var jacobianLayout: JacobianLayout = .numerator
     /// Where each name was first declared, for "already declared" notes.
     var declaredAt: [String: SourceSpan] = [:]
+    /// The binding whose expression is being lowered.
+    var beingDefined: String?
 
     var outputs: [(name: String, tensor: Tensor)] { forwardOutputs + derivativeOutputs }
 
@@ -115,8 +117,16 @@ struct Elaborator {
 
         case let .binding(name, expression, isOutput):
             try declare(name, as: "binding")
-            values[name.text] = .some(nil)
-            let tensor = try lower(expression, scope: [:])
+            // Not bound while its own expression is read: a use of it there is an error.
+            beingDefined = name.text
+            defer { beingDefined = nil }
+            let tensor: Tensor
+            do {
+                tensor = try lower(expression, scope: [:])
+            } catch {
+                values[name.text] = .some(nil)
+                throw error
+            }
             values[name.text] = tensor
             if isOutput { try addOutput(name.text, tensor, at: name.span, derivative: false) }
 
@@ -187,6 +197,7 @@ struct Elaborator {
                     let g = try gradient(of: y, wrt: x)
                     if kind == .hessian {
                         let output = "d2\(of.text)/d\(name.text)2"
+                        try checkDerivativeSize(of: g, wrt: x, kind, at: name.span)
                         try addOutput(output, try jacobian(of: g, wrt: x, mode: .forward), at: name.span, derivative: true)
                         derivativeSources.append((output, g, name.text, nil, .numerator))
                     } else {
@@ -200,6 +211,7 @@ struct Elaborator {
                 for (name, x) in zip(wrt, variables) {
                     if kind == .jacobian {
                         let output = "d\(of.text)/d\(name.text)"
+                        try checkDerivativeSize(of: y, wrt: x, kind, at: name.span)
                         try addOutput(output, try jacobian(of: y, wrt: x, layout: jacobianLayout), at: name.span, derivative: true)
                         derivativeSources.append((output, y, name.text, nil, jacobianLayout))
                     } else {
@@ -213,6 +225,14 @@ struct Elaborator {
         } catch let failure as NablaError {
             throw error(failure.description, at: span)
         }
+    }
+
+    /// A Jacobian or Hessian has shape(y) + shape(x): refused before it is built when that is
+    /// more than one tensor may hold (building it first would take the memory it would need).
+    private mutating func checkDerivativeSize(of y: Tensor, wrt x: Tensor, _ kind: DerivativeKind, at span: SourceSpan) throws {
+        let (count, overflow) = y.shape.count.multipliedReportingOverflow(by: x.shape.count)
+        guard overflow || count > NablaProgram.maximumElements else { return }
+        throw error("the \(kind.rawValue) would have shape \(Shape(y.shape.dims + x.shape.dims)), more than \(NablaProgram.maximumElements) elements", at: span)
     }
 
     /// The direction of a jvp or hvp, which must have its variable's shape.
@@ -270,6 +290,9 @@ struct Elaborator {
 
     /// An unknown name, with the nearest candidate as a suggestion.
     mutating func unknownName(_ name: Name, among candidates: NameCandidates = .values(in: [:])) -> Reported {
+        if name.text == beingDefined {
+            return error("\(name.quoted) is used in its own definition; a binding can only use names bound before it", at: name.span)
+        }
         var near: String?
         if maySuggest(for: name.text) {
             switch candidates {
