@@ -32,6 +32,17 @@ struct ExampleTests {
         #expect(exampleFiles().count >= 10)
     }
 
+    /// A derivative that is NaN (with its finite difference) is not confirmed: the check fails
+    /// it with an infinite error rather than passing it.
+    @Test func aNaNDerivativeFailsTheCheck() throws {
+        let program = try NablaProgram(source: "input x\noutput f = x^0.5\ngrad f wrt x\n", fileName: "nan.nabla")
+        let inputs = ["x": TensorData(-0.5)]
+        let computed = try Interpreter.evaluate(program.graph, inputs: inputs)
+        #expect(computed["df/dx"]!.scalar.isNaN)
+        let results = try DerivativeCheck.check(program, at: inputs, computed: computed)
+        #expect(results.count == 1 && !results[0].passed && results[0].error == .infinity)
+    }
+
     /// Every example compiles, its kernel matches the interpreter, every derivative agrees with
     /// finite differences at seeded inputs, and every `#=` line's values hold.
     @Test(arguments: exampleFiles().map { URL(fileURLWithPath: $0).lastPathComponent })

@@ -64,8 +64,13 @@ public enum DerivativeCheck {
             }
             var absolute = 0.0, relative = 0.0, combined = 0.0
             for (a, b) in zip(value.scalars, numeric) {
-                let d = a == b ? 0 : Swift.abs(a - b)
-                let diff = d.isNaN ? Double.infinity : d
+                // A NaN on either side (the finite difference of a NaN too) cannot be confirmed:
+                // it counts as an infinite error, never as agreement.
+                guard !a.isNaN, !b.isNaN else {
+                    (absolute, relative, combined) = (.infinity, .infinity, .infinity)
+                    continue
+                }
+                let diff = a == b ? 0 : Swift.abs(a - b)
                 absolute = max(absolute, diff)
                 relative = max(relative, diff / max(Swift.abs(b), 1e-8))
                 combined = max(combined, diff / max(Swift.abs(b), 1))
