@@ -33,6 +33,28 @@ struct ConcurrencyTests {
         #expect(failures.withLock { $0 } == [])
     }
 
+    /// Split kernels (TinyCC compiles their units on a thread of its own while the caller
+    /// lowers the next part) built from several threads at once: each agrees with the
+    /// interpreter bit for bit.
+    @Test func compileSplitKernelsFromSeveralThreads() throws {
+        let graphs = try (0..<4).map { try recurrenceGraph(steps: 900 + 50 * $0) }
+        #expect(try graphs.allSatisfy { try Compilation($0).isSplit })
+        let inputs = ["y0": TensorData(0.4), "a": TensorData(0.8)]
+        let references = try graphs.map { try Interpreter.evaluate($0, inputs: inputs) }
+        let failures = Lock<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: graphs.count) { t in
+            do {
+                let out = try Kernel(graphs[t])(inputs)
+                for (name, value) in references[t] where !sameBits(out[name]!.scalars, value.scalars) {
+                    failures.withLock { $0.append("graph \(t) \(name): \(out[name]!.scalars) vs \(value.scalars)") }
+                }
+            } catch {
+                failures.withLock { $0.append("graph \(t): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+    }
+
     /// One kernel called from many threads at once, each with its own inputs, through the
     /// checked path (shared workspace pool) and the unchecked path (own workspace).
     @Test func callOneKernelFromManyThreadsAtOnce() throws {

@@ -184,12 +184,13 @@ private func mismatches(_ actual: [Double], _ expected: [Double], tolerance: Dou
 /// runs both and compares every output element with the interpreter.
 private func checkStandalone(
     _ graph: Graph, inputs named: [String: TensorData], functionName: String = "nabla_kernel", unroll: Int = 1,
-    sourceLocation: SourceLocation = #_sourceLocation
+    asSplitUnits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let gcc = try requireTool("gcc"), tcc = try requireTool("tcc")
     var options = CEmitOptions(functionName: functionName)
     options.unroll = unroll
-    let source = try emitC(graph, options: options)
+    // Split units written one after another must be one valid file as well.
+    let source = asSplitUnits ? try Compilation(graph, options: options).emitUnits(options) { _ in } : try emitC(graph, options: options)
     let header = emitCHeader(graph, source: source)
     let inputs = graph.inputs.map { named[$0.name]! }
     let reference = try Interpreter.evaluate(graph, inputs: inputs)
@@ -304,6 +305,15 @@ struct StandaloneCTests {
         for unroll in [1, 8] {
             try checkStandalone(graph, inputs: ["y0": TensorData(0.5), "a": TensorData(2)], functionName: "deep", unroll: unroll)
         }
+    }
+
+    /// The separate units TinyCC compiles a split kernel from, written one after another, are
+    /// strict C99 too: helpers and constants several parts use are defined once, nothing is
+    /// declared twice (-Wredundant-decls), and the values are the interpreter's.
+    @Test func splitUnitsMakeOneFile() throws {
+        let graph = try helperRecurrenceGraph(steps: 700)
+        #expect(try Compilation(graph).isSplit)
+        try checkStandalone(graph, inputs: ["x": data([6], seed: 4), "y0": TensorData(0.2)], functionName: "units", asSplitUnits: true)
     }
 
     /// Large constants that are mostly +0.0 (identity matrices) are written element by

@@ -18,11 +18,19 @@ public final class GraphBuilder {
 
     public init() {}
 
+    /// A builder with room for `capacity` nodes (a pass rebuilding a graph of known size).
+    init(capacity: Int) {
+        existing = HashConsTable(capacity: capacity)
+        nodes.reserveCapacity(capacity)
+        roles.reserveCapacity(capacity)
+        uniformValues.reserveCapacity(capacity)
+    }
+
     /// Rebuilds an existing graph in a new builder, so it can be extended or differentiated.
     ///
     /// Returns the builder and a tensor for each node of `graph`, indexed like `graph.nodes`.
     public static func replaying(_ graph: Graph) -> (GraphBuilder, [Tensor]) {
-        let builder = GraphBuilder()
+        let builder = GraphBuilder(capacity: graph.nodes.count)
         var tensors: [Tensor] = []
         tensors.reserveCapacity(graph.nodes.count)
         for node in graph.nodes {

@@ -142,6 +142,47 @@ public struct Compilation: Sendable {
             inputShapes: scheduled.inputShapes, outputShapes: scheduled.outputShapes, runtimeFunctions: runtime)
     }
 
+    /// Whether the kernel is written as several C functions (graphs of many thousands of
+    /// nodes), which `emitUnits(_:_:)` can hand over one at a time.
+    public var isSplit: Bool { plan.parts.count > 1 }
+
+    /// The kernel's C as separate translation units (`LoopIR.SplitUnits`): each part's unit,
+    /// then the entry point's, passed to `consume` as soon as it is written, so a compiler can
+    /// work on one while the next is lowered. Returns the source with all units in one file.
+    /// - Precondition: `options` does not reach the runtime through pointers (cc's C is one
+    ///   unit, from `emit(_:)`).
+    public func emitUnits(_ options: CEmitOptions, _ consume: (String) throws -> Void) throws -> CKernelSource {
+        try checkFunctionName(options.functionName)
+        var lowering = KernelLowering(plan: plan, target: options.target)
+        let skeleton = lowering.skeleton(name: cIdentifier(options.functionName))
+        let units = LoopIR.SplitUnits(skeleton, runtime: options.linkage)
+        var code = ""
+        var runtime: [String] = []
+        var seen = Set<String>()
+        for k in 0..<plan.parts.count {
+            let part = try lowering.part(k)
+            let unit: String
+            do {
+                unit = try units.part(k, part)
+            } catch let error as LoopIR.RenderError {
+                throw internalError(error.description)
+            }
+            if options.useRuntime {
+                for f in LoopIR.functionsCalled(by: part.statements) where seen.insert(f.name).inserted {
+                    if case .runtime = f.origin { runtime.append(f.name) }
+                }
+            }
+            try consume(unit)
+            code += unit
+        }
+        let entry = units.entry(partCount: plan.parts.count)
+        try consume(entry)
+        code += entry
+        return CKernelSource(
+            code: code, functionName: skeleton.name, workspaceBytes: skeleton.workspaceDoubles * 8,
+            inputShapes: scheduled.inputShapes, outputShapes: scheduled.outputShapes, runtimeFunctions: runtime.sorted())
+    }
+
     /// What the passes did: node counts, fusion, scratch memory.
     public var statistics: CompileStatistics {
         let nodes = scheduled.nodes

@@ -13,7 +13,7 @@ final class GroupLowering {
     let plan: KernelPlan
     let values: [LoopIR.Operand?]
     /// Expressions of scalars written into their one reader instead of stored.
-    let scalarExpressions: [Int: Expression]
+    let scalarExpressions: [Expression?]
     let group: Int
     /// Keep carriable pads in locals (unrolled loops) rather than in memory.
     let carryPads: Bool
@@ -25,7 +25,7 @@ final class GroupLowering {
     private let groupOf: [Int?]
     private let roles: [OperationRole]
 
-    init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Int: Expression], group: Int, carryPads: Bool) {
+    init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Expression?], group: Int, carryPads: Bool) {
         self.plan = plan
         self.values = values
         self.scalarExpressions = scalarExpressions

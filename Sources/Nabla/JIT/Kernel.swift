@@ -27,6 +27,21 @@ enum NativeCode: Sendable {
         }
     }
 
+    /// Writes `compilation`'s C for `backend` and compiles it. A split kernel on TinyCC is
+    /// compiled unit by unit while its parts are lowered (`Compilation.emitUnits`).
+    static func compile(_ compilation: Compilation, backend: Backend) throws -> (CKernelSource, NativeCode) {
+        let options = Kernel.emitOptions(for: backend)
+        guard backend == .tcc, compilation.isSplit else {
+            let source = try compilation.emit(options)
+            return (source, try compile(source, backend: backend))
+        }
+        var source: CKernelSource?
+        let module = try TinyCC.compile(symbol: cIdentifier(options.functionName)) { add in
+            source = try compilation.emitUnits(options, add)
+        }
+        return (source!, .tcc(module))
+    }
+
     var backend: Backend {
         switch self {
         case .tcc: return .tcc
@@ -86,15 +101,20 @@ public final class Kernel: Sendable {
     /// - Throws: `NablaError.compilation` if the generated C does not compile (a Nabla bug,
     ///   reported with the C line) or, for cc, if the compiler cannot run.
     public convenience init(_ graph: Graph, backend: Backend = .tcc) throws {
-        let source = try emitC(graph, options: Kernel.emitOptions(for: backend))
-        try self.init(source: source, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name), backend: backend)
+        let (source, code) = try NativeCode.compile(Compilation(graph, options: Kernel.emitOptions(for: backend)), backend: backend)
+        try self.init(source: source, code: code, inputNames: graph.inputs.map(\.name), outputNames: graph.outputs.map(\.name), backend: backend)
     }
 
     /// Compiles C emitted by `emitC` with `backend`, naming its inputs and outputs. C for the cc
     /// backend must not call runtime functions (emit it with `useRuntime: false`).
-    public init(source: CKernelSource, inputNames: [String], outputNames: [String], backend: Backend = .tcc) throws {
+    public convenience init(source: CKernelSource, inputNames: [String], outputNames: [String], backend: Backend = .tcc) throws {
+        try self.init(source: source, code: NativeCode.compile(source, backend: backend), inputNames: inputNames, outputNames: outputNames, backend: backend)
+    }
+
+    /// A kernel over native code already compiled from `source`.
+    init(source: CKernelSource, code: NativeCode, inputNames: [String], outputNames: [String], backend: Backend) throws {
         calls = try KernelCalls(source: source, inputNames: inputNames, outputNames: outputNames)
-        code = try NativeCode.compile(source, backend: backend)
+        self.code = code
         entry = unsafeBitCast(code.address, to: Entry.self)
         self.source = source
         self.backend = backend

@@ -47,12 +47,45 @@ enum TinyCC {
     /// - Throws: `NablaError.compilation` with the first error's message and C line.
     static func compile(_ source: String, symbol: String) throws -> Module {
         try lock.withLock { _ in
+            let session = try Session()
+            guard tcc_compile_string(session.state, source) == 0 else { throw session.failure("compilation", source) }
+            return try session.relocate(symbol: symbol)
+        }
+    }
+
+    /// Compiles the translation units `produce` passes to its argument, one after another into
+    /// one program, on a thread of their own while `produce` goes on writing the next (a split
+    /// kernel's parts: lowering one overlaps compiling another), then returns the address of
+    /// `symbol` in the relocated code.
+    /// - Throws: what `produce` throws, or `NablaError.compilation` with the first error's
+    ///   message and the line of the unit it is in.
+    static func compile(symbol: String, units produce: (_ add: (String) -> Void) throws -> Void) throws -> Module {
+        try lock.withLock { _ in
+            let session = try Session()
+            let worker = UnitCompiler(state: session.state)
+            do {
+                try produce { worker.submit($0) }
+            } catch {
+                _ = worker.finish()
+                throw error
+            }
+            if let failed = worker.finish() { throw session.failure("compilation", failed) }
+            return try session.relocate(symbol: symbol)
+        }
+    }
+
+    /// A TinyCC state set up for in-memory code, with its error messages; deleted with this
+    /// object unless relocated into a module.
+    private final class Session {
+        let state: OpaquePointer
+        private let diagnostics = Diagnostics()
+        private var owned = true
+
+        init() throws {
             guard let state = tcc_new() else {
                 throw NablaError.compilation(message: "tcc_new failed", line: nil, sourceLine: nil)
             }
-            var owned = true
-            defer { if owned { tcc_delete(state) } }
-            let diagnostics = Diagnostics()
+            self.state = state
             let context = Unmanaged.passUnretained(diagnostics).toOpaque()
             tcc_set_error_func(state, context) { opaque, message in
                 guard let opaque, let message else { return }
@@ -61,22 +94,98 @@ enum TinyCC {
             tcc_set_lib_path(state, libraryPath)
             tcc_set_output_type(state, TCC_OUTPUT_MEMORY)
             for (name, address) in RuntimeSymbols.all { tcc_add_symbol(state, name, address) }
+        }
 
-            func failure(_ stage: String) -> NablaError {
-                let first = diagnostics.messages.first ?? "\(stage) failed"
-                let (line, message) = parse(first)
-                let sourceLine = line.flatMap { n in
-                    source.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(n - 1).first.map(String.init)
-                }
-                return .compilation(message: message, line: line, sourceLine: sourceLine?.trimmingCharacters(in: .whitespaces))
+        deinit { if owned { tcc_delete(state) } }
+
+        /// The first error tcc reported, with the line of `source` it points at.
+        func failure(_ stage: String, _ source: String) -> NablaError {
+            let first = diagnostics.messages.first ?? "\(stage) failed"
+            let (line, message) = parse(first)
+            let sourceLine = line.flatMap { n in
+                source.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(n - 1).first.map(String.init)
             }
-            guard tcc_compile_string(state, source) == 0 else { throw failure("compilation") }
-            guard nabla_tcc_relocate_auto(state) >= 0 else { throw failure("relocation") }
+            return .compilation(message: message, line: line, sourceLine: sourceLine?.trimmingCharacters(in: .whitespaces))
+        }
+
+        /// Relocates the compiled code and hands the state to a module holding `symbol`.
+        func relocate(symbol: String) throws -> Module {
+            guard nabla_tcc_relocate_auto(state) >= 0 else { throw failure("relocation", "") }
             guard let address = tcc_get_symbol(state, symbol) else {
                 throw NablaError.compilation(message: "symbol \(symbol) not found after relocation", line: nil, sourceLine: nil)
             }
             owned = false
             return Module(state: state, symbol: address)
+        }
+    }
+
+    /// Compiles units into one TinyCC state, in the order they are submitted, on a thread of
+    /// its own. After a unit fails the rest are dropped.
+    private final class UnitCompiler: @unchecked Sendable {
+        // Everything below is touched only with `mutex` held, except `state`, which only the
+        // worker thread uses until `finish` has returned.
+        private let state: OpaquePointer
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private var queue: [String] = []
+        private var next = 0
+        private var closed = false
+        private var stopped = false
+        private var failed: String?
+
+        init(state: OpaquePointer) {
+            self.state = state
+            mutex.initialize(to: pthread_mutex_t())
+            changed.initialize(to: pthread_cond_t())
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(changed, nil)
+            let thread = Thread { [self] in run() }
+            // tcc's parser recurses on C's nesting, which Nabla's C bounds; room to spare.
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+
+        deinit {
+            pthread_cond_destroy(changed)
+            pthread_mutex_destroy(mutex)
+            changed.deallocate()
+            mutex.deallocate()
+        }
+
+        func submit(_ unit: String) {
+            pthread_mutex_lock(mutex)
+            queue.append(unit)
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(mutex)
+        }
+
+        /// Waits until every unit is compiled (or one failed) and returns the failed unit.
+        func finish() -> String? {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            closed = true
+            pthread_cond_broadcast(changed)
+            while !stopped { pthread_cond_wait(changed, mutex) }
+            return failed
+        }
+
+        private func run() {
+            pthread_mutex_lock(mutex)
+            while true {
+                while next == queue.count && !closed { pthread_cond_wait(changed, mutex) }
+                if next == queue.count { break }
+                let unit = queue[next]
+                queue[next] = ""
+                next += 1
+                let skip = failed != nil
+                pthread_mutex_unlock(mutex)
+                let status = skip ? 0 : tcc_compile_string(state, unit)
+                pthread_mutex_lock(mutex)
+                if status != 0 { failed = unit }
+            }
+            stopped = true
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(mutex)
         }
     }
 

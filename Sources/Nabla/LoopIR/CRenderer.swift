@@ -41,27 +41,41 @@ extension LoopIR {
         return out.text
     }
 
-    private static func writeDeclarations(of functions: [CFunction], runtime: RuntimeLinkage, to out: inout CText) throws {
-        for f in functions where f.origin == .libm { out.line(f.prototype) }
+    /// Prototypes of libm's and the runtime's functions (or the runtime's standalone forms) and
+    /// the helpers' definitions. `guarded`: each inside `#ifndef`, so that several units that
+    /// each carry it still make one valid file together, with nothing declared twice.
+    static func writeDeclarations(of functions: [CFunction], runtime: RuntimeLinkage, guarded: Bool = false, to out: inout CText) throws {
+        func write(_ f: CFunction, _ text: String) {
+            if guarded { writeGuarded(f.name, text, to: &out) } else { out.line(text) }
+        }
+        for f in functions where f.origin == .libm { write(f, f.prototype) }
         for f in functions {
             guard case let .runtime(standalone) = f.origin else { continue }
             switch runtime {
-            case .byName: out.line(f.prototype)
-            case .throughPointers: out.line(f.pointerSlot)
+            case .byName: write(f, f.prototype)
+            case .throughPointers: write(f, f.pointerSlot)
             case .standalone:
                 guard let definition = standalone else {
                     throw RenderError.noStandaloneForm(f.name)
                 }
-                out.line(definition)
+                write(f, definition)
             }
         }
-        for f in functions { if case let .helper(definition) = f.origin { out.line(definition) } }
+        for f in functions { if case let .helper(definition) = f.origin { write(f, definition) } }
+    }
+
+    /// `text` unless an earlier part of the file wrote it under the same name.
+    static func writeGuarded(_ name: String, _ text: String, to out: inout CText) {
+        out.line("#ifndef NABLA_DEFINED_\(name)")
+        out.line("#define NABLA_DEFINED_\(name)")
+        out.line(text)
+        out.line("#endif")
     }
 
     /// `static const double nabla_c<n>[count] = {...};`. Mostly +0.0 (an identity matrix, say): only
     /// the other elements are written, with designated initialisers (the rest of a static array
     /// is +0.0), so the C and its compile time grow with them, not with the whole tensor.
-    private static func writeConstant(_ constant: ConstantArray, to out: inout CText) {
+    static func writeConstant(_ constant: ConstantArray, to out: inout CText) {
         let scalars = constant.scalars
         let nonzero = scalars.indices.filter { scalars[$0].bitPattern != 0 }
         let sparse = scalars.count > 64 && nonzero.count * 4 < scalars.count
@@ -72,7 +86,11 @@ extension LoopIR {
         out.line("static const double nabla_c\(constant.id)[\(max(scalars.count, 1))] = {\n\(elements.isEmpty ? "    0.0" : body)\n};")
     }
 
-    private static let signature = "(const double *const *inputs, double *const *outputs, void *workspace)"
+    static func partPrototype(_ program: Program, _ k: Int) -> String {
+        "void \(program.name)_part\(k)(const double *const *inputs, double *const *outputs, double *const ws)"
+    }
+
+    static let signature = "(const double *const *inputs, double *const *outputs, void *workspace)"
 
     private static func writeParts(_ program: Program, to out: inout CText) {
         let entry = "int \(program.name)\(signature)"
@@ -112,7 +130,7 @@ extension LoopIR {
 
     /// The declarations of what a function uses, then its statements. `workspace` is the
     /// expression for `ws` when the function must define it itself.
-    private static func writeBody(_ function: Function, _ program: Program, workspace: String?, to out: inout CText) {
+    static func writeBody(_ function: Function, _ program: Program, workspace: String?, to out: inout CText) {
         var inputs = Set<Int>(), outputs = Set<Int>(), scratch = Set<Int>(), usesWorkspace = false
         visit(function.statements) { item in
             guard case let .buffer(buffer) = item else { return }
@@ -379,7 +397,7 @@ extension LoopIR {
     }
 
     /// Comment text that cannot end the comment early.
-    private static func commentSafe(_ text: String) -> String {
+    static func commentSafe(_ text: String) -> String {
         var previous: UInt8 = 0
         for byte in text.utf8 {
             if previous == UInt8(ascii: "*") && byte == UInt8(ascii: "/") { return text.replacingOccurrences(of: "*/", with: "* /") }

@@ -200,7 +200,7 @@ public func simplify(_ graph: Graph, options: SimplifyOptions = SimplifyOptions(
 public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = SimplifyOptions()) throws -> (graph: Graph, statistics: SimplifyStatistics) {
     var statistics = SimplifyStatistics()
     statistics.nodesBefore = graph.nodes.count
-    let builder = GraphBuilder()
+    let builder = GraphBuilder(capacity: graph.nodes.count)
     var mapped = [Int](repeating: -1, count: graph.nodes.count)
     for port in graph.inputs {
         mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
@@ -212,11 +212,13 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
             continue
         }
         let inputs = node.inputs.map { mapped[$0] }
-        let roles = inputs.map { builder.roles[$0] }
-        let candidates = (rules[ObjectIdentifier(type(of: node.operation))] ?? []).filter { rule in
-            rule.operandRoles.map { needed in roles.contains { needed.contains($0) } } ?? true
+        // Most nodes have no rule that could apply: found without building arrays (and without
+        // holding on to the builder's roles, which it appends to below).
+        var candidates: [RewriteRule] = []
+        for rule in rules[ObjectIdentifier(type(of: node.operation))] ?? [] {
+            if rule.operandRoles.map({ needed in inputs.contains { needed.contains(builder.roles[$0]) } }) ?? true { candidates.append(rule) }
         }
-        let foldable = !inputs.isEmpty && roles.allSatisfy { $0 == .constant }
+        let foldable = !inputs.isEmpty && inputs.allSatisfy { builder.roles[$0] == .constant }
         if candidates.isEmpty && !foldable {
             // Nothing can change this node: it is looked up, or appended as it is (its
             // operands' shapes, and so its own, are unchanged).

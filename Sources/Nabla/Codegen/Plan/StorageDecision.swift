@@ -39,19 +39,30 @@ struct StorageDecision {
     private mutating func decideScalar(_ i: Int, _ facts: GraphFacts, _ chain: inout [Int]) {
         let node = facts.nodes[i]
         let consumers = facts.consumers[i]
-        let inlinable = consumers.count == 1 && {
+        let inlinable = consumers.count == 1 && Self.readsOnce(i, facts.nodes[consumers.first!]) && {
             let c = consumers.first!
-            let reader = facts.nodes[c]
-            let namesTwice = reader.inputs.filter { $0 == i }.count > 1
-                || (reader.operation as? PowConstant).map { [2, 3].contains($0.exponent) } == true
-            return facts.roles[c] == .elementwise && reader.shape.rank == 0 && !namesTwice
+            return facts.roles[c] == .elementwise && facts.nodes[c].shape.rank == 0
         }()
-        let depth = 1 + (node.inputs.map { materialized[$0] ? 0 : chain[$0] }.max() ?? 0)
+        var depth = 1
+        for o in node.inputs where !materialized[o] { depth = max(depth, 1 + chain[o]) }
         if facts.isOutput[i] || !inlinable || facts.roles[i].isTerminal || depth > Self.maximumInlineChain {
             materialized[i] = true
         } else {
             chain[i] = depth
         }
+    }
+
+    /// Whether `reader`'s C names operand `i` once: it is one operand, and not the base of a
+    /// small power (written as a product of copies).
+    private static func readsOnce(_ i: Int, _ reader: Graph.Node) -> Bool {
+        var uses = 0
+        for o in reader.inputs where o == i { uses += 1 }
+        guard uses == 1 else { return false }
+        // The type compared first: a cast of every reader would cost more than the rest.
+        if type(of: reader.operation) == PowConstant.self, let power = reader.operation as? PowConstant {
+            return power.exponent != 2 && power.exponent != 3
+        }
+        return true
     }
 
     /// A member of a loop is stored when something outside the loop reads it (members read it
