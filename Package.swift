@@ -14,16 +14,25 @@ let package = Package(
     targets: [
         // Debian's libtcc-dev (static libtcc.a) wrapped as a system library.
         .systemLibrary(name: "CTCC", path: "Sources/CTCC"),
-        // C that JIT-compiled kernels call into, built optimised by the package build.
+        // C that JIT-compiled kernels call into. No compiler flags (a package used by URL may
+        // set none): the sources turn off FMA contraction themselves, release builds optimise
+        // them, and debug builds compile an optimised copy at first use (KernelRuntime), from
+        // the text the EmbedRuntimeSource plugin embeds.
         .target(
             name: "NablaRuntime",
-            path: "runtime",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+            path: "runtime"
         ),
         .target(
             name: "Nabla",
-            dependencies: ["CTCC", "NablaRuntime"]
+            dependencies: ["CTCC", "NablaRuntime"],
+            plugins: ["EmbedRuntimeSource"]
         ),
+        .plugin(
+            name: "EmbedRuntimeSource",
+            capability: .buildTool(),
+            dependencies: ["embed-runtime-source"]
+        ),
+        .executableTarget(name: "embed-runtime-source", path: "Sources/EmbedRuntimeSource"),
         .executableTarget(
             name: "nabla",
             dependencies: [

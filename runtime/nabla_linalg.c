@@ -1,3 +1,5 @@
+/* No fused multiply-adds: see nabla_runtime.c. */
+#pragma STDC FP_CONTRACT OFF
 #include <math.h>
 #include "nabla_runtime.h"
 

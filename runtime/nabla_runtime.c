@@ -1,10 +1,23 @@
+/* No fused multiply-adds anywhere in the runtime: each product and sum rounds on its own, as in
+ * the interpreter. The pragma says so whatever flags the build passes (a package used by URL
+ * may pass none); builds at first use also give -ffp-contract=off. */
+#pragma STDC FP_CONTRACT OFF
 #include "nabla_runtime.h"
+
+/* 1 when this file was compiled with optimisation. A build without it (SwiftPM's debug
+ * configuration) makes Nabla compile an optimised copy of the runtime at first use. */
+int nabla_runtime_optimized(void) {
+#ifdef __OPTIMIZE__
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 /* Matrix products, C = A B, all row-major.
  *
  * C[i][j] is always 0.0 plus A[i][p] * B[p][j] for p = 0, 1, ..., k - 1 in that order, each
- * product and each sum rounded on its own (no FMA: the package builds this file with
- * -ffp-contract=off), exactly as Nabla's interpreter and the loops of standalone C do, so all of
+ * product and each sum rounded on its own (no FMA: see the pragma above), exactly as Nabla's interpreter and the loops of standalone C do, so all of
  * them agree to the last bit. Within that constraint the work is blocked for speed: a block of
  * C stays in vector registers while p runs, so that many independent chains of additions hide
  * their latency and each loaded element of A or B feeds several of them. Blocking over p only

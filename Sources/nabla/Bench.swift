@@ -97,6 +97,7 @@ struct Bench: ParsableCommand {
         lines.append("  \"dims\": {" + dims.map { "\(TensorText.jsonString($0.name)): \($0.value)" }.joined(separator: ", ") + "},")
         lines.append("  \"seconds\": \(number(seconds)),")
         lines.append("  \"seed\": \(seed),")
+        lines.append("  \"runtime\": \(TensorText.jsonString(KernelRuntime.origin.description)),")
         lines.append("  \"backends\": [")
         for (k, r) in results.enumerated() {
             let fields = [
@@ -129,7 +130,10 @@ struct Bench: ParsableCommand {
             ])
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
-        var lines = ["\(file.file)\(dimText): medians, inputs seeded with \(seed); nodes of the whole graph (forward only)"]
+        var lines = [
+            "\(file.file)\(dimText): medians, inputs seeded with \(seed); nodes of the whole graph (forward only)",
+            "runtime: \(KernelRuntime.origin)",
+        ]
         for row in rows {
             // The first column left-aligned, numbers right-aligned.
             let cells = row.enumerated().map { column, cell in

@@ -303,8 +303,9 @@ struct BenchCommandTests {
         let text = try runNabla(["bench", example("seed-function.nabla"), "--backend", "interp", "--seconds", "0.02"])
         #expect(text.status == 0, "\(text.err)")
         let lines = text.out.split(separator: "\n")
-        #expect(lines.count == 3)
-        #expect(lines.dropFirst().first?.hasPrefix("backend") == true)
+        #expect(lines.count == 4)
+        #expect(lines.dropFirst().first?.hasPrefix("runtime: ") == true)
+        #expect(lines.dropFirst(2).first?.hasPrefix("backend") == true)
         #expect(lines.last?.hasPrefix("interp") == true)
 
         let bad = try runNabla(

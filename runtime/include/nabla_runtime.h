@@ -2,7 +2,8 @@
  * Nabla runtime: C routines that JIT-compiled kernels call instead of loops compiled by TinyCC.
  *
  * TinyCC does not optimise, so heavy inner loops (matrix products) live here, built with
- * optimisation by the package build, and are registered into every TinyCC state with
+ * optimisation (by a release build of the package, or at first use when the package was built
+ * without it), and are registered into every TinyCC state with
  * tcc_add_symbol. Standalone C written by `nabla compile` inlines its own loops instead and
  * needs none of this.
  */
@@ -12,6 +13,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* 1 when the runtime was compiled with optimisation, 0 otherwise. */
+int nabla_runtime_optimized(void);
 
 /* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. */
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);

@@ -108,7 +108,7 @@ enum NativeCompiler {
     }
 
     /// A new directory only this process's user can read, under the temporary directory.
-    private static func makeTemporaryDirectory() throws -> String {
+    static func makeTemporaryDirectory() throws -> String {
         var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         if base.isEmpty { base = "/tmp" }
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
@@ -123,7 +123,7 @@ enum NativeCompiler {
 
     /// Runs `arguments` (looked up on PATH) with standard output and error written to `log` and
     /// standard input from /dev/null; returns the exit status (128 + N for signal N).
-    private static func run(_ arguments: [String], log: String) throws -> Int32 {
+    static func run(_ arguments: [String], log: String) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

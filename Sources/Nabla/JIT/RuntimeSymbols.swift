@@ -1,10 +1,14 @@
 import NablaRuntime
 
-/// Nabla's runtime functions (runtime/, compiled with optimisation) that generated C may call,
-/// by name. TinyCC kernels link them with tcc_add_symbol; kernels built by the system compiler
-/// get their addresses through pointer slots filled after loading.
+/// Nabla's runtime functions (runtime/) that generated C may call, by name. TinyCC kernels link
+/// them with tcc_add_symbol; kernels built by the system compiler get their addresses through
+/// pointer slots filled after loading.
 enum RuntimeSymbols {
-    nonisolated(unsafe) static let all: [(String, UnsafeRawPointer)] = [
+    /// The functions kernels call: optimised ones (see `KernelRuntime`).
+    static var all: [(String, UnsafeRawPointer)] { KernelRuntime.symbols }
+
+    /// The functions as the package build compiled them (with optimisation in release builds).
+    nonisolated(unsafe) static let linked: [(String, UnsafeRawPointer)] = [
         ("nabla_matmul", unsafeBitCast(nabla_matmul as @convention(c) (Int, Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_factor", unsafeBitCast(nabla_lu_factor as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Int, to: UnsafeRawPointer.self)),
         ("nabla_lu_apply", unsafeBitCast(nabla_lu_apply as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
