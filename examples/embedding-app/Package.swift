@@ -14,7 +14,8 @@ guard let url = environment["NABLA_URL"] else {
 }
 let version = Version(environment["NABLA_VERSION"] ?? "0.1.0") ?? "0.1.0"
 // SwiftPM names a package by the last component of its URL.
-let identity = String(url.split(separator: "/").last ?? "nabla").replacingOccurrences(of: ".git", with: "").lowercased()
+var identity = String(url.split(separator: "/").last ?? "nabla").lowercased()
+if identity.hasSuffix(".git") { identity.removeLast(4) }
 
 let package = Package(
     name: "EmbeddingApp",
