@@ -30,7 +30,7 @@ func milliseconds(_ d: Duration) -> String {
 }
 
 var failures = 0
-func check(_ what: String, _ got: [String: TensorData], _ want: [String: TensorData]) {
+@MainActor func check(_ what: String, _ got: [String: TensorData], _ want: [String: TensorData]) {
     let same = want.allSatisfy { name, value in
         got[name].map { zip($0.scalars, value.scalars).allSatisfy { $0.bitPattern == $1.bitPattern } } ?? false
     }
