@@ -25,7 +25,8 @@ import Darwin
 ///
 /// When the copy cannot be built or loaded (no C compiler, say), kernels call the unoptimised
 /// code, with the same results, slower; `reason` says why. `NABLA_RUNTIME=linked` keeps the
-/// code the package built, optimised or not.
+/// code the package built, optimised or not; `NABLA_RUNTIME=built` uses the copy even in an
+/// optimised build (to compare the two).
 public enum KernelRuntime {
     /// Where the runtime code in use comes from.
     public enum Origin: Sendable, Equatable, CustomStringConvertible {
@@ -67,9 +68,10 @@ public enum KernelRuntime {
     private static let loaded: Loaded = load()
 
     private static func load() -> Loaded {
-        if nabla_runtime_optimized() != 0 { return Loaded(symbols: RuntimeSymbols.linked, origin: .linkedOptimized) }
-        if ProcessInfo.processInfo.environment["NABLA_RUNTIME"] == "linked" {
-            return Loaded(symbols: RuntimeSymbols.linked, origin: .linkedUnoptimized(reason: "NABLA_RUNTIME=linked"))
+        let choice = ProcessInfo.processInfo.environment["NABLA_RUNTIME"]
+        let linkedIsOptimized = nabla_runtime_optimized() != 0
+        if choice == "linked" || (linkedIsOptimized && choice != "built") {
+            return Loaded(symbols: RuntimeSymbols.linked, origin: linkedIsOptimized ? .linkedOptimized : .linkedUnoptimized(reason: "NABLA_RUNTIME=linked"))
         }
         do {
             let (path, symbols) = try buildOrLoadCopy()
