@@ -47,6 +47,10 @@ let package = Package(
         ),
         .executableTarget(name: "newton", dependencies: ["Nabla"], path: "examples/newton"),
         .executableTarget(name: "taylor-table", dependencies: ["Nabla"], path: "examples/taylor-table"),
+        .executableTarget(name: "logistic-regression", dependencies: ["Nabla"], path: "examples/logistic-regression"),
+        .executableTarget(name: "two-moons", dependencies: ["Nabla"], path: "examples/two-moons"),
+        .executableTarget(name: "gp-hyperparameters", dependencies: ["Nabla"], path: "examples/gp-hyperparameters"),
+        .executableTarget(name: "least-squares-fit", dependencies: ["Nabla"], path: "examples/least-squares-fit"),
         .testTarget(
             name: "NablaTests",
             dependencies: ["Nabla"]
