@@ -34,11 +34,13 @@ public struct NablaProgram: Sendable {
 
     /// Parses and elaborates a graph file.
     /// - Parameters:
-    ///   - dims: values overriding the file's `dim` declarations by name.
-    /// - Throws: `SourceErrors` with every diagnostic found (syntax errors, unknown names,
-    ///   shape errors, ...), or `NablaError.unknownName` for an override naming no dim.
+    ///   - source: the file's text.
+    ///   - fileName: the name diagnostics give the file.
+    ///   - overrides: values overriding the file's `dim` declarations by name.
     ///   - jacobianLayout: layout of `jacobian` outputs: numerator (shape(e) + shape(x), the
     ///     default) or denominator (the transpose).
+    /// - Throws: `SourceErrors` with every diagnostic found (syntax errors, unknown names,
+    ///   shape errors, ...), or `NablaError.unknownName` for an override naming no dim.
     public init(source: String, fileName: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
         try self.init(file: SourceFile(name: fileName, text: source), dims: overrides, jacobianLayout: jacobianLayout)
     }
