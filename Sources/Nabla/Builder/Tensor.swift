@@ -34,27 +34,44 @@ precedencegroup ExponentiationPrecedence {
 infix operator **: ExponentiationPrecedence
 
 extension Tensor {
+    /// Elementwise sum, broadcasting as NumPy does.
+    /// - Throws: `NablaError.shapeMismatch` when the shapes do not broadcast.
     public static func + (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Add(), [lhs, rhs]) }
+    /// Elementwise difference, broadcasting.
+    /// - Throws: `NablaError.shapeMismatch` when the shapes do not broadcast.
     public static func - (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Subtract(), [lhs, rhs]) }
+    /// Elementwise product (not a matrix product: see `matmul`), broadcasting.
+    /// - Throws: `NablaError.shapeMismatch` when the shapes do not broadcast.
     public static func * (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Multiply(), [lhs, rhs]) }
+    /// Elementwise quotient, broadcasting.
+    /// - Throws: `NablaError.shapeMismatch` when the shapes do not broadcast.
     public static func / (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Divide(), [lhs, rhs]) }
     /// Elementwise power with a tensor exponent (broadcasting).
     public static func ** (lhs: Tensor, rhs: Tensor) throws -> Tensor { try lhs.builder.apply(Power(), [lhs, rhs]) }
 
     // A scalar operand always broadcasts, so these cannot fail.
+    /// Adds a constant to every element.
     public static func + (lhs: Tensor, rhs: Double) -> Tensor { try! lhs + lhs.constant(rhs) }
+    /// Adds a constant to every element.
     public static func + (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) + rhs }
+    /// Subtracts a constant from every element.
     public static func - (lhs: Tensor, rhs: Double) -> Tensor { try! lhs - lhs.constant(rhs) }
+    /// A constant minus every element.
     public static func - (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) - rhs }
+    /// Multiplies every element by a constant.
     public static func * (lhs: Tensor, rhs: Double) -> Tensor { try! lhs * lhs.constant(rhs) }
+    /// Multiplies every element by a constant.
     public static func * (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) * rhs }
+    /// Divides every element by a constant.
     public static func / (lhs: Tensor, rhs: Double) -> Tensor { try! lhs / lhs.constant(rhs) }
+    /// A constant divided by every element.
     public static func / (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) / rhs }
     /// Elementwise power with a constant exponent; `x ** 2` compiles to a multiplication.
     public static func ** (lhs: Tensor, rhs: Double) -> Tensor { pow(lhs, rhs) }
     /// A constant raised to a tensor power, elementwise.
     public static func ** (lhs: Double, rhs: Tensor) -> Tensor { try! rhs.constant(lhs) ** rhs }
 
+    /// Elementwise negation.
     public static prefix func - (operand: Tensor) -> Tensor { operand.unary(Negate()) }
 
     func unary(_ operation: some Operation) -> Tensor {
@@ -74,13 +91,19 @@ public func pow(_ x: Tensor, _ exponent: Double) -> Tensor {
 public func pow(_ x: Tensor, _ exponent: Tensor) throws -> Tensor { try x ** exponent }
 /// Elementwise square, `x * x`.
 public func square(_ x: Tensor) -> Tensor { pow(x, 2) }
+/// Elementwise square root.
 public func sqrt(_ x: Tensor) -> Tensor { x.unary(Sqrt()) }
+/// Elementwise e^x.
 public func exp(_ x: Tensor) -> Tensor { x.unary(Exp()) }
 /// Natural logarithm.
 public func log(_ x: Tensor) -> Tensor { x.unary(Log()) }
+/// Elementwise sine (radians).
 public func sin(_ x: Tensor) -> Tensor { x.unary(Sin()) }
+/// Elementwise cosine (radians).
 public func cos(_ x: Tensor) -> Tensor { x.unary(Cos()) }
+/// Elementwise tangent (radians).
 public func tan(_ x: Tensor) -> Tensor { x.unary(Tan()) }
+/// Elementwise hyperbolic tangent.
 public func tanh(_ x: Tensor) -> Tensor { x.unary(Tanh()) }
 /// Logistic function 1 / (1 + e^-x), computed without overflow for large |x|.
 public func sigmoid(_ x: Tensor) -> Tensor { x.unary(Sigmoid()) }

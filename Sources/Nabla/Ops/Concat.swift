@@ -1,5 +1,8 @@
 /// Joins tensors along one axis; every other extent must agree.
 public struct Concat: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(axis: Int) { self.axis = axis }
+
     public let axis: Int
     public var name: String { "concat[axis \(axis)]" }
 

@@ -154,7 +154,11 @@ func forEachOffset(_ shape: Shape, _ strides: [[Int]], _ body: ([Int]) -> Void) 
 
 // MARK: - Arithmetic
 
+/// a + b elementwise, broadcasting.
 public struct Add: BinaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "add" }
     public func apply(_ a: Double, _ b: Double) -> Double { a + b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a + b }
@@ -163,7 +167,11 @@ public struct Add: BinaryElementwise {
     }
 }
 
+/// a - b elementwise, broadcasting.
 public struct Subtract: BinaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "sub" }
     public func apply(_ a: Double, _ b: Double) -> Double { a - b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a - b }
@@ -172,7 +180,11 @@ public struct Subtract: BinaryElementwise {
     }
 }
 
+/// a * b elementwise, broadcasting.
 public struct Multiply: BinaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "mul" }
     public func apply(_ a: Double, _ b: Double) -> Double { a * b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a * b }
@@ -181,7 +193,11 @@ public struct Multiply: BinaryElementwise {
     }
 }
 
+/// a / b elementwise, broadcasting.
 public struct Divide: BinaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "div" }
     public func apply(_ a: Double, _ b: Double) -> Double { a / b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a / b }
@@ -195,6 +211,9 @@ public struct Divide: BinaryElementwise {
 
 /// a^b elementwise with a tensor exponent.
 public struct Power: BinaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "pow" }
     public func apply(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { .call(.pow, a, b) }
@@ -206,7 +225,11 @@ public struct Power: BinaryElementwise {
     }
 }
 
+/// -x elementwise.
 public struct Negate: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "neg" }
     public func apply(_ x: Double) -> Double { -x }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { -x }
@@ -215,6 +238,9 @@ public struct Negate: UnaryElementwise {
 
 /// x^c for a constant exponent c.
 public struct PowConstant: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(exponent: Double) { self.exponent = exponent }
+
     public let exponent: Double
     public var name: String { "pow[\(formatDouble(exponent))]" }
     public func apply(_ x: Double) -> Double {
@@ -243,56 +269,88 @@ public struct PowConstant: UnaryElementwise {
 
 // MARK: - Transcendental and activation functions
 
+/// The square root of x, elementwise.
 public struct Sqrt: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "sqrt" }
     public func apply(_ x: Double) -> Double { x.squareRoot() }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.sqrt, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try 0.5 * g / y }
 }
 
+/// e^x elementwise.
 public struct Exp: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "exp" }
     public func apply(_ x: Double) -> Double { Foundation.exp(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.exp, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * y }
 }
 
+/// The natural logarithm of x, elementwise.
 public struct Log: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "log" }
     public func apply(_ x: Double) -> Double { Foundation.log(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.log, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g / x }
 }
 
+/// sin x elementwise.
 public struct Sin: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "sin" }
     public func apply(_ x: Double) -> Double { Foundation.sin(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.sin, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * cos(x) }
 }
 
+/// cos x elementwise.
 public struct Cos: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "cos" }
     public func apply(_ x: Double) -> Double { Foundation.cos(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.cos, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try -(g * sin(x)) }
 }
 
+/// tan x elementwise.
 public struct Tan: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "tan" }
     public func apply(_ x: Double) -> Double { Foundation.tan(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.tan, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 + square(y)) }
 }
 
+/// tanh x elementwise.
 public struct Tanh: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "tanh" }
     public func apply(_ x: Double) -> Double { Foundation.tanh(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.tanh, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (1 - square(y)) }
 }
 
+/// 1 / (1 + e^-x) elementwise, without overflow for large |x|.
 public struct Sigmoid: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     /// The C twin of `apply`, operation for operation, so both round the same way.
     static let helper = CFunction("nabla_sigmoid", [.init(.double, "x")], origin: .helper(definition: """
         static double nabla_sigmoid(double x) {
@@ -313,7 +371,11 @@ public struct Sigmoid: UnaryElementwise {
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * (y * (1 - y)) }
 }
 
+/// max(x, 0) elementwise; its derivative at 0 is 0.
 public struct Relu: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     static let helper = CFunction("nabla_relu", [.init(.double, "x")], origin: .helper(
         definition: "static double nabla_relu(double x) { return x < 0 ? 0.0 : x; }"))
     public var name: String { "relu" }
@@ -322,14 +384,22 @@ public struct Relu: UnaryElementwise {
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * step(x) }
 }
 
+/// |x| elementwise; its derivative at 0 is 0.
 public struct Abs: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "abs" }
     public func apply(_ x: Double) -> Double { Swift.abs(x) }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(.fabs, x) }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * sign(x) }
 }
 
+/// log(1 + e^x) elementwise, without overflow for large x.
 public struct Softplus: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     /// The C twin of `apply`.
     static let helper = CFunction("nabla_softplus", [.init(.double, "x")], origin: .helper(
         definition: "static double nabla_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }"),
@@ -345,6 +415,9 @@ public struct Softplus: UnaryElementwise {
 
 /// Heaviside step: 1 for x > 0, else 0 (NaN stays NaN).
 public struct Step: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     static let helper = CFunction("nabla_step", [.init(.double, "x")], origin: .helper(
         definition: "static double nabla_step(double x) { return x > 0 ? 1.0 : (x != x ? x : 0.0); }"))
     public var name: String { "step" }
@@ -355,6 +428,9 @@ public struct Step: UnaryElementwise {
 
 /// Sign: -1, 0 or 1 (NaN stays NaN).
 public struct Sign: UnaryElementwise {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     static let helper = CFunction("nabla_sign", [.init(.double, "x")], origin: .helper(
         definition: "static double nabla_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x != x ? x : 0.0)); }"))
     public var name: String { "sign" }

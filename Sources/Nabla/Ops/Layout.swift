@@ -53,6 +53,9 @@ func requireOperands(_ inputs: [Shape], _ count: Int, _ op: String) throws {
 
 /// Permutes axes: axis `i` of the result is axis `permutation[i]` of the operand.
 public struct Transpose: StridedView {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(permutation: [Int]) { self.permutation = permutation }
+
     public let permutation: [Int]
     public var name: String { "transpose\(permutation)" }
 
@@ -79,6 +82,9 @@ public struct Transpose: StridedView {
 
 /// The operand's elements, row-major, in a new shape of the same element count.
 public struct Reshape: StridedView {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(shape: Shape) { self.shape = shape }
+
     public let shape: Shape
     public var name: String { "reshape\(shape)" }
 
@@ -107,6 +113,9 @@ public struct Reshape: StridedView {
 
 /// Broadcasts the operand to a larger shape under NumPy rules.
 public struct BroadcastTo: StridedView {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(shape: Shape) { self.shape = shape }
+
     public let shape: Shape
     public var name: String { "broadcast\(shape)" }
 
@@ -131,6 +140,13 @@ public struct BroadcastTo: StridedView {
 /// A strided box of the operand: along each axis, elements `start, start + step, ...` below
 /// `end`. Bounds are already resolved (non-negative, within the extent).
 public struct Slice: StridedView {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(starts: [Int], ends: [Int], steps: [Int]) {
+        self.starts = starts
+        self.ends = ends
+        self.steps = steps
+    }
+
     public let starts: [Int]
     public let ends: [Int]
     public let steps: [Int]
@@ -167,6 +183,12 @@ public struct Slice: StridedView {
 /// The adjoint of `Slice`: a tensor of `shape` holding the operand at the slice's positions and
 /// zeros elsewhere.
 public struct PadSlice: LinearOperation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(slice: Slice, shape: Shape) {
+        self.slice = slice
+        self.shape = shape
+    }
+
     public let slice: Slice
     public let shape: Shape
     public var role: OperationRole { .padSlice }

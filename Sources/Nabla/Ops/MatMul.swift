@@ -1,6 +1,9 @@
 /// Matrix product of a matrix or vector with a matrix or vector:
 /// `[m, k] @ [k, n] -> [m, n]`, `[m, k] @ [k] -> [m]`, `[k] @ [k, n] -> [n]`, `[k] @ [k] -> []`.
 public struct MatMul: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "matmul" }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {

@@ -1,5 +1,8 @@
 /// Sum over the given axes (sorted, distinct), which are removed from the shape.
 public struct Sum: LinearOperation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(axes: [Int]) { self.axes = axes }
+
     public let axes: [Int]
     public var name: String { "sum\(axes)" }
     /// A sum over no axes is a copy, computed on its own.

@@ -1,6 +1,9 @@
 /// A named input of the graph. Its name lives in `Graph.inputs`, not here, so renaming an input
 /// never changes an operation.
 public struct Input: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init() {}
+
     public var name: String { "input" }
     public var role: OperationRole { .input }
     public func outputShape(for inputs: [Shape]) throws -> Shape {
