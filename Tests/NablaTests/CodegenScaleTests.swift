@@ -94,7 +94,7 @@ struct CodegenScaleTests {
             add("double one(void);\ndouble one(void) { return 1.0; }\n")
             add("double one(void);\nint twice(void);\nint twice(void) { return (int)(2 * one()); }\n")
         }
-        let twice = unsafeBitCast(module.symbol, to: (@convention(c) () -> Int32).self)
+        let twice = unsafeBitCast(module.address, to: (@convention(c) () -> Int32).self)
         #expect(twice() == 2)
         do {
             _ = try TinyCC.compile(symbol: "f") { add in

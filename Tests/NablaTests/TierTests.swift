@@ -129,10 +129,12 @@ struct TierTests {
             #expect(rendered.hasPrefix("C compilation failed: "))
         }
         // The parser of compiler diagnostics, on gcc's and clang's forms.
-        #expect(NativeCompiler.parse("/tmp/x/k1.c:12:5: error: expected ';'") == (12, "error: expected ';'"))
-        #expect(NativeCompiler.parse("/tmp/x/k1.c:7: error: bad: thing") == (7, "error: bad: thing"))
-        #expect(NativeCompiler.parse("cc: fatal error: no input files") == (nil, "cc: fatal error: no input files"))
-        #expect("\(NativeCompiler.failure(log: "", status: 1, command: "cc", source: ""))".contains("exited with status 1"))
+        #expect(CompilerDiagnostics.parse("/tmp/x/k1.c:12:5: error: expected ';'") == (12, "error: expected ';'"))
+        #expect(CompilerDiagnostics.parse("/tmp/x/k1.c:7: error: bad: thing") == (7, "error: bad: thing"))
+        #expect(CompilerDiagnostics.parse("cc: fatal error: no input files") == (nil, "cc: fatal error: no input files"))
+        #expect("\(CompilerDiagnostics.failure([], source: "", fallback: "cc exited with status 1 and no message"))".contains("exited with status 1"))
+        // TinyCC's form, with no column.
+        #expect(CompilerDiagnostics.parse("<string>:3: error: 'missing' undeclared") == (3, "error: 'missing' undeclared"))
     }
 
     /// cc compiles from several threads at once: each thread's kernel computes its own graph.

@@ -12,52 +12,6 @@ public enum Backend: String, Sendable, CaseIterable, CustomStringConvertible {
     public var description: String { rawValue }
 }
 
-/// The native code a kernel runs, and what keeps it mapped.
-enum NativeCode: Sendable {
-    /// Relocated in memory by libtcc; freed with the TinyCC state.
-    case tcc(TinyCC.Module)
-    /// A shared library built by the system compiler; `dlclose`d when freed.
-    case library(NativeCompiler.Library)
-
-    /// Compiles `code` with `backend` and returns the code holding `symbol`.
-    static func compile(_ source: CKernelSource, backend: Backend) throws -> NativeCode {
-        switch backend {
-        case .tcc: return .tcc(try TinyCC.compile(source.code, symbol: source.functionName))
-        case .cc: return .library(try NativeCompiler.compile(source.code, symbol: source.functionName, runtimeFunctions: source.runtimeFunctions))
-        }
-    }
-
-    /// Writes `compilation`'s C for `backend` and compiles it. A split kernel on TinyCC is
-    /// compiled unit by unit while its parts are lowered (`Compilation.emitUnits`).
-    static func compile(_ compilation: Compilation, backend: Backend) throws -> (CKernelSource, NativeCode) {
-        let options = Kernel.emitOptions(for: backend)
-        guard backend == .tcc, compilation.isSplit else {
-            let source = try compilation.emit(options)
-            return (source, try compile(source, backend: backend))
-        }
-        var source: CKernelSource?
-        let module = try TinyCC.compile(symbol: cIdentifier(options.functionName)) { add in
-            source = try compilation.emitUnits(options, add)
-        }
-        return (source!, .tcc(module))
-    }
-
-    var backend: Backend {
-        switch self {
-        case .tcc: return .tcc
-        case .library: return .cc
-        }
-    }
-
-    /// Address of the entry point, valid while this value's holder lives.
-    var address: UnsafeMutableRawPointer {
-        switch self {
-        case .tcc(let module): return module.symbol
-        case .library(let library): return library.symbol
-        }
-    }
-}
-
 /// A graph compiled to native code, in process by TinyCC or by the system C compiler.
 ///
 /// A kernel computes every output of its graph in one call. Compile once, call many times:

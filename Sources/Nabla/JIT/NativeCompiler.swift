@@ -42,20 +42,6 @@ enum NativeCompiler {
         return ["cc"]
     }
 
-    /// A loaded shared library and the address of its entry point; `dlclose`d on deinit.
-    final class Library: @unchecked Sendable {
-        // Immutable after init; dlsym is not called after compile returns.
-        private let handle: UnsafeMutableRawPointer
-        let symbol: UnsafeMutableRawPointer
-
-        fileprivate init(handle: UnsafeMutableRawPointer, symbol: UnsafeMutableRawPointer) {
-            self.handle = handle
-            self.symbol = symbol
-        }
-
-        deinit { dlclose(handle) }
-    }
-
     private static let counter = Atomic<Int>(0)
 
     /// A number no other call in this process gets.
@@ -71,7 +57,7 @@ enum NativeCompiler {
     ///   it points at, or with the reason the compiler could not run or the library not load.
     /// `runtimeFunctions`: the runtime functions the C reaches through pointer slots
     /// (`CKernelSource.runtimeFunctions`), which are filled after loading.
-    static func compile(_ source: String, symbol: String, runtimeFunctions: [String] = []) throws -> Library {
+    static func compile(_ source: String, symbol: String, runtimeFunctions: [String] = []) throws -> NativeCode {
         let serial = nextSerial()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -85,7 +71,9 @@ enum NativeCompiler {
         let status = try run(arguments, log: logPath)
         guard status == 0 else {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw failure(log: log, status: status, command: arguments[0], source: source)
+            throw CompilerDiagnostics.failure(
+                log.split(separator: "\n").map(String.init), source: source,
+                fallback: "\(arguments[0]) exited with status \(status) and no message")
         }
         guard let handle = dlopen(libraryPath, RTLD_NOW | RTLD_LOCAL) else {
             throw NablaError.compilation(message: "dlopen failed: \(dlerrorText())", line: nil, sourceLine: nil)
@@ -104,7 +92,7 @@ enum NativeCompiler {
             }
             slot.storeBytes(of: function, as: UnsafeRawPointer.self)
         }
-        return Library(handle: handle, symbol: address)
+        return NativeCode(address: address, owner: .sharedLibrary(handle))
     }
 
     /// A new directory only this process's user can read, under the temporary directory.
@@ -161,29 +149,5 @@ enum NativeCompiler {
 
     private static func dlerrorText() -> String {
         dlerror().map { String(cString: $0) } ?? "unknown error"
-    }
-
-    /// The first error in a compiler's output: `FILE:LINE[:COLUMN]: [fatal ]error: MESSAGE`, as
-    /// gcc and clang print it; otherwise the first line of the output, or the exit status.
-    static func failure(log: String, status: Int32, command: String, source: String) -> NablaError {
-        let lines = log.split(separator: "\n").map(String.init)
-        guard let first = lines.first(where: { $0.contains("error:") }) ?? lines.first(where: { !$0.isEmpty }) else {
-            return .compilation(message: "\(command) exited with status \(status) and no message", line: nil, sourceLine: nil)
-        }
-        let (line, message) = parse(first)
-        let sourceLine = line.flatMap { n in
-            source.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(n - 1).first
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        return .compilation(message: message, line: line, sourceLine: sourceLine)
-    }
-
-    /// Splits `FILE:LINE:COLUMN: error: MESSAGE` into the line and `error: MESSAGE`.
-    static func parse(_ diagnostic: String) -> (Int?, String) {
-        let parts = diagnostic.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let line = Int(parts[1]) else { return (nil, diagnostic) }
-        var rest = parts.dropFirst(2)
-        if let column = rest.first, Int(column) != nil { rest = rest.dropFirst() }
-        return (line, rest.joined(separator: ":").trimmingCharacters(in: .whitespaces))
     }
 }

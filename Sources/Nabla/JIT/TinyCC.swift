@@ -24,20 +24,6 @@ enum TinyCC {
     }
 
 
-    /// A relocated translation unit. Its code lives as long as this object.
-    final class Module: @unchecked Sendable {
-        // Immutable after init; tcc_get_symbol is not called after compile returns.
-        private let state: OpaquePointer
-        let symbol: UnsafeMutableRawPointer
-
-        fileprivate init(state: OpaquePointer, symbol: UnsafeMutableRawPointer) {
-            self.state = state
-            self.symbol = symbol
-        }
-
-        deinit { tcc_delete(state) }
-    }
-
     /// Collects error messages from libtcc's callback.
     private final class Diagnostics {
         var messages: [String] = []
@@ -45,7 +31,7 @@ enum TinyCC {
 
     /// Compiles `source` and returns the address of `symbol` in the relocated code.
     /// - Throws: `NablaError.compilation` with the first error's message and C line.
-    static func compile(_ source: String, symbol: String) throws -> Module {
+    static func compile(_ source: String, symbol: String) throws -> NativeCode {
         try lock.withLock { _ in
             let session = try Session()
             guard tcc_compile_string(session.state, source) == 0 else { throw session.failure("compilation", source) }
@@ -59,7 +45,7 @@ enum TinyCC {
     /// `symbol` in the relocated code.
     /// - Throws: what `produce` throws, or `NablaError.compilation` with the first error's
     ///   message and the line of the unit it is in.
-    static func compile(symbol: String, units produce: (_ add: (String) -> Void) throws -> Void) throws -> Module {
+    static func compile(symbol: String, units produce: (_ add: (String) -> Void) throws -> Void) throws -> NativeCode {
         try lock.withLock { _ in
             let session = try Session()
             let worker = UnitCompiler(state: session.state)
@@ -100,22 +86,17 @@ enum TinyCC {
 
         /// The first error tcc reported, with the line of `source` it points at.
         func failure(_ stage: String, _ source: String) -> NablaError {
-            let first = diagnostics.messages.first ?? "\(stage) failed"
-            let (line, message) = parse(first)
-            let sourceLine = line.flatMap { n in
-                source.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(n - 1).first.map(String.init)
-            }
-            return .compilation(message: message, line: line, sourceLine: sourceLine?.trimmingCharacters(in: .whitespaces))
+            CompilerDiagnostics.failure(diagnostics.messages, source: source, fallback: "\(stage) failed")
         }
 
         /// Relocates the compiled code and hands the state to a module holding `symbol`.
-        func relocate(symbol: String) throws -> Module {
+        func relocate(symbol: String) throws -> NativeCode {
             guard nabla_tcc_relocate_auto(state) >= 0 else { throw failure("relocation", "") }
             guard let address = tcc_get_symbol(state, symbol) else {
                 throw NablaError.compilation(message: "symbol \(symbol) not found after relocation", line: nil, sourceLine: nil)
             }
             owned = false
-            return Module(state: state, symbol: address)
+            return NativeCode(address: address, owner: .tinyCC(state))
         }
     }
 
@@ -187,14 +168,5 @@ enum TinyCC {
             pthread_cond_broadcast(changed)
             pthread_mutex_unlock(mutex)
         }
-    }
-
-    /// Splits "<string>:LINE: error: MESSAGE" into its line and message.
-    static func parse(_ diagnostic: String) -> (Int?, String) {
-        let parts = diagnostic.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        if parts.count == 3, let line = Int(parts[1]) {
-            return (line, parts[2].trimmingCharacters(in: .whitespaces))
-        }
-        return (nil, diagnostic)
     }
 }

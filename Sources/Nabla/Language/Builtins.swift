@@ -115,7 +115,7 @@ extension Elaborator {
                 let n = x.shape[0]
                 try require(n * n <= Self.maximumEmbeddedElements, "'diag' of a vector of length \(n) would embed an identity matrix of \(n * n) elements; the limit is \(Self.maximumEmbeddedElements)", at: span)
                 // eye(n) * v puts v[j] at (j, j) by broadcasting v along the rows.
-                return try identity(n) * x
+                return try identityMatrix(n, in: builder) * x
             }
             try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)", at: span)
             return try diagonal(x)
@@ -123,7 +123,7 @@ extension Elaborator {
             let n = try staticInteger(arguments[0])
             try require(n >= 0, "'eye' needs a non-negative size, got \(n)", at: span)
             try require(n <= 1 << 20 && n * n <= Self.maximumEmbeddedElements, "eye(\(n)) would embed \(n)^2 elements as a constant; the limit is \(Self.maximumEmbeddedElements)", at: span)
-            return identity(n)
+            return identityMatrix(n, in: builder)
         case .norm:
             return sqrt(Nabla.sum(square(x!)))
         case .det, .logdet, .inv:
@@ -163,11 +163,5 @@ extension Elaborator {
         let n = x.shape[0]
         if n == 0 { return try x.reshaped([0]) }
         return try x.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
-    }
-
-    private func identity(_ n: Int) -> Tensor {
-        var data = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { data[i * n + i] = 1 }
-        return builder.constant(try! TensorData(shape: [n, n], scalars: data))
     }
 }
