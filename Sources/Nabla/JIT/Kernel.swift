@@ -26,20 +26,13 @@ public enum Backend: String, Sendable, CaseIterable, CustomStringConvertible {
 /// native function. Kernels are immutable and may be called from many threads at once, as long
 /// as concurrent calls use different workspaces and output buffers (the checked calls see to
 /// the workspace themselves). `TieredKernel` starts on TinyCC and moves to cc when it is built.
-public final class Kernel: Sendable {
+public final class Kernel: CompiledKernel {
     /// The native entry point: `int f(const double *const *inputs, double *const *outputs,
     /// void *workspace)`.
     public typealias Entry = @convention(c) (
         UnsafePointer<UnsafePointer<Double>?>?, UnsafePointer<UnsafeMutablePointer<Double>?>?, UnsafeMutableRawPointer?
     ) -> Int32
 
-    /// Names and shapes of the inputs, in the order the kernel takes them.
-    public var inputs: [(name: String, shape: Shape)] { calls.inputs }
-    /// Names and shapes of the outputs, in the order the kernel writes them.
-    public var outputs: [(name: String, shape: Shape)] { calls.outputs }
-    /// Scratch bytes one call needs (this kernel's own C's: kernels of one graph compiled with
-    /// different options may need different amounts).
-    public var workspaceBytes: Int { calls.workspaceBytes }
     /// The C the kernel was compiled from.
     public let source: CKernelSource
     /// The compiler that built the native code.
@@ -48,7 +41,9 @@ public final class Kernel: Sendable {
     public let entry: Entry
 
     private let code: NativeCode
-    let calls: KernelCalls
+    /// This kernel's ports and workspace size (its own C's: kernels of one graph compiled with
+    /// different options may need different amounts).
+    public let signature: KernelSignature
 
     /// Compiles `graph` with `backend`: TinyCC (the default) compiles C that calls Nabla's
     /// runtime, cc compiles standalone C (`CEmitOptions.standalone`) under a unique name.
@@ -67,7 +62,7 @@ public final class Kernel: Sendable {
 
     /// A kernel over native code already compiled from `source`.
     init(source: CKernelSource, code: NativeCode, inputNames: [String], outputNames: [String], backend: Backend) throws {
-        calls = try KernelCalls(source: source, inputNames: inputNames, outputNames: outputNames)
+        signature = try KernelSignature(source: source, inputNames: inputNames, outputNames: outputNames)
         self.code = code
         entry = unsafeBitCast(code.address, to: Entry.self)
         self.source = source
@@ -91,9 +86,6 @@ public final class Kernel: Sendable {
         }
     }
 
-    /// Scratch memory for one call at a time. Make one per thread for `callUnchecked`.
-    public func makeWorkspace() -> Workspace { Workspace(byteCount: workspaceBytes) }
-
     /// Calls the native code with no checks at all.
     ///
     /// `inputs` holds one pointer per input (declaration order) to its row-major elements,
@@ -107,6 +99,36 @@ public final class Kernel: Sendable {
     ) {
         _ = entry(inputs, outputs, workspace)
     }
+}
+
+/// What every compiled kernel offers callers: its signature, the unchecked call, and the
+/// checked calls, which are written once here for ``Kernel`` and ``TieredKernel``.
+public protocol CompiledKernel: AnyObject, Sendable {
+    /// The native entry point calls run now, valid while the kernel lives.
+    var entry: Kernel.Entry { get }
+    /// The kernel's ports and workspace size, with the checks of the checked calls.
+    var signature: KernelSignature { get }
+    /// Calls the native code with no checks at all.
+    ///
+    /// `inputs` holds one pointer per input (declaration order) to its row-major elements,
+    /// `outputs` one pointer per output to room for its elements; `workspace` must be
+    /// `workspaceBytes` bytes (from `makeWorkspace()`), used by no other call at the same time.
+    /// Outputs must not overlap inputs or each other.
+    func callUnchecked(
+        inputs: UnsafePointer<UnsafePointer<Double>?>, outputs: UnsafePointer<UnsafeMutablePointer<Double>?>,
+        workspace: UnsafeMutableRawPointer?)
+}
+
+extension CompiledKernel {
+    /// Names and shapes of the inputs, in the order the kernel takes them.
+    public var inputs: [(name: String, shape: Shape)] { signature.inputs }
+    /// Names and shapes of the outputs, in the order the kernel writes them.
+    public var outputs: [(name: String, shape: Shape)] { signature.outputs }
+    /// Scratch bytes one call needs.
+    public var workspaceBytes: Int { signature.workspaceBytes }
+
+    /// Scratch memory for one call at a time. Make one per thread for `callUnchecked`.
+    public func makeWorkspace() -> Workspace { Workspace(byteCount: workspaceBytes) }
 
     /// Calls the kernel on caller-owned buffers after checking every count and size.
     ///
@@ -116,7 +138,7 @@ public final class Kernel: Sendable {
         inputs inputBuffers: [UnsafeBufferPointer<Double>], outputs outputBuffers: [UnsafeMutableBufferPointer<Double>],
         workspace: Workspace? = nil
     ) throws {
-        try calls.call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: workspace)
+        try signature.call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: workspace)
     }
 
     /// Calls the kernel on named inputs and returns every output by name.
@@ -126,23 +148,26 @@ public final class Kernel: Sendable {
     /// - Throws: `NablaError.unknownName` for a missing or unexpected input, `.shapeMismatch` for
     ///   an input of the wrong shape.
     public func callAsFunction(_ named: [String: TensorData]) throws -> [String: TensorData] {
-        try calls.call(entry, named: named)
+        try signature.call(entry, named: named)
     }
 
     /// Calls the kernel on inputs given in declaration order and returns the outputs in order.
+    /// - Throws: `NablaError.countMismatch` or `.shapeMismatch` for inputs that do not fit.
     public func callAsFunction(_ inputArrays: [[Double]]) throws -> [[Double]] {
-        try calls.call(entry, arrays: inputArrays)
+        try signature.call(entry, arrays: inputArrays)
     }
 }
 
-/// What every kind of kernel shares: its signature, the checks and marshalling of the checked
-/// calls, and a pool of workspaces for them. Each call is handed the entry point to run, which
-/// the caller loads once.
-final class KernelCalls: Sendable {
-    let inputs: [(name: String, shape: Shape)]
-    let outputs: [(name: String, shape: Shape)]
+/// A kernel's ports (names and shapes) and workspace size, with what its checked calls share:
+/// the checks, the marshalling and a pool of workspaces. Each call is handed the entry point to
+/// run, which the caller loads once.
+public final class KernelSignature: Sendable {
+    /// Names and shapes of the inputs, in the order the kernel takes them.
+    public let inputs: [(name: String, shape: Shape)]
+    /// Names and shapes of the outputs, in the order the kernel writes them.
+    public let outputs: [(name: String, shape: Shape)]
     /// Scratch bytes a call needs; workspaces from the pool have this many.
-    let workspaceBytes: Int
+    public let workspaceBytes: Int
     private let spareWorkspaces = Lock<[Workspace]>([])
 
     /// The signature of `source` with these names.
@@ -167,7 +192,7 @@ final class KernelCalls: Sendable {
     }
 
     /// True when both have the same port names and shapes, in the same order.
-    func sameSignature(as other: KernelCalls) -> Bool {
+    func sameSignature(as other: KernelSignature) -> Bool {
         inputs.map(\.name) == other.inputs.map(\.name) && inputs.map(\.shape) == other.inputs.map(\.shape)
             && outputs.map(\.name) == other.outputs.map(\.name) && outputs.map(\.shape) == other.outputs.map(\.shape)
     }
@@ -197,8 +222,8 @@ final class KernelCalls: Sendable {
         defer { if workspace == nil { returnWorkspace(scratch) } }
         let status = withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: max(inputs.count, 1)) { ins in
             withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Double>?.self, capacity: max(outputs.count, 1)) { outs in
-                for (i, buffer) in inputBuffers.enumerated() { ins[i] = buffer.baseAddress ?? KernelCalls.emptyInput }
-                for (i, buffer) in outputBuffers.enumerated() { outs[i] = buffer.baseAddress ?? KernelCalls.emptyOutput }
+                for (i, buffer) in inputBuffers.enumerated() { ins[i] = buffer.baseAddress ?? KernelSignature.emptyInput }
+                for (i, buffer) in outputBuffers.enumerated() { outs[i] = buffer.baseAddress ?? KernelSignature.emptyOutput }
                 return entry(UnsafePointer(ins.baseAddress!), UnsafePointer(outs.baseAddress!), scratch.pointer)
             }
         }

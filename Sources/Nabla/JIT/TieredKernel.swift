@@ -18,14 +18,7 @@ import Synchronization
 ///
 /// Like `Kernel`, it may be called from many threads at once, each with its own workspace and
 /// output buffers; `upgrade()` and `waitForUpgrade()` may be called from any thread.
-public final class TieredKernel: Sendable {
-    /// Names and shapes of the inputs, in the order the kernel takes them.
-    public var inputs: [(name: String, shape: Shape)] { calls.inputs }
-    /// Names and shapes of the outputs, in the order the kernel writes them.
-    public var outputs: [(name: String, shape: Shape)] { calls.outputs }
-    /// Scratch bytes one call needs: the larger of the two tiers' needs, so any workspace from
-    /// `makeWorkspace()` serves whichever tier runs the call.
-    public var workspaceBytes: Int { calls.workspaceBytes }
+public final class TieredKernel: CompiledKernel {
     /// The TinyCC tier, which runs until the cc tier is loaded.
     public let baseline: Kernel
     /// The C the cc tier is (or will be) compiled from.
@@ -33,7 +26,9 @@ public final class TieredKernel: Sendable {
 
     /// Address of the entry point of the tier calls use now.
     @usableFromInline let current: Atomic<UInt>
-    private let calls: KernelCalls
+    /// The ports, and a workspace size that is the larger of the two tiers' needs, so any
+    /// workspace from `makeWorkspace()` serves whichever tier runs the call.
+    public let signature: KernelSignature
     private let state = Lock(UpgradeState())
     private let finished = DispatchGroup()
 
@@ -66,13 +61,13 @@ public final class TieredKernel: Sendable {
         upgradeImmediately: Bool = false
     ) throws {
         let first = try Kernel(source: baseline, inputNames: inputNames, outputNames: outputNames, backend: .tcc)
-        let second = try KernelCalls(source: optimized, inputNames: inputNames, outputNames: outputNames)
-        guard first.calls.sameSignature(as: second) else {
+        let second = try KernelSignature(source: optimized, inputNames: inputNames, outputNames: outputNames)
+        guard first.signature.sameSignature(as: second) else {
             throw NablaError.invalidArgument(op: "TieredKernel", reason: "the two tiers' C take or produce different shapes")
         }
         self.baseline = first
         optimizedSource = optimized
-        calls = KernelCalls(
+        signature = KernelSignature(
             inputs: first.inputs, outputs: first.outputs, workspaceBytes: max(first.workspaceBytes, optimized.workspaceBytes))
         current = Atomic(TieredKernel.address(of: first.entry))
         if upgradeImmediately { upgrade() }
@@ -152,10 +147,6 @@ public final class TieredKernel: Sendable {
         return currentBackend
     }
 
-    /// Scratch memory for one call at a time, enough for either tier. Make one per thread for
-    /// `callUnchecked`.
-    public func makeWorkspace() -> Workspace { Workspace(byteCount: workspaceBytes) }
-
     /// Calls the current tier's native code with no checks at all, loading its entry point once.
     /// The contract is `Kernel.callUnchecked`'s, with a workspace of this kernel's
     /// `workspaceBytes`.
@@ -166,24 +157,5 @@ public final class TieredKernel: Sendable {
     ) {
         let entry = TieredKernel.entry(at: current.load(ordering: .acquiring))
         _ = entry(inputs, outputs, workspace)
-    }
-
-    /// Calls the current tier on caller-owned buffers after checking every count and size, as
-    /// `Kernel.call(inputs:outputs:workspace:)` does.
-    public func call(
-        inputs inputBuffers: [UnsafeBufferPointer<Double>], outputs outputBuffers: [UnsafeMutableBufferPointer<Double>],
-        workspace: Workspace? = nil
-    ) throws {
-        try calls.call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: workspace)
-    }
-
-    /// Calls the current tier on named inputs and returns every output by name.
-    public func callAsFunction(_ named: [String: TensorData]) throws -> [String: TensorData] {
-        try calls.call(entry, named: named)
-    }
-
-    /// Calls the current tier on inputs in declaration order and returns the outputs in order.
-    public func callAsFunction(_ inputArrays: [[Double]]) throws -> [[Double]] {
-        try calls.call(entry, arrays: inputArrays)
     }
 }
