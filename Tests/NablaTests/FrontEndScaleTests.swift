@@ -389,8 +389,8 @@ struct SourceFileTests {
         let directory = failure { try NablaProgram(contentsOfFile: NSTemporaryDirectory()) }
         #expect(directory?.description == "error: cannot read '\(NSTemporaryDirectory())': Is a directory")
         // An endless file stops at the limit (a small one here, so the test is quick).
-        #expect(throws: ReadFailure.self) { try readFile("/dev/zero", limit: 1 << 20) }
-        #expect((try? readFile("/dev/null"))?.isEmpty == true)
+        #expect(throws: FileReadError.self) { try TensorText.readFile(atPath: "/dev/zero", byteLimit: 1 << 20) }
+        #expect((try? TensorText.readFile(atPath: "/dev/null", byteLimit: 1 << 20))?.isEmpty == true)
     }
 
     @Test func aLongLineIsShownAsAWindowAroundTheCaret() {

@@ -61,8 +61,8 @@ public struct NablaProgram: Sendable {
     public init(contentsOfFile path: String, dims overrides: [String: Int] = [:], jacobianLayout: JacobianLayout = .numerator) throws {
         let bytes: [UInt8]
         do {
-            bytes = try readFile(path)
-        } catch let failure as ReadFailure {
+            bytes = try TensorText.readFile(atPath: path, byteLimit: NablaProgram.maximumFileSize)
+        } catch let failure as FileReadError {
             throw SourceErrors(unreadable: path, reason: failure.reason)
         }
         try self.init(bytes: bytes, fileName: path, dims: overrides, jacobianLayout: jacobianLayout)
@@ -102,31 +102,6 @@ public struct NablaProgram: Sendable {
         self.inputSpans = elaborator.inputSpans
     }
 
-}
-
-/// Why a file could not be read: the system's message.
-struct ReadFailure: Error {
-    let reason: String
-}
-
-/// Every byte of the file at `path`, read until its end (so a pipe works too), up to `limit`
-/// bytes: a longer file (or an endless one, like /dev/zero) is a failure, not a hang.
-func readFile(_ path: String, limit: Int = NablaProgram.maximumFileSize) throws -> [UInt8] {
-    let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else { throw ReadFailure(reason: String(cString: strerror(errno))) }
-    defer { close(descriptor) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if count == 0 { return bytes }
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw ReadFailure(reason: String(cString: strerror(errno)))
-        }
-        guard bytes.count + count <= limit else { throw ReadFailure(reason: "it is longer than \(limit) bytes, the limit for a graph file") }
-        bytes.append(contentsOf: chunk[..<count])
-    }
 }
 
 import Foundation
