@@ -5,7 +5,7 @@ import Nabla
 /// `nabla`: compile graph files to C, run them, check their derivatives, draw them.
 ///
 /// Exit status: 0 on success, 1 when `check` finds a derivative out of tolerance, 2 for bad
-/// input or usage. Messages go to standard error.
+/// input or usage, 3 for an internal error (a bug in Nabla). Messages go to standard error.
 @main
 struct NablaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +20,10 @@ struct NablaCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as CLIFailure {
+            FileHandle.standardError.write(Data((failure.message + "\n").utf8))
+            Foundation.exit(failure.status)
+        } catch let error as NablaError {
+            let failure = CLIFailure.library(error)
             FileHandle.standardError.write(Data((failure.message + "\n").utf8))
             Foundation.exit(failure.status)
         } catch {
@@ -41,6 +45,14 @@ struct CLIFailure: Error {
     let status: Int32
 
     static func input(_ message: String) -> CLIFailure { CLIFailure(message: message, status: 2) }
+
+    /// A library error: exit status 3 for a broken invariant of Nabla's own, 2 for the rest.
+    static func library(_ error: Error, context: String = "") -> CLIFailure {
+        if case .internalInconsistency? = error as? NablaError {
+            return CLIFailure(message: "error: \(context)\(error)", status: 3)
+        }
+        return input("error: \(context)\(error)")
+    }
 }
 
 /// Options every subcommand that reads a graph file takes.
@@ -70,7 +82,7 @@ struct FileOptions: ParsableArguments {
         } catch let errors as SourceErrors {
             throw CLIFailure.input(errors.description)
         } catch let error as NablaError {
-            throw CLIFailure.input("error: \(error)")
+            throw CLIFailure.library(error)
         }
     }
 
@@ -186,7 +198,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let failure as CLIFailure {
         throw failure
     } catch {
-        throw CLIFailure.input("error: \(error)")
+        throw CLIFailure.library(error)
     }
 }
 

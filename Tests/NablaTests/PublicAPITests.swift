@@ -36,3 +36,16 @@ struct PublicAPITests {
         #expect(try Interpreter.evaluate(g.graph(outputs: ["f": f]), inputs: inputs)["f"]!.scalar.bitPattern == a.scalar.bitPattern)
     }
 }
+
+@Suite("Errors")
+struct ErrorKindTests {
+    /// A broken invariant inside Nabla is its own case, rendered as a bug to report; user
+    /// errors keep their own cases and messages.
+    @Test func internalErrorsAreTheirOwnCase() {
+        let bug = NablaError.internalInconsistency("the pullback of foo returned shape [2] for an operand of shape [3]")
+        #expect("\(bug)".hasPrefix("internal error (a bug in Nabla; please report it): "))
+        let user = NablaError.shapeMismatch(op: "add", shapes: [[2], [3]], reason: "shapes do not broadcast")
+        #expect("\(user)" == "shape mismatch in add: [2] and [3]: shapes do not broadcast")
+        #expect(bug != user)
+    }
+}

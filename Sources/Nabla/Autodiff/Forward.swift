@@ -33,7 +33,7 @@ public func jvp(of y: Tensor, wrt variables: [Tensor], tangents: [Tensor]) throw
                 tangents: operandTangents)
             guard let t = try node.operation.tangent(rule) else { continue }
             guard t.shape == node.shape else {
-                throw NablaError.shapeMismatch(op: "tangent of \(node.operation.name)", shapes: [t.shape, node.shape], reason: "derivative rule returned the wrong shape (a Nabla bug)")
+                throw NablaError.internalInconsistency("the tangent rule of \(node.operation.name) returned shape \(t.shape) for a result of shape \(node.shape)")
             }
             tangent[id] = t
         }

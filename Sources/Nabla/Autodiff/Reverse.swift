@@ -54,7 +54,7 @@ public func vjp(of y: Tensor, wrt variables: [Tensor], cotangent: Tensor) throws
         for (operand, contribution) in zip(node.inputs, contributions) {
             guard let contribution, dependsOnVariable[operand] else { continue }
             guard contribution.shape == builder.nodes[operand].shape else {
-                throw NablaError.shapeMismatch(op: "pullback of \(node.operation.name)", shapes: [contribution.shape, builder.nodes[operand].shape], reason: "derivative rule returned the wrong shape (a Nabla bug)")
+                throw NablaError.internalInconsistency("the pullback of \(node.operation.name) returned shape \(contribution.shape) for an operand of shape \(builder.nodes[operand].shape)")
             }
             adjoints[operand] = try adjoints[operand].map { try $0 + contribution } ?? contribution
         }

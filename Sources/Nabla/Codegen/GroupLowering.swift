@@ -307,5 +307,5 @@ final class GroupLowering {
 
 /// An error in Nabla's own invariants, found while writing code.
 func internalError(_ what: String) -> NablaError {
-    .compilation(message: "\(what) (a Nabla bug)", line: nil, sourceLine: nil)
+    .internalInconsistency(what)
 }

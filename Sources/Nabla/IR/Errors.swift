@@ -1,6 +1,10 @@
 /// Errors reported by Nabla's builder, transformations, interpreter and JIT.
 ///
-/// Every case renders a message that names what went wrong and the values involved.
+/// Every case renders a message that names what went wrong and the values involved. All but
+/// `internalInconsistency` are the caller's to handle (bad input, a missing compiler);
+/// `internalInconsistency` is a broken invariant inside Nabla, a bug to report. Errors in
+/// graph files are `SourceErrors`, with their file, line and column; files that cannot be read
+/// are `FileReadError`s (or `SourceErrors` saying why, for graph files).
 public enum NablaError: Error, Equatable, CustomStringConvertible {
     /// An operation was applied to operands whose shapes it cannot accept.
     case shapeMismatch(op: String, shapes: [Shape], reason: String)
@@ -16,10 +20,14 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
     case sizeMismatch(what: String, expected: Int, got: Int)
     /// A number of buffers other than the kernel expects was handed over.
     case countMismatch(what: String, expected: Int, got: Int)
-    /// The C compiler rejected generated code (a Nabla bug) or could not relocate it.
+    /// The C compiler rejected generated code or could not run, or the code could not be
+    /// loaded.
     case compilation(message: String, line: Int?, sourceLine: String?)
     /// A kernel reported failure.
     case kernelFailed(status: Int32)
+    /// An invariant of Nabla's own failed (a pass produced something the next cannot use): a
+    /// bug in Nabla, never the caller's input.
+    case internalInconsistency(String)
 
     public var description: String {
         switch self {
@@ -46,6 +54,8 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
             return text
         case let .kernelFailed(status):
             return "kernel returned status \(status)"
+        case let .internalInconsistency(what):
+            return "internal error (a bug in Nabla; please report it): \(what)"
         }
     }
 }

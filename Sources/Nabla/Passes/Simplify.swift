@@ -252,7 +252,7 @@ private func simplified(
     for rule in rules {
         if let replacement = try rule.rewrite(op, operands, shape) {
             guard replacement.shape == shape else {
-                throw NablaError.shapeMismatch(op: "rewrite '\(rule.name)'", shapes: [replacement.shape, shape], reason: "a rewrite changed a shape (a Nabla bug)")
+                throw NablaError.internalInconsistency("rewrite '\(rule.name)' changed a shape from \(shape) to \(replacement.shape)")
             }
             statistics.rewrites[rule.name, default: 0] += 1
             return replacement
