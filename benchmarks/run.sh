@@ -88,3 +88,9 @@ fi
 elapsed=$(( $(date +%s) - start ))
 python3 benchmarks/report.py --raw "$raw" --command "benchmarks/run.sh $*" --elapsed "$elapsed" \
     --json "$results/latest.json" --md "$results/latest.md"
+# The chart, with matplotlib from the peers' virtual environment (installed with them).
+if [ -x benchmarks/.venv/bin/python ] && benchmarks/.venv/bin/python -c "import matplotlib" 2>/dev/null; then
+    benchmarks/.venv/bin/python benchmarks/chart.py --json "$results/latest.json" --out "$results/latest.png" >&2
+else
+    echo "note: no chart (matplotlib is installed into benchmarks/.venv with the peers)" >&2
+fi

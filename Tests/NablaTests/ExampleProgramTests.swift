@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Runs an example program built beside the test bundle and returns its exit status and output.
-private func runExample(_ name: String) throws -> (status: Int32, out: String) {
+private func runExample(_ name: String, _ arguments: [String] = []) throws -> (status: Int32, out: String) {
     let folder = Bundle.main.executableURL?.deletingLastPathComponent()
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     var binary = folder.appendingPathComponent(name)
@@ -12,6 +12,7 @@ private func runExample(_ name: String) throws -> (status: Int32, out: String) {
     }
     let process = Process()
     process.executableURL = binary
+    process.arguments = arguments
     let out = Pipe()
     process.standardOutput = out
     process.standardError = out
@@ -47,6 +48,20 @@ struct ExampleProgramTests {
         // The fitted noise level is near the data's (uniform noise of standard deviation 0.058).
         let sigma = run.out.components(separatedBy: "sigma = ").last.flatMap { Double($0.prefix(6)) }
         #expect(sigma.map { $0 > 0.04 && $0 < 0.08 } == true, "\(run.out)")
+    }
+
+    /// The Taylor example's table, and its picture of e^x with T1, T2 and T5: four curves in
+    /// one SVG, T1 the line 1 + x.
+    @Test func taylorExampleDrawsThePicture() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("taylor-\(UUID().uuidString).svg").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try runExample("taylor-table", ["--svg", path])
+        #expect(run.status == 0, "\(run.out)")
+        #expect(run.out.contains("exp(x) around 0, coefficients 1, 1, 0.5, 0.166667, 0.0416667, 0.00833333"), "\(run.out)")
+        let svg = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 4)
+        #expect(svg.contains("T2(x) = 1 + x + x^2/2"))
     }
 
     @Test func leastSquaresTwoWaysAgree() throws {
