@@ -16,6 +16,7 @@ public final class GraphBuilder {
     private var existing = HashConsTable()
     private var inputNames = Set<String>()
 
+    /// An empty builder.
     public init() {}
 
     /// A builder with room for `capacity` nodes (a pass rebuilding a graph of known size).

@@ -241,6 +241,7 @@ public enum SliceRange: Hashable, Sendable, ExpressibleByIntegerLiteral {
     /// The whole axis.
     public static let all = SliceRange.range(start: nil, end: nil, step: 1)
 
+    /// A single index, `x[i]`: picks element `i` of the axis and drops the axis (negative counts from the end).
     public init(integerLiteral value: Int) { self = .index(value) }
 
     /// `from...` in NumPy's `x[from:]`.

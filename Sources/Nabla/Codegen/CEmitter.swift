@@ -21,6 +21,8 @@ public struct CEmitOptions: Sendable {
     /// as TinyCC; results are the same bit for bit either way.
     public var unroll: Int = 1
 
+    /// Options with the given entry-point name, runtime use and simplification;
+    /// `runtimeThroughPointers` and `unroll` keep their defaults.
     public init(functionName: String = "nabla_kernel", useRuntime: Bool = false, simplify: Bool = true, simplifyOptions: SimplifyOptions = SimplifyOptions()) {
         self.functionName = functionName
         self.useRuntime = useRuntime

@@ -5,6 +5,7 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
     public var nodesBuilt: Int
     /// Nodes after simplification (constant folding, rewrites, CSE, DCE).
     public var nodesSimplified: Int
+    /// Nodes replaced by a constant computed at compile time (all their operands were constants).
     public var foldedConstants: Int
     /// How often each rewrite rule fired.
     public var rewrites: [String: Int]
@@ -12,9 +13,11 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
     public var foldedViews: Int
     /// Loops the fused elementwise and reduction nodes became, and how many nodes they hold.
     public var loops: Int
+    /// Nodes inside those loops, in all.
     public var fusedNodes: Int
     /// Intermediate values written to the workspace.
     public var storedIntermediates: Int
+    /// Scratch memory the kernel needs, in bytes (its workspace size).
     public var workspaceBytes: Int
     /// C functions the kernel is split into (1 unless the graph is large).
     public var functions: Int = 1

@@ -11,11 +11,15 @@ public struct Graph: Sendable, CustomStringConvertible {
     /// graphs with millions of them, and a reference is one word to copy, where the operation
     /// existential, operand list and shape would be several.
     public final class Node: Sendable {
+        /// The operation the node applies to its operands.
         public let operation: any Operation
         /// Indices of operand nodes; each is smaller than this node's own index.
         public let inputs: [Int]
+        /// Shape of the node's result.
         public let shape: Shape
 
+        /// A node applying `operation` to the nodes at `inputs`, with a result of `shape`; nothing is
+        /// checked here (`GraphBuilder` checks the nodes it appends).
         public init(operation: any Operation, inputs: [Int], shape: Shape) {
             self.operation = operation
             self.inputs = inputs
@@ -25,7 +29,9 @@ public struct Graph: Sendable, CustomStringConvertible {
 
     /// A named input or output and the node it refers to.
     public struct Port: Sendable, Hashable {
+        /// The input's or output's name, by which callers pass and read its values.
         public let name: String
+        /// Index in `nodes` of the node it refers to.
         public let node: Int
     }
 

@@ -92,8 +92,11 @@ public struct PullbackRule {
 /// What a forward-mode rule receives: the node's operands and result, and the tangent of each
 /// operand (nil for zero).
 public struct TangentRule {
+    /// The operands of the node being differentiated.
     public let inputs: [Tensor]
+    /// The node's own result (reuse it rather than recomputing).
     public let output: Tensor
+    /// Tangent of each operand, shaped like it; nil where it is zero.
     public let tangents: [Tensor?]
 
     /// The builder the differentiated graph lives in.

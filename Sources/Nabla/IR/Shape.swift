@@ -12,6 +12,7 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         self.dims = dims
     }
 
+    /// A shape written as its list of extents: `[2, 3]`.
     public init(arrayLiteral elements: Int...) { self.init(elements) }
 
     /// The shape of a scalar.
@@ -87,6 +88,7 @@ public struct Shape: Hashable, Sendable, ExpressibleByArrayLiteral, CustomString
         return result
     }
 
+    /// Extent along `axis` (0 is the outermost).
     public subscript(axis: Int) -> Int { dims[axis] }
 
     public var description: String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }

@@ -2,6 +2,7 @@
 ///
 /// This is what the interpreter computes with and what kernels read and write.
 public struct TensorData: Hashable, Sendable, CustomStringConvertible {
+    /// The tensor's shape; `scalars` holds `shape.count` elements.
     public let shape: Shape
     /// Elements in row-major order; `scalars.count == shape.count`.
     public var scalars: [Double]

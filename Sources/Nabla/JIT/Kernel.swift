@@ -288,10 +288,12 @@ public final class KernelSignature: Sendable {
 /// Scratch memory for kernel calls, 64-byte aligned, freed on deinit.
 public final class Workspace: @unchecked Sendable {
     // The memory is handed to one call at a time; the class itself never touches it.
+    /// Size of the memory, in bytes.
     public let byteCount: Int
     /// Start of the memory; nil when the kernel needs none.
     public let pointer: UnsafeMutableRawPointer?
 
+    /// Allocates `byteCount` bytes, 64-byte aligned (nothing when it is 0).
     public init(byteCount: Int) {
         self.byteCount = byteCount
         pointer = byteCount > 0 ? UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64) : nil

@@ -2,6 +2,7 @@
 public struct SourceFile: Sendable {
     /// The name shown in diagnostics (usually the path as given).
     public let name: String
+    /// The file's text, a leading byte-order mark dropped.
     public let text: String
     /// UTF-8 view of the text; spans are byte offsets into it.
     let bytes: [UInt8]
@@ -176,9 +177,12 @@ struct LineIndex: Sendable {
 
 /// A range of bytes in a source file.
 public struct SourceSpan: Hashable, Sendable {
+    /// Byte offset of the first byte, from the start of the file's UTF-8 text.
     public var start: Int
+    /// Byte offset just past the last byte (exclusive); never before `start`.
     public var end: Int
 
+    /// The bytes from `start` up to `end`; an `end` before `start` gives the empty span at `start`.
     public init(start: Int, end: Int) {
         self.start = start
         self.end = max(start, end)
@@ -190,9 +194,14 @@ public struct SourceSpan: Hashable, Sendable {
 
 /// One problem found in a source file.
 public struct Diagnostic: Sendable, Equatable {
+    /// How serious a diagnostic is; a `note` adds context to the error before it (the call it
+    /// came through, say).
     public enum Severity: String, Sendable { case error, warning, note }
+    /// How serious it is; rendered as `error:`, `warning:` or `note:`.
     public var severity: Severity
+    /// What is wrong, as rendered after the severity.
     public var message: String
+    /// The bytes the diagnostic is about, underlined by the caret line.
     public var span: SourceSpan
     /// Short text printed after the caret line (a suggestion, say).
     public var label: String?
@@ -202,6 +211,7 @@ public struct Diagnostic: Sendable, Equatable {
         self.init(.error, message, at: span, label: label)
     }
 
+    /// A diagnostic of any severity.
     public init(_ severity: Severity, _ message: String, at span: SourceSpan, label: String? = nil) {
         self.severity = severity
         self.message = message
@@ -275,7 +285,9 @@ struct LineWindow {
 /// Every diagnostic from one source file; thrown when a file cannot be compiled, or cannot be
 /// read at all.
 public struct SourceErrors: Error, CustomStringConvertible, Sendable {
+    /// The file the diagnostics are about (empty when it could not be read).
     public let file: SourceFile
+    /// Every diagnostic found: errors, and notes on them.
     public let diagnostics: [Diagnostic]
     /// Why the file could not be read, when it could not (then `diagnostics` is empty).
     public let readFailure: String?

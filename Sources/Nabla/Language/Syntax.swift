@@ -1,6 +1,8 @@
 /// A name as written, with where it was written.
 public struct Name: Equatable, Sendable {
+    /// The name as written.
     public let text: String
+    /// Where it was written.
     public let span: SourceSpan
 
     /// The name in quotes for a message, shortened if it is long.
@@ -41,6 +43,7 @@ public indirect enum Expression: Equatable, Sendable {
     case postfix(base: Expression, operations: [PostfixOperation], span: SourceSpan)
     case list([Expression], span: SourceSpan)
 
+    /// Where the whole expression was written.
     public var span: SourceSpan {
         switch self {
         case let .number(_, span): return span
@@ -62,8 +65,11 @@ public enum ChainOperator: String, Equatable, Sendable {
 
 /// One `operator operand` step of a chain.
 public struct ChainLink: Equatable, Sendable {
+    /// The operator before the operand.
     public let op: ChainOperator
+    /// Where the operator was written.
     public let opSpan: SourceSpan
+    /// The operand after the operator.
     public let operand: Expression
 }
 
@@ -72,6 +78,7 @@ public enum PostfixOperation: Equatable, Sendable {
     case index([IndexItem], span: SourceSpan)
     case transpose(span: SourceSpan)
 
+    /// Where the operation was written, from its `[` or `'` to its end.
     public var span: SourceSpan {
         switch self {
         case let .index(_, span), let .transpose(span): return span

@@ -11,10 +11,12 @@ extension LoopIR {
             case literal(Double)
         }
 
+        /// Where the elements live: memory, a variable or an inline literal.
         public let storage: Storage
         /// Extent along each axis, outermost first (empty for a scalar).
         public let extents: [Int]
 
+        /// An operand with its elements in `storage`.
         public init(_ storage: Storage, extents: [Int]) {
             self.storage = storage
             self.extents = extents
@@ -63,10 +65,15 @@ extension LoopIR {
     /// What an operation's `lower(_:)` works with: its result and operands, and whether heavy
     /// work may call Nabla's runtime (JIT kernels) instead of inline loops (standalone C).
     public struct Site: Sendable {
+        /// Where the result goes.
         public let output: Operand
+        /// The operands, in the operation's order.
         public let inputs: [Operand]
+        /// True when heavy work may call Nabla's runtime (JIT kernels); false for standalone C,
+        /// which inlines its loops.
         public let useRuntime: Bool
 
+        /// What `lower(_:)` receives for one node.
         public init(output: Operand, inputs: [Operand], useRuntime: Bool) {
             self.output = output
             self.inputs = inputs
@@ -94,10 +101,14 @@ extension LoopIR {
     /// One operand of a loop nest, read or written at `offset + sum(index[k] * strides[k])`
     /// for each loop index.
     public struct Access: Sendable {
+        /// The operand read or written.
         public let operand: Operand
+        /// Element read or written when every loop index is 0.
         public let offset: Int
+        /// Elements the access moves per step of each loop index, outermost first (0: it stays put).
         public let strides: [Int]
 
+        /// An access to `operand` at `offset + sum(index[k] * strides[k])`.
         public init(_ operand: Operand, offset: Int = 0, strides: [Int]) {
             self.operand = operand
             self.offset = offset
@@ -107,9 +118,13 @@ extension LoopIR {
 
     /// An access at the current index of a loop nest.
     public struct Cell: Sendable {
+        /// The operand accessed.
         public let operand: Operand
+        /// Index of the element at the current iteration, in the nest's counters.
         public let index: Index
+        /// The element, to read.
         public var value: Expression { operand.element(index) }
+        /// The element, to write.
         public var place: Place { operand.place(index) }
     }
 

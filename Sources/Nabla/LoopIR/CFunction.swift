@@ -16,9 +16,12 @@ public struct CFunction: Hashable, Sendable, CustomStringConvertible {
 
     /// A parameter: its type and, for prototypes that name them, its name.
     public struct Parameter: Hashable, Sendable {
+        /// The parameter's C type.
         public var type: CType
+        /// The name a prototype gives it, or nil to leave it unnamed.
         public var name: String?
 
+        /// A parameter of `type`, named `name` when one is given.
         public init(_ type: CType, _ name: String? = nil) {
             self.type = type
             self.name = name
@@ -38,13 +41,18 @@ public struct CFunction: Hashable, Sendable, CustomStringConvertible {
         case runtime(standalone: String?)
     }
 
+    /// The C name calls use; it is also the function's identity.
     public let name: String
+    /// The C return type.
     public let result: CType
+    /// The parameters, in order.
     public let parameters: [Parameter]
+    /// Where the function's code comes from: libm, a helper the C defines, or Nabla's runtime.
     public let origin: Origin
     /// Functions the definition calls, which the C must declare or define first.
     public let calls: [CFunction]
 
+    /// The function `name` returning `result`, with its parameters, origin and callees.
     public init(_ name: String, returns result: CType = .double, _ parameters: [Parameter], origin: Origin, calls: [CFunction] = []) {
         self.name = name
         self.result = result
@@ -85,8 +93,11 @@ public struct CFunction: Hashable, Sendable, CustomStringConvertible {
         CFunction(name, Array(repeating: Parameter(.double), count: arity), origin: .libm)
     }
 
+    /// libm's `sqrt`, `exp`, `log` and `log1p`.
     public static let sqrt = libm("sqrt"), exp = libm("exp"), log = libm("log"), log1p = libm("log1p")
+    /// libm's `sin`, `cos`, `tan` and `tanh`.
     public static let sin = libm("sin"), cos = libm("cos"), tan = libm("tan"), tanh = libm("tanh")
+    /// libm's `fabs` and `pow` (two arguments).
     public static let fabs = libm("fabs"), pow = libm("pow", arity: 2)
 }
 

@@ -63,19 +63,25 @@ extension LoopIR {
 
     /// An affine element index: `offset + sum(stride * counter)`.
     public struct Index: Hashable, Sendable {
+        /// One term `stride * counter` of an index.
         public struct Term: Hashable, Sendable {
+            /// The loop counter the term multiplies.
             public var counter: Counter
+            /// Elements the index moves per step of the counter.
             public var stride: Int
+            /// The term `stride * counter`.
             public init(_ counter: Counter, _ stride: Int) {
                 self.counter = counter
                 self.stride = stride
             }
         }
 
+        /// The constant part, in elements.
         public var offset: Int
         /// Terms with non-zero strides, outermost counter first.
         public var terms: [Term]
 
+        /// `offset + sum(stride * counter)` over `terms`; terms with stride 0 are dropped.
         public init(_ offset: Int = 0, _ terms: [Term] = []) {
             self.offset = offset
             self.terms = terms.contains { $0.stride == 0 } ? terms.filter { $0.stride != 0 } : terms
@@ -150,10 +156,15 @@ extension LoopIR {
             .call(function, operands.map(Argument.value))
         }
 
+        /// `a + b`.
         public static func + (a: Expression, b: Expression) -> Expression { .binary(.add, a, b) }
+        /// `a - b`.
         public static func - (a: Expression, b: Expression) -> Expression { .binary(.subtract, a, b) }
+        /// `a * b`.
         public static func * (a: Expression, b: Expression) -> Expression { .binary(.multiply, a, b) }
+        /// `a / b`.
         public static func / (a: Expression, b: Expression) -> Expression { .binary(.divide, a, b) }
+        /// `-a`.
         public static prefix func - (a: Expression) -> Expression { .negate(a) }
     }
 
@@ -178,18 +189,23 @@ extension LoopIR {
 
     /// A `for` loop over `counter`.
     public struct Loop: Hashable, Sendable {
+        /// The counter the loop advances.
         public var counter: Counter
         /// The first value, or nil when the counter is declared before the loop and the loop
         /// continues from its current value (after an unrolled loop).
         public var start: Int?
         /// The loop runs while `counter + width <= end` (width 1: `counter < end`).
         public var end: Int
+        /// Counter values one iteration covers (the lane count in an unrolled loop's main part, else 1).
         public var width: Int
+        /// Added to the counter after each iteration.
         public var step: Int
+        /// The statements of one iteration.
         public var body: [Statement]
         /// True when the body may be unrolled (`unrolled(_:lanes:)`) and its loads cached.
         public var mayUnroll: Bool
 
+        /// A loop of `counter` from `start` while `counter + width <= end`, adding `step` each time.
         public init(_ counter: Counter, from start: Int? = 0, to end: Int, width: Int = 1, step: Int = 1,
                     mayUnroll: Bool = false, body: [Statement]) {
             self.counter = counter
@@ -229,9 +245,12 @@ extension LoopIR {
 
     /// One C function of a kernel: its stored scalars (declared first) and its statements.
     public struct Function: Hashable, Sendable {
+        /// Stored rank-0 values (`s<n>`), declared at the top of the function.
         public var scalars: [Variable]
+        /// The function's body, in order.
         public var statements: [Statement]
 
+        /// A function running `statements`, declaring `scalars` first.
         public init(scalars: [Variable] = [], statements: [Statement]) {
             self.scalars = scalars
             self.statements = statements
@@ -240,9 +259,12 @@ extension LoopIR {
 
     /// A static constant array `nabla_c<n>`.
     public struct ConstantArray: Hashable, Sendable {
+        /// The `n` of its C name `nabla_c<n>`.
         public var id: Int
+        /// Its elements, in order.
         public var scalars: [Double]
 
+        /// The array `nabla_c<id>` holding `scalars`.
         public init(id: Int, scalars: [Double]) {
             self.id = id
             self.scalars = scalars
@@ -255,12 +277,15 @@ extension LoopIR {
     public struct Program: Hashable, Sendable {
         /// The entry point's C name (already a C identifier).
         public var name: String
+        /// Number of input buffers (`in<k>`) the entry point reads.
         public var inputCount: Int
+        /// Number of output buffers (`out<k>`) the entry point writes.
         public var outputCount: Int
         /// Scratch memory in doubles.
         public var workspaceDoubles: Int
         /// Offset in doubles of each scratch buffer `b<n>` in the workspace.
         public var scratchOffsets: [Int: Int]
+        /// The static constant arrays the C defines.
         public var constants: [ConstantArray]
         /// The kernel's parts, run in order; one part is written as the entry point itself,
         /// several as static functions the entry point calls (so no one C function grows
@@ -269,6 +294,7 @@ extension LoopIR {
         /// Lines of the comment at the top of the C (counts, never user text).
         public var summary: [String]
 
+        /// A kernel from its parts; each argument sets the property of the same name.
         public init(name: String, inputCount: Int, outputCount: Int, workspaceDoubles: Int, scratchOffsets: [Int: Int],
                     constants: [ConstantArray], parts: [Function], summary: [String] = []) {
             self.name = name

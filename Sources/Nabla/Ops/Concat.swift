@@ -3,6 +3,7 @@ public struct Concat: Operation {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axis: Int) { self.axis = axis }
 
+    /// The axis joined along (0-based).
     public let axis: Int
     public var name: String { "concat[axis \(axis)]" }
 

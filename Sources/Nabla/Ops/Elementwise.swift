@@ -241,6 +241,7 @@ public struct PowConstant: UnaryElementwise {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(exponent: Double) { self.exponent = exponent }
 
+    /// The exponent c; 2, 3, 0.5 and -1 are computed without `pow`.
     public let exponent: Double
     public var name: String { "pow[\(formatDouble(exponent))]" }
     public func apply(_ x: Double) -> Double {

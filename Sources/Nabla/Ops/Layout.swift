@@ -56,6 +56,7 @@ public struct Transpose: StridedView {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(permutation: [Int]) { self.permutation = permutation }
 
+    /// For each axis of the result, the operand axis it is.
     public let permutation: [Int]
     public var name: String { "transpose\(permutation)" }
 
@@ -85,6 +86,7 @@ public struct Reshape: StridedView {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(shape: Shape) { self.shape = shape }
 
+    /// The result's shape.
     public let shape: Shape
     public var name: String { "reshape\(shape)" }
 
@@ -116,6 +118,7 @@ public struct BroadcastTo: StridedView {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(shape: Shape) { self.shape = shape }
 
+    /// The result's shape, which the operand's broadcasts to.
     public let shape: Shape
     public var name: String { "broadcast\(shape)" }
 
@@ -147,8 +150,11 @@ public struct Slice: StridedView {
         self.steps = steps
     }
 
+    /// First element taken along each axis.
     public let starts: [Int]
+    /// Bound along each axis (exclusive), at least the start and at most the extent.
     public let ends: [Int]
+    /// Distance between the elements taken along each axis (positive).
     public let steps: [Int]
     public var name: String {
         "slice[" + (0..<starts.count).map { "\(starts[$0]):\(ends[$0])" + (steps[$0] == 1 ? "" : ":\(steps[$0])") }.joined(separator: ", ") + "]"
@@ -189,7 +195,9 @@ public struct PadSlice: LinearOperation {
         self.shape = shape
     }
 
+    /// The slice whose positions the operand fills.
     public let slice: Slice
+    /// The result's shape: that of the tensor the slice is taken from.
     public let shape: Shape
     public var role: OperationRole { .padSlice }
     public var name: String { "pad\(shape)<-" + slice.name }

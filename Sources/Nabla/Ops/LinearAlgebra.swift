@@ -274,6 +274,7 @@ private func pivots(_ f: LoopIR.Operand, _ n: Int) -> LoopIR.Argument { f.addres
 /// An evaluation aid: the matrix functions read it, but differentiate through the matrix
 /// itself, so it has no derivative of its own.
 public struct LUFactor: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to a square matrix.
     public init() {}
     public var name: String { "lu" }
 
@@ -301,6 +302,7 @@ public struct LUFactor: Operation {
 
 /// det A of a square matrix (a scalar), from its LU factors.
 public struct Determinant: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, F]`, F the `LUFactor` of A.
     public init() {}
     public var name: String { "det" }
 
@@ -336,6 +338,7 @@ public struct Determinant: Operation {
 /// adj(A) of a square matrix, the transposed matrix of cofactors (det A A^-1 where A is
 /// invertible), computed from A's LU factors without division, so it is finite where det A is 0.
 public struct Adjugate: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, F]`, F the `LUFactor` of A.
     public init() {}
     public var name: String { "adj" }
 
@@ -376,6 +379,7 @@ public struct Adjugate: Operation {
 /// log |det A| of a square matrix (a scalar): the sum of the logs of the LU pivots'
 /// magnitudes, so it neither overflows nor underflows where det would.
 public struct LogAbsDeterminant: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, F]`, F the `LUFactor` of A.
     public init() {}
     public var name: String { "logdet" }
 
@@ -409,6 +413,7 @@ public struct LogAbsDeterminant: Operation {
 
 /// A^-1 of a square matrix: A X = I solved on its LU factors.
 public struct MatrixInverse: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, F]`, F the `LUFactor` of A.
     public init() {}
     public var name: String { "inv" }
 
@@ -456,6 +461,7 @@ public struct Solve: Operation {
     /// Solve with A^T rather than A (on the same factors).
     public let transposed: Bool
 
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, B, F]`, F the `LUFactor` of A.
     public init(transposed: Bool = false) { self.transposed = transposed }
     public var name: String { transposed ? "solve^T" : "solve" }
 
@@ -527,6 +533,7 @@ public struct Solve: Operation {
 /// Its rules are Solve's for a constant right-hand side, so derivative graphs are the same as
 /// with `solveTransposed(A, I)`: no explicit inverse, only solves and products.
 public struct InverseTransposed: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[A, F]`, F the `LUFactor` of A.
     public init() {}
     public var name: String { "inv^T" }
 

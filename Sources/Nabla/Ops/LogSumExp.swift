@@ -8,7 +8,9 @@ import Foundation
 /// and a NaN anywhere gives NaN (the maximum pass lets a NaN win). The emitted C runs the same
 /// passes in the same order.
 public struct LogSumExp: Operation {
+    /// The axes reduced, removed from the result's shape.
     public let axes: [Int]
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "logsumexp\(axes)" }
 

@@ -3,6 +3,7 @@ public struct Sum: LinearOperation {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
 
+    /// The axes summed over, removed from the result's shape.
     public let axes: [Int]
     public var name: String { "sum\(axes)" }
     /// A sum over no axes is a copy, computed on its own.

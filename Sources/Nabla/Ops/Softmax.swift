@@ -97,7 +97,9 @@ func sumBroadcast(_ t: Tensor, axes: [Int]) throws -> Tensor {
 /// each, not the 1 and 1 of exp(x - logsumexp(x)). All elements -inf, or any +inf, give NaN,
 /// as in the references.
 public struct Softmax: Operation {
+    /// The axes normalised over; the result keeps the operand's shape.
     public let axes: [Int]
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "softmax\(axes)" }
 
@@ -162,7 +164,9 @@ public struct Softmax: Operation {
 /// log(softmax(x)) over the given axes: per position of the other axes, (x - m) - log(sum(exp(x
 /// - m))) with m the maximum, accurate where softmax underflows and for large equal logits.
 public struct LogSoftmax: Operation {
+    /// The axes normalised over; the result keeps the operand's shape.
     public let axes: [Int]
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "log_softmax\(axes)" }
 

@@ -20,7 +20,9 @@ public struct Input: Operation {
 
 /// A constant tensor.
 public struct Constant: Operation {
+    /// The tensor the node holds.
     public let value: TensorData
+    /// A node holding `value`, with no operands (`GraphBuilder.constant(_:)` builds these).
     public init(_ value: TensorData) { self.value = value }
     public var role: OperationRole { .constant }
     public var name: String {

@@ -21,6 +21,7 @@ public struct RewriteRule: Sendable {
     /// have the shape of `op` applied to `operands`.
     public let rewrite: @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?
 
+    /// A rule; each argument sets the property of the same name.
     public init(name: String, operations: [any Operation.Type], operandRoles: Set<OperationRole>? = nil, fastMathOnly: Bool,
                 rewrite: @escaping @Sendable (_ op: any Operation, _ operands: [Tensor], _ shape: Shape) throws -> Tensor?) {
         self.name = name
@@ -48,6 +49,7 @@ public struct SimplifyOptions: Sendable {
     /// never writes huge literals into the C.
     public var foldLimit = 4096
 
+    /// Options; each argument sets the property of the same name.
     public init(fastMath: Bool = false, foldLimit: Int = 4096) {
         self.fastMath = fastMath
         self.foldLimit = foldLimit
@@ -179,12 +181,16 @@ public let rewriteRules: [RewriteRule] = [
 
 /// Statistics of one `simplify` run.
 public struct SimplifyStatistics: Sendable {
+    /// Nodes of the graph passed in.
     public var nodesBefore = 0
+    /// Nodes of the simplified graph.
     public var nodesAfter = 0
+    /// Nodes replaced by a constant computed from their constant operands.
     public var foldedConstants = 0
     /// How often each rule fired, by name.
     public var rewrites: [String: Int] = [:]
 
+    /// Statistics with these node counts, nothing folded and no rule fired.
     public init(nodesBefore: Int = 0, nodesAfter: Int = 0) {
         self.nodesBefore = nodesBefore
         self.nodesAfter = nodesAfter

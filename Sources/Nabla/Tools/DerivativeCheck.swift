@@ -3,6 +3,7 @@
 public enum DerivativeCheck {
     /// Agreement of one derivative output with finite differences.
     public struct Result: Sendable {
+        /// Name of the derivative output checked.
         public let output: String
         /// Largest |computed - numeric|.
         public let maxAbsoluteError: Double
@@ -10,6 +11,7 @@ public enum DerivativeCheck {
         public let maxRelativeError: Double
         /// Largest |computed - numeric| / max(|numeric|, 1): the figure compared with the tolerance.
         public let error: Double
+        /// True when `error` is within the tolerance (never when a NaN appeared).
         public let passed: Bool
     }
 

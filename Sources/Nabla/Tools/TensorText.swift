@@ -186,7 +186,9 @@ public enum TensorText {
 
 /// A file that could not be read: its path and why.
 public struct FileReadError: Error, CustomStringConvertible {
+    /// The path as given.
     public let path: String
+    /// Why it could not be read: the system's error message, or that the file is too long.
     public let reason: String
     public var description: String { "cannot read '\(path)': \(reason)" }
 }
