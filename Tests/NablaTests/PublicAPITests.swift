@@ -49,3 +49,18 @@ struct ErrorKindTests {
         #expect(bug != user)
     }
 }
+
+@Suite("Derivative checks with missing values")
+struct DerivativeCheckInputTests {
+    /// A derivative output missing from `computed`, or a direction missing from the inputs, is
+    /// an error naming it, not a crash.
+    @Test func missingValuesAreErrors() throws {
+        let program = try NablaProgram(source: "input x\ninput v\noutput f = sin(x)\ngrad f wrt x\njvp f wrt x along v\n", fileName: "t.nabla")
+        let inputs = ["x": TensorData(0.3), "v": TensorData(1)]
+        #expect(throws: NablaError.self) { try DerivativeCheck.check(program, at: inputs, computed: [:]) }
+        let computed = ["df/dx": TensorData(0.95), "df/dx.v": TensorData(0.95)]
+        #expect(throws: NablaError.self) { try DerivativeCheck.check(program, at: ["x": TensorData(0.3)], computed: computed) }
+        let results = try DerivativeCheck.check(program, at: inputs, computed: computed, tolerance: 1e-1)
+        #expect(results.count == 2 && results.allSatisfy(\.passed))
+    }
+}

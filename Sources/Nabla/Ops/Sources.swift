@@ -1,7 +1,8 @@
 /// A named input of the graph. Its name lives in `Graph.inputs`, not here, so renaming an input
 /// never changes an operation.
 public struct Input: Operation {
-    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    /// The operation of input nodes. Graphs declare inputs with `GraphBuilder.input(_:shape:)`;
+    /// applying it throws.
     public init() {}
 
     public var name: String { "input" }

@@ -16,6 +16,9 @@ public enum DerivativeCheck {
     }
 
     /// Checks every derivative of `program` at `inputs` (all of the program's inputs).
+    /// - Throws: `NablaError.unknownName` when `computed` lacks a derivative output or `inputs`
+    ///   an input a derivative needs; `.invalidArgument` for a derivative taken with respect to
+    ///   something that is not an input.
     ///
     /// `computed` holds the derivative outputs to check, by name (from a kernel or the
     /// interpreter). Each partial derivative is checked element by element with steps
@@ -25,7 +28,9 @@ public enum DerivativeCheck {
     ) throws -> [Result] {
         try program.derivatives.map { derivative in
             let f = derivative.function
-            let value = computed[derivative.name]!
+            guard let value = computed[derivative.name] else {
+                throw NablaError.unknownName(kind: "computed derivative", name: derivative.name, known: computed.keys.sorted())
+            }
             var numeric = [Double]()
             func evaluate(_ point: [String: TensorData]) throws -> [Double] {
                 try Interpreter.evaluate(f, inputs: point)["f"]!.scalars
@@ -34,7 +39,9 @@ public enum DerivativeCheck {
                 throw NablaError.invalidArgument(op: "check", reason: "'\(derivative.name)' differentiates with respect to '\(derivative.variable)', which is not an input; finite differences need an input")
             }
             if let direction = derivative.direction {
-                let v = inputs[direction]!
+                guard let v = inputs[direction] else {
+                    throw NablaError.unknownName(kind: "input", name: direction, known: inputs.keys.sorted())
+                }
                 let scale = x.scalars.reduce(1.0) { max($0, Swift.abs($1)) }
                 let vnorm = v.scalars.reduce(0.0) { max($0, Swift.abs($1)) }
                 let h = 6e-6 * scale / max(vnorm, 1e-300)
