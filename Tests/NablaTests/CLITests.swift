@@ -2,6 +2,16 @@ import Foundation
 import Testing
 @testable import Nabla
 
+/// An executable of this package built beside the test bundle (or in .build/debug).
+func builtProduct(_ name: String) -> URL {
+    let folder = Bundle.main.executableURL?.deletingLastPathComponent()
+        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let beside = folder.appendingPathComponent(name)
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)")
+}
+
 /// Runs the built `nabla` executable (it sits beside the test bundle) and returns its exit
 /// status, standard output and standard error. `input` is piped to its standard input (none
 /// by default); `output` replaces the pipe its standard output is read from.
@@ -9,15 +19,8 @@ func runNabla(
     _ arguments: [String], in directory: URL? = nil, settingEnvironment variables: [String: String] = [:],
     input: String? = nil, output: FileHandle? = nil
 ) throws -> (status: Int32, out: String, err: String) {
-    let folder = Bundle.main.executableURL?.deletingLastPathComponent()
-        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = folder.appendingPathComponent("nabla")
-    if !FileManager.default.isExecutableFile(atPath: binary.path) {
-        binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/nabla")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = builtProduct("nabla")
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = directory }
     if !variables.isEmpty {

@@ -3,15 +3,8 @@ import Testing
 
 /// Runs an example program built beside the test bundle and returns its exit status and output.
 private func runExample(_ name: String, _ arguments: [String] = []) throws -> (status: Int32, out: String) {
-    let folder = Bundle.main.executableURL?.deletingLastPathComponent()
-        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = folder.appendingPathComponent(name)
-    if !FileManager.default.isExecutableFile(atPath: binary.path) {
-        binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = builtProduct(name)
     process.arguments = arguments
     let out = Pipe()
     process.standardOutput = out
