@@ -23,17 +23,11 @@ final class NativeCode: @unchecked Sendable {
 
     /// Address of the entry point.
     let address: UnsafeMutableRawPointer
-    /// The compiler that built it.
-    let backend: Backend
     private let owner: Owner
 
     init(address: UnsafeMutableRawPointer, owner: Owner) {
         self.address = address
         self.owner = owner
-        switch owner {
-        case .tinyCC: backend = .tcc
-        case .sharedLibrary: backend = .cc
-        }
     }
 
     deinit {
