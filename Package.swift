@@ -29,12 +29,7 @@ let package = Package(
             dependencies: ["CTCC", "NablaRuntime"],
             plugins: ["EmbedRuntimeSource"]
         ),
-        .plugin(
-            name: "EmbedRuntimeSource",
-            capability: .buildTool(),
-            dependencies: ["embed-runtime-source"]
-        ),
-        .executableTarget(name: "embed-runtime-source", path: "Sources/EmbedRuntimeSource"),
+        .plugin(name: "EmbedRuntimeSource", capability: .buildTool()),
         .executableTarget(
             name: "nabla",
             dependencies: [
