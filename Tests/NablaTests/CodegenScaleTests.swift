@@ -90,16 +90,17 @@ struct CodegenScaleTests {
     /// Units compiled into one TinyCC program call each other; an error in one is reported
     /// with its line in that unit.
     @Test func tinyCCLinksUnits() throws {
-        let module = try TinyCC.compile(symbol: "twice") { add in
-            add("double one(void);\ndouble one(void) { return 1.0; }\n")
-            add("double one(void);\nint twice(void);\nint twice(void) { return (int)(2 * one()); }\n")
+        let (module, units) = try TinyCC.compile(symbol: "twice") { add in
+            add { "double one(void);\ndouble one(void) { return 1.0; }\n" }
+            add { "double one(void);\nint twice(void);\nint twice(void) { return (int)(2 * one()); }\n" }
         }
+        #expect(units.count == 2 && units[0].hasPrefix("double one(void);"))
         let twice = unsafeBitCast(module.address, to: (@convention(c) () -> Int32).self)
         #expect(twice() == 2)
         do {
             _ = try TinyCC.compile(symbol: "f") { add in
-                add("int f(void);\nint f(void) { return 0; }\n")
-                add("int g(void);\n\nint g(void) { return missing; }\n")
+                add { "int f(void);\nint f(void) { return 0; }\n" }
+                add { "int g(void);\n\nint g(void) { return missing; }\n" }
             }
             Issue.record("an undeclared identifier compiled")
         } catch let NablaError.compilation(message, line, sourceLine) {

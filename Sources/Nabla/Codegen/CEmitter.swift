@@ -154,34 +154,62 @@ public struct Compilation: Sendable {
     /// - Precondition: `options` does not reach the runtime through pointers (cc's C is one
     ///   unit, from `emit(_:)`).
     public func emitUnits(_ options: CEmitOptions, _ consume: (String) throws -> Void) throws -> CKernelSource {
+        var code = ""
+        let split = try splitUnits(options) { write in
+            let unit = try write()
+            try consume(unit)
+            code += unit
+        }
+        return split.source(code: code)
+    }
+
+    /// What a kernel's source says besides its C: for a split kernel, whose units are written
+    /// elsewhere.
+    struct SplitKernel {
+        let functionName: String
+        let workspaceBytes: Int
+        let inputShapes: [Shape]
+        let outputShapes: [Shape]
+        let runtimeFunctions: [String]
+
+        func source(code: String) -> CKernelSource {
+            CKernelSource(
+                code: code, functionName: functionName, workspaceBytes: workspaceBytes,
+                inputShapes: inputShapes, outputShapes: outputShapes, runtimeFunctions: runtimeFunctions)
+        }
+    }
+
+    /// Lowers the parts in order and hands `hand` the work that writes each unit (the loop
+    /// passes over the part, then its C), then the entry point's; the work may run on another
+    /// thread, in the order handed. `emitUnits` runs it at once.
+    func splitUnits(_ options: CEmitOptions, _ hand: (@escaping @Sendable () throws -> String) throws -> Void) throws -> SplitKernel {
         try checkFunctionName(options.functionName)
         var lowering = KernelLowering(plan: plan, target: options.target)
         let skeleton = lowering.skeleton(name: cIdentifier(options.functionName))
         let units = LoopIR.SplitUnits(skeleton, runtime: options.linkage)
-        var code = ""
+        let lanes = lowering.lanes
         var runtime: [String] = []
         var seen = Set<String>()
         for k in 0..<plan.parts.count {
-            let part = try lowering.part(k)
-            let unit: String
-            do {
-                unit = try units.part(k, part)
-            } catch let error as LoopIR.RenderError {
-                throw internalError(error.description)
-            }
+            let part = try lowering.part(k, optimized: false)
             if options.useRuntime {
                 for f in LoopIR.functionsCalled(by: part.statements) where seen.insert(f.name).inserted {
                     if case .runtime = f.origin { runtime.append(f.name) }
                 }
             }
-            try consume(unit)
-            code += unit
+            try hand {
+                let optimized = LoopIR.Function(scalars: part.scalars, statements: LoopIR.optimizeLoops(part.statements, unroll: lanes))
+                do {
+                    return try units.part(k, optimized)
+                } catch let error as LoopIR.RenderError {
+                    throw internalError(error.description)
+                }
+            }
         }
-        let entry = units.entry(partCount: plan.parts.count)
-        try consume(entry)
-        code += entry
-        return CKernelSource(
-            code: code, functionName: skeleton.name, workspaceBytes: skeleton.workspaceDoubles * 8,
+        let partCount = plan.parts.count
+        try hand { units.entry(partCount: partCount) }
+        return SplitKernel(
+            functionName: skeleton.name, workspaceBytes: skeleton.workspaceDoubles * 8,
             inputShapes: scheduled.inputShapes, outputShapes: scheduled.outputShapes, runtimeFunctions: runtime.sorted())
     }
 

@@ -53,11 +53,11 @@ final class NativeCode: @unchecked Sendable {
             let source = try compilation.emit(options)
             return (source, try compile(source, backend: backend))
         }
-        var source: CKernelSource?
-        let code = try TinyCC.compile(symbol: cIdentifier(options.functionName)) { add in
-            source = try compilation.emitUnits(options, add)
+        var split: Compilation.SplitKernel?
+        let (code, units) = try TinyCC.compile(symbol: cIdentifier(options.functionName)) { add in
+            split = try compilation.splitUnits(options, add)
         }
-        return (source!, code)
+        return (split!.source(code: units.joined()), code)
     }
 }
 

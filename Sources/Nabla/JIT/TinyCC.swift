@@ -39,13 +39,16 @@ enum TinyCC {
         }
     }
 
-    /// Compiles the translation units `produce` passes to its argument, one after another into
-    /// one program, on a thread of their own while `produce` goes on writing the next (a split
-    /// kernel's parts: lowering one overlaps compiling another), then returns the address of
-    /// `symbol` in the relocated code.
-    /// - Throws: what `produce` throws, or `NablaError.compilation` with the first error's
-    ///   message and the line of the unit it is in.
-    static func compile(symbol: String, units produce: (_ add: (String) -> Void) throws -> Void) throws -> NativeCode {
+    /// Compiles the translation units `produce` hands over, one after another into one
+    /// program, on a thread of their own while `produce` goes on: each unit is handed as the
+    /// work that writes it, which that thread runs before compiling the result (a split
+    /// kernel's parts: lowering one overlaps writing and compiling another). Returns the code,
+    /// with `symbol`'s address, and the units' text in order.
+    /// - Throws: what `produce` or a unit's work throws, or `NablaError.compilation` with the
+    ///   first error's message and the line of the unit it is in.
+    static func compile(
+        symbol: String, units produce: (_ add: (@escaping @Sendable () throws -> String) -> Void) throws -> Void
+    ) throws -> (NativeCode, [String]) {
         try lock.withLock { _ in
             let session = try Session()
             let worker = UnitCompiler(state: session.state)
@@ -55,8 +58,10 @@ enum TinyCC {
                 _ = worker.finish()
                 throw error
             }
-            if let failed = worker.finish() { throw session.failure("compilation", failed) }
-            return try session.relocate(symbol: symbol)
+            let outcome = worker.finish()
+            if let error = outcome.workError { throw error }
+            if let failed = outcome.failedUnit { throw session.failure("compilation", failed) }
+            return (try session.relocate(symbol: symbol), outcome.units)
         }
     }
 
@@ -100,19 +105,28 @@ enum TinyCC {
         }
     }
 
-    /// Compiles units into one TinyCC state, in the order they are submitted, on a thread of
-    /// its own. After a unit fails the rest are dropped.
+    /// Writes and compiles units into one TinyCC state, in the order they are submitted, on a
+    /// thread of its own. After a unit fails the rest are dropped.
     private final class UnitCompiler: @unchecked Sendable {
+        typealias Work = @Sendable () throws -> String
+
+        /// What the thread did: every unit's text, and the first failure.
+        struct Outcome {
+            var units: [String] = []
+            var failedUnit: String?
+            var workError: Error?
+        }
+
         // Everything below is touched only with `mutex` held, except `state`, which only the
         // worker thread uses until `finish` has returned.
         private let state: OpaquePointer
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        private var queue: [String] = []
+        private var queue: [Work?] = []
         private var next = 0
         private var closed = false
         private var stopped = false
-        private var failed: String?
+        private var outcome = Outcome()
 
         init(state: OpaquePointer) {
             self.state = state
@@ -133,21 +147,21 @@ enum TinyCC {
             mutex.deallocate()
         }
 
-        func submit(_ unit: String) {
+        func submit(_ work: @escaping Work) {
             pthread_mutex_lock(mutex)
-            queue.append(unit)
+            queue.append(work)
             pthread_cond_broadcast(changed)
             pthread_mutex_unlock(mutex)
         }
 
-        /// Waits until every unit is compiled (or one failed) and returns the failed unit.
-        func finish() -> String? {
+        /// Waits until every unit is written and compiled (or one failed) and says how it went.
+        func finish() -> Outcome {
             pthread_mutex_lock(mutex)
             defer { pthread_mutex_unlock(mutex) }
             closed = true
             pthread_cond_broadcast(changed)
             while !stopped { pthread_cond_wait(changed, mutex) }
-            return failed
+            return outcome
         }
 
         private func run() {
@@ -155,14 +169,26 @@ enum TinyCC {
             while true {
                 while next == queue.count && !closed { pthread_cond_wait(changed, mutex) }
                 if next == queue.count { break }
-                let unit = queue[next]
-                queue[next] = ""
+                let work = queue[next]
+                queue[next] = nil
                 next += 1
-                let skip = failed != nil
+                let skip = outcome.failedUnit != nil || outcome.workError != nil
                 pthread_mutex_unlock(mutex)
-                let status = skip ? 0 : tcc_compile_string(state, unit)
+                var text: String?, error: Error?, status: Int32 = 0
+                if !skip, let work {
+                    do {
+                        text = try work()
+                        status = tcc_compile_string(state, text!)
+                    } catch let thrown {
+                        error = thrown
+                    }
+                }
                 pthread_mutex_lock(mutex)
-                if status != 0 { failed = unit }
+                if let error { outcome.workError = error }
+                if let text {
+                    outcome.units.append(text)
+                    if status != 0 { outcome.failedUnit = text }
+                }
             }
             stopped = true
             pthread_cond_broadcast(changed)
