@@ -179,28 +179,27 @@ public struct Compilation: Sendable {
         }
     }
 
-    /// Lowers the parts in order and hands `hand` the work that writes each unit (the loop
-    /// passes over the part, then its C), then the entry point's; the work may run on another
-    /// thread, in the order handed. `emitUnits` runs it at once.
+    /// Lowers the parts in order and hands `hand` the work that writes each unit's C, then the
+    /// entry point's; the work may run on another thread, in the order handed (the TinyCC
+    /// tier's compiling thread: lowering and writing then take about as long as each other).
+    /// `emitUnits` runs it at once.
     func splitUnits(_ options: CEmitOptions, _ hand: (@escaping @Sendable () throws -> String) throws -> Void) throws -> SplitKernel {
         try checkFunctionName(options.functionName)
         var lowering = KernelLowering(plan: plan, target: options.target)
         let skeleton = lowering.skeleton(name: cIdentifier(options.functionName))
         let units = LoopIR.SplitUnits(skeleton, runtime: options.linkage)
-        let lanes = lowering.lanes
         var runtime: [String] = []
         var seen = Set<String>()
         for k in 0..<plan.parts.count {
-            let part = try lowering.part(k, optimized: false)
+            let part = try lowering.part(k)
             if options.useRuntime {
                 for f in LoopIR.functionsCalled(by: part.statements) where seen.insert(f.name).inserted {
                     if case .runtime = f.origin { runtime.append(f.name) }
                 }
             }
             try hand {
-                let optimized = LoopIR.Function(scalars: part.scalars, statements: LoopIR.optimizeLoops(part.statements, unroll: lanes))
                 do {
-                    return try units.part(k, optimized)
+                    return try units.part(k, part)
                 } catch let error as LoopIR.RenderError {
                     throw internalError(error.description)
                 }

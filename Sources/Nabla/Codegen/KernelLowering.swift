@@ -25,7 +25,7 @@ struct KernelLowering {
     /// The scalar variables each part declares.
     private var partScalars: [[LoopIR.Variable]] = []
     /// Copies of a fused loop's body per iteration in this kernel.
-    private(set) var lanes = 1
+    private var lanes = 1
 
     init(plan: KernelPlan, target: KernelTarget) {
         self.plan = plan
@@ -52,15 +52,14 @@ struct KernelLowering {
     }
 
     /// Part `k` of the kernel (parts are lowered in order: a part's scalars written into
-    /// expressions are read by later steps of the same part), after the loop passes unless
-    /// `optimized` is false (the caller then runs `LoopIR.optimizeLoops` with `lanes` itself).
-    mutating func part(_ k: Int, optimized: Bool = true) throws -> LoopIR.Function {
+    /// expressions are read by later steps of the same part), after the loop passes.
+    mutating func part(_ k: Int) throws -> LoopIR.Function {
         let start = plan.parts.starts[k]
         let end = k + 1 < plan.parts.count ? plan.parts.starts[k + 1] : plan.graph.nodes.count
         var statements: [Statement] = []
         for i in start..<end { statements += try step(i) }
         if k == plan.parts.count - 1 { statements += outputCopies() }
-        return LoopIR.Function(scalars: partScalars[k], statements: optimized ? LoopIR.optimizeLoops(statements, unroll: lanes) : statements)
+        return LoopIR.Function(scalars: partScalars[k], statements: LoopIR.optimizeLoops(statements, unroll: lanes))
     }
 
     /// Most statements unrolling may add to a kernel: the copies of very large graphs' loops
