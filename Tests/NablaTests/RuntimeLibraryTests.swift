@@ -87,6 +87,13 @@ struct RuntimeLibraryTests {
         #expect(second.status == 0 && second.out.contains(built[0]), "\(second.out)\(second.err)")
         #expect(try FileManager.default.attributesOfItem(atPath: cache.appendingPathComponent(built[0]).path)[.modificationDate] as? Date == modified)
 
+        // A cached file that cannot be loaded (a truncated write, say) is built again.
+        let library = cache.appendingPathComponent(built[0]).path
+        try Data("not a library".utf8).write(to: URL(fileURLWithPath: library))
+        let rebuilt = try runNabla(arguments, settingEnvironment: ["NABLA_CACHE_DIR": cache.path])
+        #expect(rebuilt.status == 0 && rebuilt.out.contains("runtime: an optimised copy built at first use (\(library))"), "\(rebuilt.out)\(rebuilt.err)")
+        #expect(((try? FileManager.default.attributesOfItem(atPath: library)[.size] as? Int) ?? 0) > 1000)
+
         let empty = cache.appendingPathComponent("empty")
         let noCompiler = try runNabla(
             ["run", file, "--input", "x=0.5"],

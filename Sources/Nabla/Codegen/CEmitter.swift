@@ -68,6 +68,12 @@ public struct CKernelSource: Sendable {
         self.outputShapes = outputShapes
         self.runtimeFunctions = runtimeFunctions
     }
+
+    /// The same kernel with `code` as its C.
+    func replacingCode(with code: String) -> CKernelSource {
+        CKernelSource(code: code, functionName: functionName, workspaceBytes: workspaceBytes,
+                      inputShapes: inputShapes, outputShapes: outputShapes, runtimeFunctions: runtimeFunctions)
+    }
 }
 
 /// A graph compiled once: simplified, scheduled, fused and planned (which values are stored,
@@ -160,30 +166,15 @@ public struct Compilation: Sendable {
             try consume(unit)
             code += unit
         }
-        return split.source(code: code)
-    }
-
-    /// What a kernel's source says besides its C: for a split kernel, whose units are written
-    /// elsewhere.
-    struct SplitKernel {
-        let functionName: String
-        let workspaceBytes: Int
-        let inputShapes: [Shape]
-        let outputShapes: [Shape]
-        let runtimeFunctions: [String]
-
-        func source(code: String) -> CKernelSource {
-            CKernelSource(
-                code: code, functionName: functionName, workspaceBytes: workspaceBytes,
-                inputShapes: inputShapes, outputShapes: outputShapes, runtimeFunctions: runtimeFunctions)
-        }
+        return split.replacingCode(with: code)
     }
 
     /// Lowers the parts in order and hands `hand` the work that writes each unit's C, then the
     /// entry point's; the work may run on another thread, in the order handed (the TinyCC
     /// tier's compiling thread: lowering and writing then take about as long as each other).
-    /// `emitUnits` runs it at once.
-    func splitUnits(_ options: CEmitOptions, _ hand: (@escaping @Sendable () throws -> String) throws -> Void) throws -> SplitKernel {
+    /// `emitUnits` runs it at once. Returns the source without its code, which is the units'
+    /// text one after another.
+    func splitUnits(_ options: CEmitOptions, _ hand: (@escaping @Sendable () throws -> String) throws -> Void) throws -> CKernelSource {
         try checkFunctionName(options.functionName)
         var lowering = KernelLowering(plan: plan, target: options.target)
         let skeleton = lowering.skeleton(name: cIdentifier(options.functionName))
@@ -207,8 +198,8 @@ public struct Compilation: Sendable {
         }
         let partCount = plan.parts.count
         try hand { units.entry(partCount: partCount) }
-        return SplitKernel(
-            functionName: skeleton.name, workspaceBytes: skeleton.workspaceDoubles * 8,
+        return CKernelSource(
+            code: "", functionName: skeleton.name, workspaceBytes: skeleton.workspaceDoubles * 8,
             inputShapes: scheduled.inputShapes, outputShapes: scheduled.outputShapes, runtimeFunctions: runtime.sorted())
     }
 

@@ -53,11 +53,11 @@ final class NativeCode: @unchecked Sendable {
             let source = try compilation.emit(options)
             return (source, try compile(source, backend: backend))
         }
-        var split: Compilation.SplitKernel?
+        var split: CKernelSource?
         let (code, units) = try TinyCC.compile(symbol: cIdentifier(options.functionName)) { add in
             split = try compilation.splitUnits(options, add)
         }
-        return (split!.source(code: units.joined()), code)
+        return (split!.replacingCode(with: units.joined()), code)
     }
 }
 

@@ -87,22 +87,22 @@ public enum KernelRuntime {
     /// never to the unoptimised ones of the same names in the process.
     static let flags = ["-O3", "-ffp-contract=off", "-shared", "-fPIC", "-Wl,-Bsymbolic"]
 
-    /// The cached copy's path and its functions, built first if it is not in the cache.
+    /// The cached copy's path and its functions, built first if it is not in the cache (or
+    /// if the cached file cannot be loaded: a truncated file is replaced, not kept for good).
     private static func buildOrLoadCopy() throws -> (String, [(String, UnsafeRawPointer)]) {
         let command = NativeCompiler.command
         let name = "runtime-\(fingerprint(command + flags)).so"
-        let path: String
-        if let cache = cacheDirectory() {
-            path = "\(cache)/\(name)"
-            if !FileManager.default.fileExists(atPath: path) { try build(into: path, command: command) }
-        } else {
+        guard let cache = cacheDirectory() else {
             // No cache: a private directory for this process (the mapping outlives the file).
             let directory = try NativeCompiler.makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            path = "\(directory)/\(name)"
+            let path = "\(directory)/\(name)"
             try build(into: path, command: command)
             return (path, try symbols(of: path))
         }
+        let path = "\(cache)/\(name)"
+        if FileManager.default.fileExists(atPath: path), let loaded = try? symbols(of: path) { return (path, loaded) }
+        try build(into: path, command: command)
         return (path, try symbols(of: path))
     }
 

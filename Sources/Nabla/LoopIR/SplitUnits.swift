@@ -40,9 +40,10 @@ extension LoopIR {
             try writeDeclarations(of: functionsCalled(by: function.statements), runtime: runtime, guarded: true, to: &out)
             for id in constantsRead(by: function) {
                 guard let constant = constants[id] else { continue }
-                var definition = CText()
-                writeConstant(constant, to: &definition)
-                writeGuarded(name(.constant(id)), String(definition.text.dropLast()), to: &out)
+                out.line("#ifndef NABLA_DEFINED_\(name(.constant(id)))")
+                out.line("#define NABLA_DEFINED_\(name(.constant(id)))")
+                writeConstant(constant, to: &out)
+                out.line("#endif")
             }
             let prototype = partPrototype(program, k)
             writeGuarded("\(program.name)_part\(k)", prototype + ";", to: &out)
