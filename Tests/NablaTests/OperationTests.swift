@@ -41,6 +41,10 @@ let opCases: [OpCase] = {
         ("pow 0.5", 0.5...2, { $0 ** 0.5 }),
         ("pow -1", 0.5...2, { $0 ** -1 }),
         ("pow 2.5", 0.5...2, { $0 ** 2.5 }),
+        ("sign", -1...1, { sign($0) }),
+        ("not", -1...1, { not($0 .> 0) }),
+        ("clip", -2...2, { clip($0, -0.5, 0.5) }),
+        ("maximum with constant", -1...1, { maximum($0, 0.1) }),
     ]
     for (name, range, f) in unary {
         for shape in unaryShapes { cases.append(OpCase(name, [shape], range: range) { f($0[0]) }) }
@@ -52,6 +56,12 @@ let opCases: [OpCase] = {
         ("mul", -1...1, { try $0 * $1 }),
         ("div", 0.5...2, { try $0 / $1 }),
         ("pow", 0.5...2, { try $0 ** $1 }),
+        ("maximum", -1...1, { try maximum($0, $1) }),
+        ("minimum", -1...1, { try minimum($0, $1) }),
+        ("less", -1...1, { try ($0 .< $1) * $0 }),
+        ("greater_equal", -1...1, { try ($0 .>= $1) + $1 }),
+        ("and", -1...1, { try and($0 .> 0, $1 .< 0) * $1 }),
+        ("or", -1...1, { try or($0 .> 0, $1 .!= 0) * $0 }),
     ]
     for (name, range, f) in binary {
         for shapes in broadcastPairs { cases.append(OpCase(name, shapes, range: range) { try f($0[0], $0[1]) }) }
@@ -85,6 +95,16 @@ let opCases: [OpCase] = {
         OpCase("concat axis 1", [[2, 3], [2, 2]]) { try concat($0, axis: 1) },
         OpCase("concat axis 0", [[3], [2], [1]]) { try concat($0, axis: 0) },
         OpCase("concat axis -1 broadcast", [[2, 1], [2, 3]]) { try concat([$0[0] * 2, sin($0[1])], axis: -1) },
+        OpCase("where", [[3, 4], [4], [3, 1]]) { try Nabla.where($0[0] .> 0, $0[1], $0[2]) },
+        OpCase("where of branches", [[5]], range: 0.5...2) { x in try Nabla.where(x[0] .> 1, log(x[0]), sqrt(x[0]) * x[0]) },
+        OpCase("where scalar condition", [[], [2, 3]]) { try Nabla.where($0[0] .<= 0, sin($0[1]), $0[1] * $0[0]) },
+        OpCase("max all", [[2, 3, 4]]) { max($0[0]) },
+        OpCase("max axis 1", [[2, 3, 4]]) { try max($0[0], axis: 1) },
+        OpCase("min axes 0 2", [[2, 3, 4]]) { try min($0[0], axes: [0, 2]) },
+        OpCase("min axis -1", [[3, 5]]) { try min($0[0], axis: -1) },
+        OpCase("max of scalar", [[]]) { max($0[0]) },
+        OpCase("stack scalars", [[], []]) { try stack([$0[1], -$0[0] * $0[1], sin($0[0])]) },
+        OpCase("stack vectors", [[3], [3]]) { try stack([$0[0], $0[1] * $0[0]]) },
         OpCase("fan-out", [[4]]) { x in try x[0] * sin(x[0]) + exp(x[0]) * x[0] },
         OpCase("rosenbrock", [[6]]) { x in
             let x = x[0]

@@ -40,6 +40,9 @@ public func vjp(of y: Tensor, wrt variables: [Tensor], cotangent: Tensor) throws
         dependsOnVariable[id] = builder.nodes[id].inputs.contains { dependsOnVariable[$0] }
     }
     var adjoints = [Tensor?](repeating: nil, count: last + 1)
+    // Whether a node's adjoint came (in part) through a selecting operation, whose zeros must
+    // stay exact upstream.
+    var masks = [Bool](repeating: false, count: last + 1)
     adjoints[last] = cotangent
     let earliest = variables.map(\.id).min() ?? last
     for id in stride(from: last, through: earliest, by: -1) {
@@ -49,14 +52,16 @@ public func vjp(of y: Tensor, wrt variables: [Tensor], cotangent: Tensor) throws
         let operands = node.inputs.map { Tensor(builder: builder, id: $0) }
         let rule = PullbackRule(
             inputs: operands, output: Tensor(builder: builder, id: id), cotangent: g,
-            needsGradient: node.inputs.map { dependsOnVariable[$0] })
+            needsGradient: node.inputs.map { dependsOnVariable[$0] }, cotangentMasks: masks[id])
         let contributions = try node.operation.pullback(rule)
+        let masking = masks[id] || node.operation.selects
         for (operand, contribution) in zip(node.inputs, contributions) {
             guard let contribution, dependsOnVariable[operand] else { continue }
             guard contribution.shape == builder.nodes[operand].shape else {
                 throw NablaError.internalInconsistency("the pullback of \(node.operation.name) returned shape \(contribution.shape) for an operand of shape \(builder.nodes[operand].shape)")
             }
             adjoints[operand] = try adjoints[operand].map { try $0 + contribution } ?? contribution
+            if masking { masks[operand] = true }
         }
     }
     return variables.map { v in

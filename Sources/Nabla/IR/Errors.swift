@@ -69,12 +69,15 @@ public func nearestName(to name: String, in candidates: [String]) -> String? {
     }
     guard name.count >= 3 else { return nil }
     let limit = max(1, name.count / 3)
-    var best: (String, Int)?
+    // Among equally near names, the one sharing the longest start wins ('sinn' is 'sin', not 'sign').
+    var best: (name: String, distance: Int, prefix: Int)?
     for candidate in candidates.sorted() where candidate != name {
         let d = editDistance(name, candidate)
-        if d <= limit, best == nil || d < best!.1 { best = (candidate, d) }
+        guard d <= limit else { continue }
+        let prefix = zip(name, candidate).prefix { $0 == $1 }.count
+        if best == nil || d < best!.distance || (d == best!.distance && prefix > best!.prefix) { best = (candidate, d, prefix) }
     }
-    return best?.0
+    return best?.name
 }
 
 /// Levenshtein distance between two strings, by characters.

@@ -46,6 +46,12 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// `UnaryElementwise.expression` and `BinaryElementwise.expression` give it); nil for the
     /// others.
     func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression?
+
+    /// True when the pullback hands each element's cotangent to some operands (or operand
+    /// elements) and exact zeros to the others, as `where`, `maximum`, `max` and `relu` do.
+    /// Reverse mode then keeps those zeros exact upstream (`PullbackRule.cotangentMasks`), so a
+    /// branch not taken adds nothing to a derivative even where its own derivative is inf or NaN.
+    var selects: Bool { get }
 }
 
 /// How code generation may treat an operation.
@@ -70,6 +76,7 @@ public enum OperationRole: Hashable, Sendable {
 extension Operation {
     public var role: OperationRole { .opaque }
     public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { nil }
+    public var selects: Bool { false }
 }
 
 extension Operation {
@@ -87,6 +94,21 @@ public struct PullbackRule {
     public let cotangent: Tensor
     /// Whether operand `i` lies on a path from a differentiated variable.
     public let needsGradient: [Bool]
+    /// True when the cotangent came through a selecting operation (`Operation.selects`): its
+    /// exact zeros may stand for "not selected", where this node's own derivative need not be
+    /// finite. Elementwise rules then give exactly zero wherever the cotangent is zero (a
+    /// "strong zero"), so the branch not taken contributes nothing.
+    public var cotangentMasks = false
+
+    /// The rule's inputs: operands, result, cotangent, which operands need one, and whether
+    /// the cotangent masks.
+    public init(inputs: [Tensor], output: Tensor, cotangent: Tensor, needsGradient: [Bool], cotangentMasks: Bool = false) {
+        self.inputs = inputs
+        self.output = output
+        self.cotangent = cotangent
+        self.needsGradient = needsGradient
+        self.cotangentMasks = cotangentMasks
+    }
 }
 
 /// What a forward-mode rule receives: the node's operands and result, and the tangent of each

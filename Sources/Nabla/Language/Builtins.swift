@@ -3,12 +3,14 @@ enum Builtin: String, CaseIterable {
     case sin, cos, tan, exp, log, sqrt, tanh, sigmoid, relu, abs, softplus, square
     case pow, sum, mean, dot, outer, transpose, reshape, trace, diag, eye, norm
     case logsumexp, softmax, logSoftmax = "log_softmax", det, logdet, inv, solve, concat
+    case `where`, maximum, minimum, clip, sign, max, min
 
     /// How many arguments it takes; `concat` takes three or more, checked on its own.
     var arity: ClosedRange<Int> {
         switch self {
-        case .pow, .dot, .outer, .reshape, .solve: return 2...2
-        case .sum, .mean, .transpose, .logsumexp, .softmax, .logSoftmax: return 1...2
+        case .pow, .dot, .outer, .reshape, .solve, .maximum, .minimum: return 2...2
+        case .where, .clip: return 3...3
+        case .sum, .mean, .transpose, .logsumexp, .softmax, .logSoftmax, .max, .min: return 1...2
         case .concat: return 3...Int.max
         default: return 1...1
         }
@@ -19,7 +21,8 @@ enum Builtin: String, CaseIterable {
     func tensorArguments(of arguments: [Expression], constantValue: (Expression) -> Double?) -> [Int] {
         switch self {
         case .eye: return []
-        case .dot, .outer, .solve: return [0, 1]
+        case .dot, .outer, .solve, .maximum, .minimum: return [0, 1]
+        case .where, .clip: return [0, 1, 2]
         case .pow: return constantValue(arguments[1]) == nil ? [0, 1] : [0]
         case .concat: return Array(0..<(arguments.count - 1))
         default: return [0]
@@ -63,6 +66,29 @@ extension Elaborator {
         case .abs: return abs(x!)
         case .softplus: return softplus(x!)
         case .square: return square(x!)
+        case .sign: return sign(x!)
+        case .where:
+            let (c, a, b) = (tensors[0], tensors[1], tensors[2])
+            return try apply(at: span) { try Nabla.where(c, a, b) } describe: {
+                "cannot select with a condition of shape \(c.shape) between shapes \(a.shape) and \(b.shape)"
+            }
+        case .maximum, .minimum:
+            let (a, b) = (tensors[0], tensors[1])
+            return try apply(at: span) { builtin == .maximum ? try maximum(a, b) : try minimum(a, b) } describe: {
+                "cannot apply '\(name)' to shapes \(a.shape) and \(b.shape)"
+            }
+        case .clip:
+            let (x, lo, hi) = (tensors[0], tensors[1], tensors[2])
+            return try apply(at: span) { try clip(x, lo, hi) } describe: {
+                "cannot clip shape \(x.shape) to bounds of shapes \(lo.shape) and \(hi.shape)"
+            }
+        case .max, .min:
+            let x = x!
+            if arguments.count == 1 { return builtin == .max ? Nabla.max(x) : Nabla.min(x) }
+            let axis = try staticInteger(arguments[1])
+            return try apply(at: span) {
+                builtin == .max ? try Nabla.max(x, axis: axis) : try Nabla.min(x, axis: axis)
+            } describe: { "cannot reduce shape \(x.shape)" }
         case .pow:
             let x = x!
             guard tensors.count == 2 else { return x ** constantValue(arguments[1])! }

@@ -96,6 +96,20 @@ extension Elaborator {
         return sign * value
     }
 
+    /// True when a list literal holds only numbers and dims (in lists of lists, to any depth):
+    /// constant data rather than tensors to stack. Walks with an explicit stack.
+    func isConstantList(_ elements: [Expression]) -> Bool {
+        var pending = elements
+        while let element = pending.popLast() {
+            if case let .list(inner, _) = element {
+                pending += inner
+            } else if constantValue(element) == nil {
+                guard case let .name(name) = element, dims[name.text] != nil else { return false }
+            }
+        }
+        return true
+    }
+
     /// A list literal being read by `constantList`: its elements, the next to read, and the
     /// rows read so far when its elements are lists.
     private struct ListInProgress {

@@ -2,7 +2,11 @@
 // recursive descent, so no input, however deeply nested, can exhaust the parser's stack (not
 // even the 512 KiB of a secondary thread).
 //
-//   expression := term (('+' | '-') term)*
+//   expression := conjunction ('or' conjunction)*
+//   conjunction:= negated ('and' negated)*
+//   negated    := 'not' negated | comparison
+//   comparison := sum [('<' | '<=' | '>' | '>=' | '==' | '!=') sum]    they do not chain
+//   sum        := term (('+' | '-') term)*
 //   term       := unary (('*' | '/' | '@') unary)*
 //   unary      := '-' unary | power
 //   power      := postfix ('^' postfix)* ('^' '-' unary)?    right associative
@@ -50,6 +54,9 @@ struct ChainInProgress {
         }
     }
 
+    /// True before the chain's first operand.
+    var isEmpty: Bool { first == nil }
+
     /// The one operand, or the chain of all of them; empties the chain for the next.
     mutating func finish() -> Expression {
         defer { first = nil; rest = [] }
@@ -87,6 +94,13 @@ enum ExpressionStep {
 /// One nesting level of an expression being read.
 struct ExpressionLevel {
     let kind: ExpressionLevelKind
+    /// Operands of the `or` and the `and` being read, before the current one.
+    var disjuncts: [Expression] = []
+    var conjuncts: [Expression] = []
+    /// The `not` prefixes of the negated expression being read, outermost first.
+    var nots: [SourceSpan] = []
+    /// The left side and operator of the comparison being read.
+    var comparison: (left: Expression, relation: LoopIR.ComparisonOperator, span: SourceSpan)?
     var sum = ChainInProgress()
     var product = ChainInProgress()
     /// The '-' prefixes of the unary being read, outermost first.
@@ -165,8 +179,21 @@ extension Parser {
         return .postfix
     }
 
-    /// '-' prefixes, then a primary: a leaf, or the opening of a bracket.
+    /// True at the start of a negated expression, where a `not` may stand.
+    private var atNegatedStart: Bool {
+        level.comparison == nil && level.sum.isEmpty && level.product.isEmpty && level.negations.isEmpty && level.powers.isEmpty
+    }
+
+    /// `not` prefixes, '-' prefixes, then a primary: a leaf, or the opening of a bracket.
     private mutating func readOperand() throws -> ExpressionStep {
+        while check("not") {
+            guard atNegatedStart, level.sum.pending == nil, level.product.pending == nil else {
+                throw fail("'not' applies to a whole comparison; put what it negates in parentheses, as in a + (not b)")
+            }
+            let word = advance()
+            try nest()
+            level.nots.append(word.span)
+        }
         while check("-") {
             let minus = advance()
             try nest()
@@ -261,7 +288,50 @@ extension Parser {
             level.sum.pending = (op, advance().span)
             return .operand
         }
-        return try finishExpression(level.sum.finish())
+        return try finishSum(level.sum.finish())
+    }
+
+    /// The comparison operator at the current token, if there is one.
+    private var comparisonOperator: LoopIR.ComparisonOperator? {
+        guard current.kind == .symbol else { return nil }
+        return LoopIR.ComparisonOperator(rawValue: current.text)
+    }
+
+    /// A complete sum: the left side of a comparison, its right side, or a whole comparison;
+    /// then the `not`s before it, and the `and` and `or` around it.
+    private mutating func finishSum(_ sum: Expression) throws -> ExpressionStep {
+        var negated = sum
+        if let (left, relation, _) = level.comparison {
+            level.comparison = nil
+            negated = .comparison(relation, left, sum, span: left.span.to(sum.span))
+            if comparisonOperator != nil {
+                throw fail("comparisons do not chain; write (a < b) and (b < c)")
+            }
+        } else if let relation = comparisonOperator {
+            level.comparison = (sum, relation, advance().span)
+            return .operand
+        }
+        for word in level.nots.reversed() { negated = .not(negated, span: word.to(negated.span)) }
+        depth -= level.nots.count
+        level.nots = []
+        if accept("and") {
+            level.conjuncts.append(negated)
+            return .operand
+        }
+        let conjunction = Self.joined(.and, level.conjuncts + [negated])
+        level.conjuncts = []
+        if accept("or") {
+            level.disjuncts.append(conjunction)
+            return .operand
+        }
+        let disjunction = Self.joined(.or, level.disjuncts + [conjunction])
+        level.disjuncts = []
+        return try finishExpression(disjunction)
+    }
+
+    /// One operand as it is, or two or more joined by `op`.
+    private static func joined(_ op: LogicalOperator, _ operands: [Expression]) -> Expression {
+        operands.count == 1 ? operands[0] : .logical(op, operands, span: operands[0].span.to(operands[operands.count - 1].span))
     }
 
     /// The innermost level's power, negated as its prefixes say; empties both.

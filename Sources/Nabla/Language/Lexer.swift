@@ -28,7 +28,7 @@ struct Token: Equatable {
     }
 }
 
-let languageKeywords: Set<String> = ["dim", "input", "output", "grad", "wrt", "jacobian", "hessian", "jvp", "hvp", "along", "def", "taylor", "at", "order"]
+let languageKeywords: Set<String> = ["dim", "input", "output", "grad", "wrt", "jacobian", "hessian", "jvp", "hvp", "along", "def", "taylor", "at", "order", "and", "or", "not"]
 
 /// Splits source text into tokens. Newlines inside parentheses and brackets are skipped, so an
 /// expression may span lines there.
@@ -40,6 +40,18 @@ struct Lexer {
         UInt8(ascii: ")"): ")", UInt8(ascii: "["): "[", UInt8(ascii: "]"): "]", UInt8(ascii: ","): ",",
         UInt8(ascii: ":"): ":", UInt8(ascii: "="): "=",
     ]
+
+    /// The comparison operators of two bytes at `i`, if one starts there.
+    private static func twoByteSymbol(_ b: [UInt8], at i: Int) -> String? {
+        guard i + 1 < b.count, b[i + 1] == UInt8(ascii: "=") else { return nil }
+        switch b[i] {
+        case UInt8(ascii: "<"): return "<="
+        case UInt8(ascii: ">"): return ">="
+        case UInt8(ascii: "="): return "=="
+        case UInt8(ascii: "!"): return "!="
+        default: return nil
+        }
+    }
 
     let file: SourceFile
     private(set) var diagnostics: [Diagnostic] = []
@@ -101,7 +113,13 @@ struct Lexer {
                 }
                 tokens.append(Token(kind: .number, text: String(decoding: b[start..<i], as: UTF8.self), span: SourceSpan(start: start, end: i)))
             default:
-                if let text = Self.symbols[c] {
+                if let text = Self.twoByteSymbol(b, at: i) {
+                    i += 2
+                    tokens.append(Token(kind: .symbol, text: text, span: SourceSpan(start: start, end: i)))
+                } else if c == UInt8(ascii: "<") || c == UInt8(ascii: ">") {
+                    i += 1
+                    tokens.append(Token(kind: .symbol, text: c == UInt8(ascii: "<") ? "<" : ">", span: SourceSpan(start: start, end: i)))
+                } else if let text = Self.symbols[c] {
                     i += 1
                     if c == UInt8(ascii: "(") || c == UInt8(ascii: "[") { depth += 1 }
                     if c == UInt8(ascii: ")") || c == UInt8(ascii: "]") { depth = max(0, depth - 1) }

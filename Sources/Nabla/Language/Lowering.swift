@@ -38,6 +38,14 @@ extension Elaborator {
         case power(constantExponent: Double?, span: SourceSpan)
         /// Pops x, pushes x indexed or transposed; the span runs from x's start to the operation's end.
         case postfix(PostfixOperation, span: SourceSpan)
+        /// Pops b and a, pushes 1 where `a relation b` holds, else 0.
+        case compare(LoopIR.ComparisonOperator, span: SourceSpan)
+        /// Pops `count` masks, pushes their `and` (or `or`), left to right.
+        case logical(LogicalOperator, count: Int, span: SourceSpan)
+        /// Pops a mask, pushes its `not`.
+        case not(SourceSpan)
+        /// Pops `count` tensors of one shape, pushes them stacked along a new leading axis.
+        case stack(count: Int, span: SourceSpan)
         /// Pops the built-in's tensor arguments, pushes its result.
         case builtin(Builtin, arguments: [Expression], tensorCount: Int, span: SourceSpan)
         /// Pops a user function's arguments; pushes the result of an earlier identical call, or
@@ -124,7 +132,22 @@ extension Elaborator {
         case let .call(function, arguments, span):
             try scheduleCall(function, arguments, span: span, in: scope, &state)
         case let .list(elements, span):
-            state.results.append(builder.constant(try constantList(elements, span: span)))
+            if isConstantList(elements) {
+                state.results.append(builder.constant(try constantList(elements, span: span)))
+                return
+            }
+            state.tasks.append(.apply(.stack(count: elements.count, span: span)))
+            for element in elements.reversed() { state.tasks.append(.lower(element, scope)) }
+        case let .comparison(relation, left, right, span):
+            state.tasks.append(.apply(.compare(relation, span: span)))
+            state.tasks.append(.lower(right, scope))
+            state.tasks.append(.lower(left, scope))
+        case let .logical(op, operands, span):
+            state.tasks.append(.apply(.logical(op, count: operands.count, span: span)))
+            for operand in operands.reversed() { state.tasks.append(.lower(operand, scope)) }
+        case let .not(operand, span):
+            state.tasks.append(.apply(.not(span)))
+            state.tasks.append(.lower(operand, scope))
         }
     }
 
@@ -172,6 +195,31 @@ extension Elaborator {
             try push(try raise(constantExponent: constantExponent, at: span, &state), at: span, &state)
         case let .postfix(operation, span):
             try push(try applyPostfix(operation, to: state.results.removeLast(), at: span), at: span, &state)
+        case let .compare(relation, span):
+            let b = state.results.removeLast(), a = state.results.removeLast()
+            let compared = try apply(at: span) { try a.builder.apply(Compare(relation), [a, b]) } describe: {
+                "cannot compare shapes \(a.shape) and \(b.shape) with '\(relation.rawValue)'"
+            }
+            try push(compared, at: span, &state)
+        case let .logical(op, count, span):
+            let masks = state.popResults(count)
+            var joined = masks[0]
+            for mask in masks.dropFirst() {
+                let left = joined
+                joined = try apply(at: span) { op == .and ? try and(left, mask) : try or(left, mask) } describe: {
+                    "cannot apply '\(op.rawValue)' to shapes \(left.shape) and \(mask.shape)"
+                }
+                try checkSize(joined.shape, at: span)
+            }
+            state.results.append(joined)
+        case let .not(span):
+            try push(Nabla.not(state.results.removeLast()), at: span, &state)
+        case let .stack(count, span):
+            let elements = state.popResults(count)
+            if let odd = elements.firstIndex(where: { $0.shape != elements[0].shape }) {
+                throw error("the elements of this list have different shapes: element 1 has shape \(elements[0].shape), element \(odd + 1) has shape \(elements[odd].shape)", at: span)
+            }
+            try push(try apply(at: span) { try stack(elements) } describe: { "cannot stack these elements" }, at: span, &state)
         case let .builtin(builtin, arguments, tensorCount, span):
             let tensors = state.popResults(tensorCount)
             try push(try apply(builtin, arguments, tensors: tensors, span: span), at: span, &state)

@@ -42,6 +42,12 @@ public indirect enum Expression: Equatable, Sendable {
     /// A base followed by indexing and transposes, applied left to right; one or more operations.
     case postfix(base: Expression, operations: [PostfixOperation], span: SourceSpan)
     case list([Expression], span: SourceSpan)
+    /// `left relation right`: one comparison (comparisons do not chain).
+    case comparison(LoopIR.ComparisonOperator, Expression, Expression, span: SourceSpan)
+    /// `operands[0] and operands[1] and ...` (or `or`); two or more operands.
+    case logical(LogicalOperator, [Expression], span: SourceSpan)
+    /// `not operand`.
+    case not(Expression, span: SourceSpan)
 
     /// Where the whole expression was written.
     public var span: SourceSpan {
@@ -49,7 +55,8 @@ public indirect enum Expression: Equatable, Sendable {
         case let .number(_, span): return span
         case let .name(name): return name.span
         case let .negation(_, span), let .chain(_, _, span), let .power(_, span), let .call(_, _, span),
-             let .postfix(_, _, span), let .list(_, span):
+             let .postfix(_, _, span), let .list(_, span), let .comparison(_, _, _, span), let .logical(_, _, span),
+             let .not(_, span):
             return span
         }
     }
@@ -61,6 +68,11 @@ public enum ChainOperator: String, Equatable, Sendable {
 
     /// True for `+` and `-`, the loosest level; false for `*`, `/` and `@`.
     var isAdditive: Bool { self == .add || self == .subtract }
+}
+
+/// The logical operators, looser than comparisons; `and` binds tighter than `or`.
+public enum LogicalOperator: String, Equatable, Sendable {
+    case and, or
 }
 
 /// One `operator operand` step of a chain.
@@ -123,7 +135,9 @@ extension Expression {
     var children: [Expression] {
         switch self {
         case .number, .name: return []
-        case let .negation(operand, _): return [operand]
+        case let .negation(operand, _), let .not(operand, _): return [operand]
+        case let .comparison(_, left, right, _): return [left, right]
+        case let .logical(_, operands, _): return operands
         case let .chain(first, rest, _): return [first] + rest.map(\.operand)
         case let .power(operands, _), let .call(_, operands, _), let .list(operands, _): return operands
         case let .postfix(base, operations, _):

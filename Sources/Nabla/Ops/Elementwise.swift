@@ -12,6 +12,9 @@ public protocol UnaryElementwise: Operation {
     /// The cotangent of the operand, given operand `x`, result `y` and result cotangent `g`
     /// (all of one shape); nil where the derivative is zero everywhere.
     func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor?
+    /// True when the derivative is finite wherever the cotangent is (it is g times a constant,
+    /// or zero), so a zero cotangent needs no guard (`PullbackRule.cotangentMasks`).
+    var derivativeIsBounded: Bool { get }
 }
 
 extension UnaryElementwise {
@@ -26,9 +29,12 @@ extension UnaryElementwise {
         TensorData(unchecked: shape, inputs[0].scalars.map(apply))
     }
 
+    public var derivativeIsBounded: Bool { false }
+
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         guard rule.needsGradient[0] else { return [nil] }
-        return [try derivative(x: rule.inputs[0], y: rule.output, g: rule.cotangent)]
+        let d = try derivative(x: rule.inputs[0], y: rule.output, g: rule.cotangent)
+        return [try d.map { try strongZero($0, rule, bounded: derivativeIsBounded) }]
     }
 
     /// f'(x) dx: the same elementwise product the pullback forms with the cotangent.
@@ -54,6 +60,9 @@ public protocol BinaryElementwise: Operation {
     /// cotangent. `needs` says which are wanted; return nil for the others. Nabla sums them back
     /// to each operand's own shape.
     func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?)
+    /// True when both derivatives are finite wherever the cotangent is (g times a constant, or
+    /// zero), so a zero cotangent needs no guard (`PullbackRule.cotangentMasks`).
+    var derivativeIsBounded: Bool { get }
 }
 
 extension BinaryElementwise {
@@ -89,10 +98,14 @@ extension BinaryElementwise {
         return TensorData(unchecked: shape, result)
     }
 
+    public var derivativeIsBounded: Bool { false }
+
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         let a = rule.inputs[0], b = rule.inputs[1]
         let (ga, gb) = try derivatives(a: a, b: b, y: rule.output, g: rule.cotangent, needs: rule.needsGradient)
-        return [try ga.map { try unbroadcast($0, to: a.shape) }, try gb.map { try unbroadcast($0, to: b.shape) }]
+        // The guard applies at the result's shape, before a broadcast operand's sum.
+        func guarded(_ d: Tensor) throws -> Tensor { try strongZero(d, rule, bounded: derivativeIsBounded) }
+        return [try ga.map { try unbroadcast(guarded($0), to: a.shape) }, try gb.map { try unbroadcast(guarded($0), to: b.shape) }]
     }
 
     /// dy = dy/da da + dy/db db. The rule is linear in `g`, so each term is the pullback rule
@@ -115,6 +128,16 @@ extension BinaryElementwise {
 
     public var role: OperationRole { .elementwise }
     public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { expression(operands[0], operands[1]) }
+}
+
+/// `d`, an elementwise rule's cotangent for an operand (at the result's shape), made exactly
+/// zero wherever the rule's cotangent is zero, when that cotangent masks and the rule could
+/// turn a zero into NaN (0 * inf, 0 / 0).
+func strongZero(_ d: Tensor, _ rule: PullbackRule, bounded: Bool) throws -> Tensor {
+    guard rule.cotangentMasks, !bounded else { return d }
+    let g = rule.cotangent
+    let b = g.builder
+    return try select(b.apply(Compare(.notEqual), [g, b.constant(0)]), d, b.constant(0))
 }
 
 /// Sums a cotangent computed at a broadcast shape back to the shape of the operand that was
@@ -159,6 +182,7 @@ public struct Add: BinaryElementwise {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init() {}
 
+    public var derivativeIsBounded: Bool { true }
     public var name: String { "add" }
     public func apply(_ a: Double, _ b: Double) -> Double { a + b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a + b }
@@ -172,6 +196,7 @@ public struct Subtract: BinaryElementwise {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init() {}
 
+    public var derivativeIsBounded: Bool { true }
     public var name: String { "sub" }
     public func apply(_ a: Double, _ b: Double) -> Double { a - b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a - b }
@@ -230,6 +255,7 @@ public struct Negate: UnaryElementwise {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init() {}
 
+    public var derivativeIsBounded: Bool { true }
     public var name: String { "neg" }
     public func apply(_ x: Double) -> Double { -x }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { -x }
@@ -380,9 +406,16 @@ public struct Relu: UnaryElementwise {
     static let helper = CFunction("nabla_relu", [.init(.double, "x")], origin: .helper(
         definition: "static double nabla_relu(double x) { return x < 0 ? 0.0 : x; }"))
     public var name: String { "relu" }
+    public var selects: Bool { true }
     public func apply(_ x: Double) -> Double { x < 0 ? 0 : x }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { .call(Relu.helper, x) }
-    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { try g * step(x) }
+    /// g where x > 0, exactly zero elsewhere (a selection, so forward mode too ignores a
+    /// non-finite tangent where the value is clamped).
+    public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? {
+        let b = x.builder
+        return try select(b.apply(Compare(.greater), [x, b.constant(0)]), g, b.constant(0))
+    }
+    public var derivativeIsBounded: Bool { true }
 }
 
 /// |x| elementwise; its derivative at 0 is 0.

@@ -69,17 +69,28 @@ struct AxisSplit {
     /// `m = max over the reduced elements of x`, a NaN winning, starting from -inf: the first
     /// pass of every operation here, the same in the interpreter and the C.
     func maximumStatements(_ x: LoopIR.Operand, into m: LoopIR.Variable, scratch v: LoopIR.Variable) -> [LoopIR.Statement] {
-        let larger = LoopIR.Condition.or(.compare(.greater, .variable(v), .variable(m)), .compare(.notEqual, .variable(v), .variable(v)))
-        return [.declare(m, .literal(-.infinity), mutable: true)]
-            + reducedLoops([.constant(v, x.element(elementIndex)), .ifElse(larger, [.assign(.variable(m), .variable(v))], [])])
+        extremumStatements(x, beats: .greater, from: -.infinity, into: m, scratch: v)
+    }
+
+    /// `m` = the reduced element of x that `beats` every other (a NaN winning), starting from
+    /// `identity`, in the order `extremum` visits them.
+    func extremumStatements(_ x: LoopIR.Operand, beats: LoopIR.ComparisonOperator, from identity: Double, into m: LoopIR.Variable, scratch v: LoopIR.Variable) -> [LoopIR.Statement] {
+        let better = LoopIR.Condition.or(.compare(beats, .variable(v), .variable(m)), .compare(.notEqual, .variable(v), .variable(v)))
+        return [.declare(m, .literal(identity), mutable: true)]
+            + reducedLoops([.constant(v, x.element(elementIndex)), .ifElse(better, [.assign(.variable(m), .variable(v))], [])])
     }
 
     /// The interpreter's twin of `maximumStatements`.
     static func maximum(_ x: [Double], _ base: Int, _ offsets: [Int]) -> Double {
-        var m = -Double.infinity
+        extremum(x, base, offsets, beats: .greater, from: -.infinity)
+    }
+
+    /// The interpreter's twin of `extremumStatements`.
+    static func extremum(_ x: [Double], _ base: Int, _ offsets: [Int], beats: LoopIR.ComparisonOperator, from identity: Double) -> Double {
+        var m = identity
         for offset in offsets {
             let v = x[base + offset]
-            if v > m || v.isNaN { m = v }
+            if Compare.holds(beats, v, m) || v.isNaN { m = v }
         }
         return m
     }
