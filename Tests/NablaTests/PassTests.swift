@@ -27,6 +27,9 @@ let ruleCases: [RuleCase] = [
     RuleCase(rule: "broadcast(broadcast(x)) -> broadcast(x)") { _, s in try s.broadcast(to: [8]).broadcast(to: [3, 8]) },
     RuleCase(rule: "broadcast(reshape(scalar)) -> broadcast(scalar)") { _, s in try s.reshaped([1]).broadcast(to: [8]) },
     RuleCase(rule: "transpose(transpose(x)) -> transpose(x)") { x, _ in try x.reshaped([2, 2, 2]).transposed([1, 2, 0]).transposed([2, 0, 1]) },
+    RuleCase(rule: "where(constant c, a, b) -> a or b") { x, s in try Nabla.where(x.builder.constant(1), sin(x), s) },
+    RuleCase(rule: "where(constant c, a, b) -> a or b") { x, s in try Nabla.where(x.builder.constant(0), x, sin(s)) },
+    RuleCase(rule: "where(c, a, a) -> a") { x, s in try Nabla.where(x .> s, sin(x), sin(x)) },
     RuleCase(rule: "identity transpose -> x") { x, _ in try x.builder.apply(Transpose(permutation: [0]), [x]) },
 ]
 

@@ -151,6 +151,15 @@ public let rewriteRules: [RewriteRule] = [
         }
         return nil
     },
+    // A selection by a constant condition copies one branch, so taking it is exact.
+    RewriteRule(name: "where(constant c, a, b) -> a or b", operations: [Select.self], operandRoles: [.constant, .view], fastMathOnly: false) { op, xs, shape in
+        guard op is Select, let c = uniformValue(xs[0]) else { return nil }
+        return try shaped(c != 0 ? xs[1] : xs[2], shape)
+    },
+    RewriteRule(name: "where(c, a, a) -> a", operations: [Select.self], fastMathOnly: false) { op, xs, shape in
+        guard op is Select, xs[1].id == xs[2].id else { return nil }
+        return try shaped(xs[1], shape)
+    },
     RewriteRule(name: "reshape(x) to its own shape -> x", operations: [Reshape.self, BroadcastTo.self], fastMathOnly: false) { op, xs, shape in
         guard op is Reshape || op is BroadcastTo, xs[0].shape == shape else { return nil }
         return xs[0]
