@@ -25,12 +25,23 @@ public func gradient(of y: Tensor, wrt variable: Tensor) throws -> Tensor {
 ///
 /// `cotangent` must have `y`'s shape.
 public func vjp(of y: Tensor, wrt variables: [Tensor], cotangent: Tensor) throws -> [Tensor] {
+    try vjp(of: [y], cotangents: [cotangent], wrt: variables)
+}
+
+/// Vector-Jacobian product of several values at once: the sum over `outputs[j]` of
+/// `cotangents[j]^T (d outputs[j] / dx)` for each variable x, shaped like x. `masking`: the
+/// cotangents may hold zeros of a selection (`PullbackRule.cotangentMasks`), to be kept exact.
+func vjp(of outputs: [Tensor], cotangents: [Tensor], wrt variables: [Tensor], masking: Bool = false) throws -> [Tensor] {
+    guard let y = outputs.max(by: { $0.id < $1.id }) else { throw NablaError.invalidArgument(op: "vjp", reason: "needs at least one value") }
     let builder = y.builder
-    guard cotangent.builder === builder, variables.allSatisfy({ $0.builder === builder }) else {
+    guard outputs.count == cotangents.count else {
+        throw NablaError.countMismatch(what: "cotangents", expected: outputs.count, got: cotangents.count)
+    }
+    guard outputs.allSatisfy({ $0.builder === builder }), cotangents.allSatisfy({ $0.builder === builder }), variables.allSatisfy({ $0.builder === builder }) else {
         throw NablaError.mixedBuilders(op: "vjp")
     }
-    guard cotangent.shape == y.shape else {
-        throw NablaError.shapeMismatch(op: "vjp", shapes: [y.shape, cotangent.shape], reason: "the cotangent must have the shape of the differentiated value")
+    for (output, cotangent) in zip(outputs, cotangents) where cotangent.shape != output.shape {
+        throw NablaError.shapeMismatch(op: "vjp", shapes: [output.shape, cotangent.shape], reason: "the cotangent must have the shape of the differentiated value")
     }
     let last = y.id
     // Nodes that depend on some variable: only their operands' cotangents are worth building.
@@ -43,7 +54,10 @@ public func vjp(of y: Tensor, wrt variables: [Tensor], cotangent: Tensor) throws
     // Whether a node's adjoint came (in part) through a selecting operation, whose zeros must
     // stay exact upstream.
     var masks = [Bool](repeating: false, count: last + 1)
-    adjoints[last] = cotangent
+    for (output, cotangent) in zip(outputs, cotangents) {
+        adjoints[output.id] = try adjoints[output.id].map { try $0 + cotangent } ?? cotangent
+        masks[output.id] = masking
+    }
     let earliest = variables.map(\.id).min() ?? last
     for id in stride(from: last, through: earliest, by: -1) {
         guard let g = adjoints[id], dependsOnVariable[id] else { continue }

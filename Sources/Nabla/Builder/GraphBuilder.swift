@@ -16,11 +16,32 @@ public final class GraphBuilder {
     private var existing = HashConsTable()
     private var inputNames = Set<String>()
 
+    /// The builder of the graph around this one, when this one builds a loop body: tensors of
+    /// it (and of its own parents) used here become inputs of the body (`captures`).
+    let parent: GraphBuilder?
+    /// How many builders enclose this one.
+    let depth: Int
+    /// The tensors of enclosing builders this body reads, in the order their inputs were made,
+    /// with the input node standing for each here.
+    private(set) var captures: [(outer: Tensor, inner: Int)] = []
+    private var captureOf: [Int: Int] = [:]
+
     /// An empty builder.
-    public init() {}
+    public init() {
+        parent = nil
+        depth = 0
+    }
+
+    /// A builder for the body of a loop inside `parent`'s graph.
+    init(bodyOf parent: GraphBuilder) {
+        self.parent = parent
+        depth = parent.depth + 1
+    }
 
     /// A builder with room for `capacity` nodes (a pass rebuilding a graph of known size).
     init(capacity: Int) {
+        parent = nil
+        depth = 0
         existing = HashConsTable(capacity: capacity)
         nodes.reserveCapacity(capacity)
         roles.reserveCapacity(capacity)
@@ -106,8 +127,13 @@ public final class GraphBuilder {
     ///   when an operand's or the result's shape has more than `Shape.maximumElementCount`
     ///   elements.
     public func apply(_ operation: some Operation, _ operands: [Tensor]) throws -> Tensor {
-        for operand in operands where operand.builder !== self {
-            throw NablaError.mixedBuilders(op: operation.name)
+        var operands = operands
+        if operands.contains(where: { $0.builder !== self }) {
+            // In a loop body, tensors of the graphs around it are captured; the operation goes
+            // to the innermost builder involved.
+            let innermost = operands.map(\.builder).max { $0.depth < $1.depth }!
+            if innermost.depth > depth { return try innermost.apply(operation, operands) }
+            operands = try operands.map { try $0.builder === self ? $0 : capture($0, op: operation.name) }
         }
         if let shortened = Self.shortenedSteps(operation) { return try apply(shortened, operands) }
         let inputs = operands.map(\.id)
@@ -123,6 +149,34 @@ public final class GraphBuilder {
         try shape.checkElementCount(of: operation.name)
         let id = append(Graph.Node(operation: operation, inputs: inputs, shape: shape))
         existing.insert(id, hash: hash)
+        return Tensor(builder: self, id: id)
+    }
+
+    /// `t`, a tensor of a builder around this one, as a tensor here: an input of the body
+    /// (one per captured tensor), or a copy of a constant.
+    /// - Throws: `NablaError.mixedBuilders` when `t` is of no builder around this one.
+    func capture(_ t: Tensor, op: String) throws -> Tensor {
+        if t.builder === self { return t }
+        // The builders from this one out to t's, each capturing from the next one out.
+        var chain: [GraphBuilder] = [self]
+        while let next = chain[chain.count - 1].parent, next !== t.builder { chain.append(next) }
+        guard chain[chain.count - 1].parent === t.builder else { throw NablaError.mixedBuilders(op: op) }
+        var current = t
+        for builder in chain.reversed() { current = builder.captureFromParent(current) }
+        return current
+    }
+
+    /// `t`, a tensor of the parent builder, as an input (or a constant) of this one.
+    private func captureFromParent(_ t: Tensor) -> Tensor {
+        if let constant = t.operation as? Constant { return constant.value.shape.isScalar ? self.constant(constant.value.scalar) : self.constant(constant.value) }
+        if let id = captureOf[t.id] { return Tensor(builder: self, id: id) }
+        var name = "captured\(captures.count)"
+        while inputNames.contains(name) { name += "_" }
+        inputNames.insert(name)
+        let id = append(Graph.Node(operation: Input(), inputs: [], shape: t.shape))
+        inputPorts.append(Graph.Port(name: name, node: id))
+        captures.append((t, id))
+        captureOf[t.id] = id
         return Tensor(builder: self, id: id)
     }
 
