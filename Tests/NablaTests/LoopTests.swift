@@ -21,7 +21,7 @@ struct LoopInterpreterTests {
         let tangent = try jvp(of: y, wrt: [a], tangents: [t])
         let graph = try g.graph(outputs: ["y": y, "dy0": grads[0], "da": grads[1], "ty": tangent])
         let point = ["y0": TensorData(0.3), "a": TensorData(0.2), "t": TensorData(1)]
-        let out = try Interpreter.evaluate(graph, inputs: point)
+        let out = try expectKernelMatchesInterpreter(graph, point)
         #expect(out["y"]!.scalar == unrolledRecurrence(0.3, 0.2, steps: 20))
         let h = 1e-6
         let dy0 = (unrolledRecurrence(0.3 + h, 0.2, steps: 20) - unrolledRecurrence(0.3 - h, 0.2, steps: 20)) / (2 * h)
@@ -29,5 +29,144 @@ struct LoopInterpreterTests {
         expectClose(out["dy0"]!.scalar, dy0, tolerance: 1e-7)
         expectClose(out["da"]!.scalar, da, tolerance: 1e-7)
         expectClose(out["ty"]!.scalar, da, tolerance: 1e-7)
+    }
+}
+
+/// Checks every derivative output of a graph file against central finite differences (with
+/// the interpreter) and its kernel against the interpreter bit for bit; returns the values.
+@discardableResult
+func checkFile(_ source: String, _ inputs: [String: TensorData], tolerance: Double = 1e-6, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: TensorData] {
+    let program = try NablaProgram(source: source, fileName: "test.nabla")
+    let values = try evaluateBoth(source, inputs, sourceLocation: sourceLocation)
+    let results = try DerivativeCheck.check(program, at: inputs, computed: values)
+    #expect(!results.isEmpty || program.derivatives.isEmpty, sourceLocation: sourceLocation)
+    for result in results {
+        #expect(result.passed && result.error <= tolerance, "\(result.output): error \(result.error)", sourceLocation: sourceLocation)
+    }
+    return values
+}
+
+@Suite("Loops in the language")
+struct LoopLanguageTests {
+    @Test func foldOverStepsMatchesTheUnrolledRecurrence() throws {
+        let out = try checkFile("""
+            input y0
+            input a
+            def step(y, k) = 0.9 * sin(y) + a
+            output y = fold(step, y0, 50)
+            grad y wrt y0, a
+            hessian y wrt a
+            """, ["y0": TensorData(0.3), "a": TensorData(0.2)])
+        #expect(out["y"]!.scalar == unrolledRecurrence(0.3, 0.2, steps: 50))
+    }
+
+    @Test func theStepNumberIsAScalarCountingFromZero() throws {
+        let out = try checkFile("""
+            input x
+            def add(c, k) = c + k * x
+            output s = fold(add, 0, 5)
+            grad s wrt x
+            """, ["x": TensorData(2)])
+        #expect(out["s"]!.scalar == 20)  // (0 + 1 + 2 + 3 + 4) x
+        #expect(out["ds/dx"]!.scalar == 10)
+    }
+
+    @Test func foldAndScanOverRowsAndMapOverRows() throws {
+        let xs = try TensorData(shape: [4, 2], scalars: [1, 2, -1, 0.5, 3, -2, 0.25, 1])
+        let out = try checkFile("""
+            input xs: [4, 2]
+            input w: [2]
+            def acc(c, x) = c + sum(x * w)^2
+            def walk(c, x) = tanh(c + x * w)
+            def norm2(x) = sum(x^2) * w
+            output f = fold(acc, 0, xs)
+            output s = scan(walk, [0, 0], xs)
+            output m = map(norm2, xs)
+            output L = f + sum(s) + sum(m)
+            grad L wrt xs, w
+            jacobian s wrt w
+            """, ["xs": xs, "w": try TensorData(shape: [2], scalars: [0.5, -0.25])])
+        #expect(out["s"]!.shape == [4, 2])
+        #expect(out["m"]!.shape == [4, 2])
+        let rows = (0..<4).map { Array(xs.scalars[(2 * $0)..<(2 * $0 + 2)]) }
+        let f = rows.reduce(0.0) { $0 + pow($1[0] * 0.5 - $1[1] * 0.25, 2) }
+        expectClose(out["f"]!.scalar, f, tolerance: 1e-15)
+        #expect(out["m"]!.scalars[0] == 5 * 0.5)
+    }
+
+    @Test func loopsNestAndComposeWithEveryDerivative() throws {
+        try checkFile("""
+            input X: [3, 2]
+            input p
+            input v
+            def inner(x) = sin(p * x)
+            def around(c, k) = c * 0.5 + sum(map(inner, X)) * k
+            output F = fold(around, p, 4)
+            grad F wrt p
+            hessian F wrt p
+            jvp F wrt p along v
+            hvp F wrt p along v
+            """, ["X": try TensorData(shape: [3, 2], scalars: [0.1, 0.2, 0.3, -0.4, 0.5, 0.6]), "p": TensorData(0.7), "v": TensorData(1.5)])
+    }
+
+    @Test func branchesInsideLoopsStayBranchSafe() throws {
+        let out = try checkFile("""
+            input xs: [3]
+            def acc(c, x) = c + where(x > 0, log(x), 0)
+            output f = fold(acc, 0, xs)
+            grad f wrt xs
+            """, ["xs": try TensorData(shape: [3], scalars: [2, 0.5, 4])])
+        #expect(out["df/dxs"]!.scalars == [0.5, 2, 0.25])
+        let at = try evaluateBoth("""
+            input xs: [3]
+            def acc(c, x) = c + where(x > 0, log(x), 0)
+            output f = fold(acc, 0, xs)
+            grad f wrt xs
+            """, ["xs": try TensorData(shape: [3], scalars: [0, -1, 4])])
+        #expect(at["df/dxs"]!.scalars == [0, 0, 0.25])
+    }
+
+    /// The C of a loop is one loop over its body: 10 and 100,000 steps give the same C but for
+    /// the numbers in it.
+    @Test func theCDoesNotGrowWithTheTripCount() throws {
+        func c(_ steps: Int) throws -> String {
+            let program = try NablaProgram(source: """
+                input y0
+                input a
+                def step(y, k) = 0.999 * sin(y) + 0.001 * a
+                output y = fold(step, y0, \(steps))
+                grad y wrt y0, a
+                """, fileName: "t")
+            return try emitC(program.graph).code
+        }
+        let small = try c(10), large = try c(100_000)
+        func shape(_ text: String) -> String { text.replacingOccurrences(of: "[0-9]+", with: "N", options: .regularExpression) }
+        #expect(shape(small) == shape(large))
+        #expect(abs(small.count - large.count) < 200)
+    }
+}
+
+@Suite("Loops: bad input")
+struct LoopDiagnosticTests {
+    @Test func aBodyReturningAnotherShapeThanItsCarry() {
+        #expect(diagnostics("input x: [2]\ndef grow(c, k) = [c[0], c[1], k]\noutput y = fold(grow, x, 3)\n") == """
+            test.nabla:3:12: error: the body of 'grow' returns shape [3] for a carry of shape [2]; 'fold' needs the shape it takes
+            3 | output y = fold(grow, x, 3)
+              |            ^~~~~~~~~~~~~~~~
+            1 error in test.nabla
+            """)
+    }
+
+    @Test func mapOverAScalarUnknownFunctionsAndWrongArity() {
+        #expect(diagnostics("input x\ndef f(r) = r\noutput y = map(f, x)\n").contains("test.nabla:3:12: error: 'map' runs over the rows of a tensor, but its last argument is a scalar"))
+        #expect(diagnostics("input x: [2]\noutput y = map(nothing, x)\n").contains("test.nabla:2:16: error: unknown function 'nothing'"))
+        #expect(diagnostics("input x: [2]\ndef f(a, b) = a\noutput y = map(f, x)\n").contains("error: 'map' needs a function of 1 parameter (a row); 'f' takes 2"))
+        #expect(diagnostics("input x: [2]\noutput y = map(sin, x)\n").contains("error: 'map' takes a function defined with 'def'; wrap the built-in 'sin' in one"))
+        #expect(diagnostics("input x: [2]\noutput y = fold(x, x, 3)\n").contains("test.nabla:2:17: error: 'x' is a value; the first argument of 'fold' is the name of a function defined with 'def'"))
+    }
+
+    @Test func aLoopOverItselfIsAnError() {
+        let text = diagnostics("input x\ndef f(c, k) = fold(f, c, 2)\noutput y = fold(f, x, 3)\n")
+        #expect(text.contains("error: recursive loop: the body of 'f' runs a loop over itself ('f' -> 'f')"), "\(text)")
     }
 }

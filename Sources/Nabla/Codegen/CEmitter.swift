@@ -142,7 +142,7 @@ public struct Compilation: Sendable {
         } catch let error as LoopIR.RenderError {
             throw internalError(error.description)
         }
-        let runtime = options.useRuntime ? LoopIR.functionsCalled(by: program.parts.flatMap(\.statements)).filter {
+        let runtime = options.useRuntime ? LoopIR.functionsCalled(by: program.parts.flatMap(\.statements) + program.parts.flatMap(\.subprogramStatements)).filter {
             if case .runtime = $0.origin { return true } else { return false }
         }.map(\.name) : []
         return CKernelSource(
@@ -184,7 +184,7 @@ public struct Compilation: Sendable {
         for k in 0..<plan.parts.count {
             let part = try lowering.part(k)
             if options.useRuntime {
-                for f in LoopIR.functionsCalled(by: part.statements) where seen.insert(f.name).inserted {
+                for f in LoopIR.functionsCalled(by: part.statements + part.subprogramStatements) where seen.insert(f.name).inserted {
                     if case .runtime = f.origin { runtime.append(f.name) }
                 }
             }
@@ -213,7 +213,7 @@ public struct Compilation: Sendable {
             foldedViews: nodes.indices.filter { plan.facts.roles[$0] == .view && !plan.materialized[$0] }.count,
             loops: groups.count, fusedNodes: groups.reduce(0) { $0 + $1.members.count },
             storedIntermediates: plan.memory.offsets.compactMap { $0 }.count,
-            workspaceBytes: plan.memory.size * 8, functions: plan.parts.count)
+            workspaceBytes: plan.workspaceDoubles * 8, functions: plan.parts.count)
     }
 }
 

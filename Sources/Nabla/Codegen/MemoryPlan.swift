@@ -61,7 +61,7 @@ struct MemoryPlan {
     }
 
     /// `count` doubles rounded up to the alignment.
-    private static func rounded(_ count: Int) -> Int {
+    static func rounded(_ count: Int) -> Int {
         (count + alignment - 1) / alignment * alignment
     }
 

@@ -4,12 +4,17 @@ enum Builtin: String, CaseIterable {
     case pow, sum, mean, dot, outer, transpose, reshape, trace, diag, eye, norm
     case logsumexp, softmax, logSoftmax = "log_softmax", det, logdet, inv, solve, concat
     case `where`, maximum, minimum, clip, sign, max, min
+    case fold, scan, map
+
+    /// The loops: their first argument names a function, lowered as a loop body.
+    var isLoop: Bool { self == .fold || self == .scan || self == .map }
 
     /// How many arguments it takes; `concat` takes three or more, checked on its own.
     var arity: ClosedRange<Int> {
         switch self {
         case .pow, .dot, .outer, .reshape, .solve, .maximum, .minimum: return 2...2
-        case .where, .clip: return 3...3
+        case .where, .clip, .fold, .scan: return 3...3
+        case .map: return 2...2
         case .sum, .mean, .transpose, .logsumexp, .softmax, .logSoftmax, .max, .min: return 1...2
         case .concat: return 3...Int.max
         default: return 1...1
@@ -82,6 +87,8 @@ extension Elaborator {
             return try apply(at: span) { try clip(x, lo, hi) } describe: {
                 "cannot clip shape \(x.shape) to bounds of shapes \(lo.shape) and \(hi.shape)"
             }
+        case .fold, .scan, .map:
+            preconditionFailure("loops are lowered by scheduleLoop")
         case .max, .min:
             let x = x!
             if arguments.count == 1 { return builtin == .max ? Nabla.max(x) : Nabla.min(x) }

@@ -3,7 +3,7 @@
 struct Elaborator {
     let file: SourceFile
     let overrides: [String: Int]
-    let builder = GraphBuilder()
+    var builder = GraphBuilder()
     var diagnostics: [Diagnostic] = []
 
     var dims: [String: Int] = [:]
@@ -36,6 +36,8 @@ struct Elaborator {
     var jacobianLayout: JacobianLayout = .numerator
     /// Where each name was first declared, for "already declared" notes.
     var declaredAt: [String: SourceSpan] = [:]
+    /// Functions whose bodies are being lowered as loop bodies, outermost first.
+    var loopBodies: [String] = []
     /// The binding whose expression is being lowered.
     var beingDefined: String?
 

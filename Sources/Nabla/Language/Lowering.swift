@@ -46,6 +46,8 @@ extension Elaborator {
         case not(SourceSpan)
         /// Pops `count` tensors of one shape, pushes them stacked along a new leading axis.
         case stack(count: Int, span: SourceSpan)
+        /// Pops a loop's tensor arguments (its initial carry, its sequence), pushes its result.
+        case loop(Builtin, function: Name, steps: Int?, span: SourceSpan)
         /// Pops the built-in's tensor arguments, pushes its result.
         case builtin(Builtin, arguments: [Expression], tensorCount: Int, span: SourceSpan)
         /// Pops a user function's arguments; pushes the result of an earlier identical call, or
@@ -178,6 +180,7 @@ extension Elaborator {
         }
         guard let builtin = Builtin(rawValue: function.text) else { throw unknownFunction(function) }
         try checkArguments(of: builtin, arguments, span: span)
+        if builtin.isLoop { return try scheduleLoop(builtin, arguments, span: span, in: scope, &state) }
         let lowered = builtin.tensorArguments(of: arguments, constantValue: constantValue)
         state.tasks.append(.apply(.builtin(builtin, arguments: arguments, tensorCount: lowered.count, span: span)))
         for index in lowered.reversed() { state.tasks.append(.lower(arguments[index], scope)) }
@@ -220,6 +223,9 @@ extension Elaborator {
                 throw error("the elements of this list have different shapes: element 1 has shape \(elements[0].shape), element \(odd + 1) has shape \(elements[odd].shape)", at: span)
             }
             try push(try apply(at: span) { try stack(elements) } describe: { "cannot stack these elements" }, at: span, &state)
+        case let .loop(builtin, function, steps, span):
+            let tensors = state.popResults(builtin == .map || steps != nil ? 1 : 2)
+            try push(try runLoop(builtin, function, tensors, steps: steps, span: span), at: span, &state)
         case let .builtin(builtin, arguments, tensorCount, span):
             let tensors = state.popResults(tensorCount)
             try push(try apply(builtin, arguments, tensors: tensors, span: span), at: span, &state)
@@ -333,5 +339,103 @@ extension Elaborator {
     private mutating func unknownFunction(_ function: Name) -> Reported {
         let near = maySuggest(for: function.text) ? suggestion(for: function.text, among: Array(builtinNames) + Array(functions.keys)) : nil
         return error("unknown function \(function.quoted)", at: function.span, label: near.map { "did you mean '\($0)'?" })
+    }
+
+    // MARK: - Loops
+
+    /// `fold(f, init, n)`, `fold(f, init, xs)`, `scan(...)` likewise, `map(f, xs)`: checks the
+    /// function and pushes the steps that lower the tensors and run the loop. A last argument
+    /// written as a whole number (literals and dims) is a number of steps; anything else is a
+    /// sequence.
+    private mutating func scheduleLoop(_ builtin: Builtin, _ arguments: [Expression], span: SourceSpan, in scope: Scope, _ state: inout LoweringState) throws {
+        let kind = builtin.rawValue
+        guard case let .name(function) = arguments[0] else {
+            throw error("the first argument of '\(kind)' is the name of a function defined with 'def'", at: arguments[0].span)
+        }
+        guard let definition = functions[function.text] else {
+            if builtinNames.contains(function.text) {
+                throw error("'\(kind)' takes a function defined with 'def'; wrap the built-in \(function.quoted) in one", at: function.span)
+            }
+            if values[function.text] != nil || dims[function.text] != nil {
+                throw error("\(function.quoted) is a value; the first argument of '\(kind)' is the name of a function defined with 'def'", at: function.span)
+            }
+            throw unknownFunction(function)
+        }
+        if recursiveFunctions.contains(function.text) { throw Reported() }
+        let parameters = builtin == .map ? 1 : 2
+        let role = builtin == .map ? "a row" : "the carry and the step number k (or a row)"
+        try require(definition.parameters.count == parameters, "'\(kind)' needs a function of \(parameters) parameter\(parameters == 1 ? "" : "s") (\(role)); \(function.quoted) takes \(definition.parameters.count)", at: function.span)
+        let last = arguments[arguments.count - 1]
+        let steps = builtin != .map && isWholeNumberSyntax(last) ? try staticInteger(last) : nil
+        if let steps { try require(steps >= 0, "'\(kind)' needs a number of steps that is not negative, got \(steps)", at: last.span) }
+        state.tasks.append(.apply(.loop(builtin, function: function, steps: steps, span: span)))
+        if steps == nil { state.tasks.append(.lower(last, scope)) }
+        if builtin != .map { state.tasks.append(.lower(arguments[1], scope)) }
+    }
+
+    /// True for an expression written with literals, dims and `+ - *` only.
+    private func isWholeNumberSyntax(_ expression: Expression) -> Bool {
+        var pending = [expression]
+        while let e = pending.popLast() {
+            switch e {
+            case .number: continue
+            case let .name(name): if dims[name.text] == nil { return false }
+            case let .negation(operand, _): pending.append(operand)
+            case let .chain(first, rest, _):
+                guard rest.allSatisfy({ $0.op != .divide && $0.op != .matmul }) else { return false }
+                pending.append(first)
+                pending += rest.map(\.operand)
+            default: return false
+            }
+        }
+        return true
+    }
+
+    /// Runs a loop whose body is `function`'s, lowered once into a body graph of its own; the
+    /// tensors are the initial carry (not for `map`) and the sequence (without `steps`).
+    private mutating func runLoop(_ builtin: Builtin, _ function: Name, _ tensors: [Tensor], steps: Int?, span: SourceSpan) throws -> Tensor {
+        if let cycle = loopBodies.firstIndex(of: function.text) {
+            let names = (loopBodies[cycle...] + [function.text]).map { "'\($0)'" }.joined(separator: " -> ")
+            throw error("recursive loop: the body of \(function.quoted) runs a loop over itself (\(names))", at: function.span)
+        }
+        let definition = functions[function.text]!
+        let initial = builtin == .map ? nil : tensors[0]
+        let sequence = steps == nil ? tensors[tensors.count - 1] : nil
+        if let sequence {
+            try require(sequence.shape.rank > 0, "'\(builtin.rawValue)' runs over the rows of a tensor, but its last argument is a scalar; give a tensor with a leading axis, or a whole number of steps", at: span)
+        }
+        let rowShape = sequence.map { Shape(Array($0.shape.dims.dropFirst())) }
+        let outer = builder
+        let savedExpansions = expansions
+        loopBodies.append(function.text)
+        defer {
+            builder = outer
+            expansions = savedExpansions
+            loopBodies.removeLast()
+        }
+        let made: (body: LoopBody, captures: [Tensor])
+        do {
+            made = try makeBody(parent: outer, carries: initial.map { [$0.shape] } ?? [], rows: rowShape.map { [$0] } ?? []) { carries, rows, k in
+                builder = k.builder
+                expansions = [:]
+                var scope: Scope = [:]
+                for (parameter, argument) in zip(definition.parameters, carries + (rows.isEmpty ? [k] : rows)) { scope[parameter.text] = argument }
+                let result = try lower(definition.body, scope: scope)
+                switch builtin {
+                case .scan: return ([result], [result])
+                case .fold: return ([result], [])
+                default: return ([], [result])
+                }
+            }
+        } catch let NablaError.shapeMismatch(_, shapes, _) where shapes.count == 2 {
+            throw error("the body of \(function.quoted) returns shape \(shapes[1]) for a carry of shape \(shapes[0]); '\(builtin.rawValue)' needs the shape it takes", at: span)
+        }
+        builder = outer
+        do {
+            let (finals, outputs) = try runScan(initial.map { [$0] } ?? [], sequence.map { [$0] } ?? [], steps: steps ?? sequence!.shape[0], body: made.body, captures: made.captures)
+            return builtin == .fold ? finals[0] : outputs[0]
+        } catch let failure as NablaError {
+            throw error("cannot run '\(builtin.rawValue)' over \(function.quoted): \(failure)", at: span)
+        }
     }
 }

@@ -33,12 +33,30 @@ extension LoopIR {
         out.line("/* Entry point: int \(program.name)(const double *const *inputs, double *const *outputs, void *workspace); */")
         out.line("/* Workspace: \(program.workspaceDoubles * 8) bytes. */")
         out.line("")
-        let functions = functionsCalled(by: program.parts.flatMap(\.statements))
+        let functions = functionsCalled(by: program.parts.flatMap(\.statements) + program.parts.flatMap(\.subprogramStatements))
         try writeDeclarations(of: functions, runtime: runtime, to: &out)
         for constant in program.constants { writeConstant(constant, to: &out) }
         out.line("")
+        for part in program.parts { writeSubprograms(of: part, guardedConstants: false, to: &out) }
         writeParts(program, to: &out)
         return out.text
+    }
+
+    /// The subprograms `function` invokes, each a static function (with its constants) before
+    /// the ones invoking it. `guardedConstants`: each constant inside `#ifndef`, for units.
+    static func writeSubprograms(of function: Function, guardedConstants: Bool, to out: inout CText) {
+        for sub in function.subprograms {
+            out.line("/* Loop body \(sub.name): \(sub.inputCount) inputs, \(sub.outputCount) outputs, workspace \(sub.workspaceDoubles * 8) bytes. */")
+            for constant in sub.constants {
+                if guardedConstants {
+                    out.line("#ifndef NABLA_DEFINED_\(name(.constant(constant.id)))")
+                    out.line("#define NABLA_DEFINED_\(name(.constant(constant.id)))")
+                }
+                writeConstant(constant, to: &out)
+                if guardedConstants { out.line("#endif") }
+            }
+            writeParts(sub, isStatic: true, to: &out)
+        }
     }
 
     /// Prototypes of libm's and the runtime's functions (or the runtime's standalone forms) and
@@ -92,8 +110,8 @@ extension LoopIR {
 
     static let signature = "(const double *const *inputs, double *const *outputs, void *workspace)"
 
-    private static func writeParts(_ program: Program, to out: inout CText) {
-        let entry = "int \(program.name)\(signature)"
+    private static func writeParts(_ program: Program, isStatic: Bool = false, to out: inout CText) {
+        let entry = (isStatic ? "static int " : "int ") + "\(program.name)\(signature)"
         // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
         // compiled on its own.
         if program.parts.count == 1 {
@@ -198,6 +216,14 @@ extension LoopIR {
             out.line("\(writable ? "" : "const ")double *const p\(n) = \(address(buffer, index));")
         case let .counter(counter, start):
             out.line("long \(name(counter)) = \(start);")
+        case let .invoke(invocation):
+            out.line("{")
+            out.indent += 1
+            out.line("const double *nabla_in[\(max(invocation.inputs.count, 1))] = {\(invocation.inputs.isEmpty ? "0" : invocation.inputs.map(argumentText).joined(separator: ", "))};")
+            out.line("double *nabla_out[\(max(invocation.outputs.count, 1))] = {\(invocation.outputs.isEmpty ? "0" : invocation.outputs.map(argumentText).joined(separator: ", "))};")
+            out.line("\(invocation.function)(nabla_in, nabla_out, \(argumentText(invocation.workspace)));")
+            out.indent -= 1
+            out.line("}")
         }
     }
 
@@ -287,14 +313,25 @@ extension LoopIR {
         out.append("(")
         for (k, argument) in arguments.enumerated() {
             if k > 0 { out.append(", ") }
-            switch argument {
-            case let .value(e): write(e, to: &out)
-            case let .integer(n): out.append(String(n))
-            case let .address(buffer, index): out.append(address(buffer, index))
-            case let .addressOf(v): out.append("&" + name(v))
-            }
+            write(argument, to: &out)
         }
         out.append(")")
+    }
+
+    private static func write(_ argument: Argument, to out: inout CText) {
+        switch argument {
+        case let .value(e): write(e, to: &out)
+        case let .integer(n): out.append(String(n))
+        case let .address(buffer, index): out.append(address(buffer, index))
+        case let .addressOf(v): out.append("&" + name(v))
+        }
+    }
+
+    /// An argument's C text.
+    private static func argumentText(_ argument: Argument) -> String {
+        var out = CText()
+        write(argument, to: &out)
+        return out.text
     }
 
     // MARK: - Names
@@ -369,6 +406,7 @@ extension LoopIR {
         case let .reduced(k): return "r\(k)"
         case .column: return "j"
         case .inner: return "p"
+        case .step: return "k"
         }
     }
 

@@ -23,6 +23,11 @@ extension LoopIR {
         case let .call(function, arguments): return .call(function, arguments.map { mapIndices($0, f) })
         case let .ifElse(c, a, b): return .ifElse(mapIndices(c, f), mapIndices(a, f), mapIndices(b, f))
         case let .pointer(n, buffer, index, writable): return .pointer(n, buffer, f(index), writable: writable)
+        case var .invoke(invocation):
+            invocation.inputs = invocation.inputs.map { mapIndices($0, f) }
+            invocation.outputs = invocation.outputs.map { mapIndices($0, f) }
+            invocation.workspace = mapIndices(invocation.workspace, f)
+            return .invoke(invocation)
         }
     }
 

@@ -23,6 +23,8 @@ extension LoopIR {
         case column
         /// `p`: a loop over the summation index of a product.
         case inner
+        /// `k`: the loop over the steps of a `Scan`.
+        case step
     }
 
     /// A scalar variable of generated code.
@@ -238,9 +240,33 @@ extension LoopIR {
         case pointer(Int, Buffer, Index, writable: Bool)
         /// `long counter = start;`, for loops that continue from it.
         case counter(Counter, start: Int)
+        /// A call of another function of the kernel (a loop's body) with the kernel calling
+        /// convention: arrays of its inputs' and outputs' addresses, and its workspace.
+        case invoke(Invocation)
 
         /// `const double v = e;`
         public static func constant(_ v: Variable, _ e: Expression) -> Statement { .declare(v, e, mutable: false) }
+    }
+
+    /// A call of a subprogram (`Function.subprograms`): `name(inputs, outputs, workspace)` with
+    /// the addresses given, as `{ const double *in[] = {...}; double *out[] = {...}; ... }`.
+    public struct Invocation: Hashable, Sendable {
+        /// The subprogram's entry point (a C identifier derived from the kernel's name).
+        public var function: String
+        /// Where each of its inputs' elements start.
+        public var inputs: [Argument]
+        /// Where each of its outputs' elements go.
+        public var outputs: [Argument]
+        /// The start of its workspace.
+        public var workspace: Argument
+
+        /// A call of `function` with these addresses.
+        public init(function: String, inputs: [Argument], outputs: [Argument], workspace: Argument) {
+            self.function = function
+            self.inputs = inputs
+            self.outputs = outputs
+            self.workspace = workspace
+        }
     }
 
     /// One C function of a kernel: its stored scalars (declared first) and its statements.
@@ -249,11 +275,15 @@ extension LoopIR {
         public var scalars: [Variable]
         /// The function's body, in order.
         public var statements: [Statement]
+        /// The programs its statements invoke (the bodies of its loops, and theirs), each one
+        /// before those that invoke it; written as static functions before this one.
+        public var subprograms: [Program]
 
         /// A function running `statements`, declaring `scalars` first.
-        public init(scalars: [Variable] = [], statements: [Statement]) {
+        public init(scalars: [Variable] = [], statements: [Statement], subprograms: [Program] = []) {
             self.scalars = scalars
             self.statements = statements
+            self.subprograms = subprograms
         }
     }
 
@@ -307,4 +337,9 @@ extension LoopIR {
             self.summary = summary
         }
     }
+}
+
+extension LoopIR.Function {
+    /// The statements of every subprogram this function invokes (for the functions they call).
+    var subprogramStatements: [LoopIR.Statement] { subprograms.flatMap { $0.parts.flatMap(\.statements) } }
 }

@@ -78,6 +78,8 @@ extension LoopIR {
             case let .statement(.call(_, arguments)):
                 for case let .address(buffer, _) in arguments { written.insert(buffer) }
             case let .statement(.pointer(_, buffer, _, writable)) where writable: written.insert(buffer)
+            case let .statement(.invoke(invocation)):
+                for case let .address(buffer, _) in invocation.outputs + [invocation.workspace] { written.insert(buffer) }
             default: break
             }
         }
@@ -111,7 +113,7 @@ extension LoopIR {
                     if let s = inner.start, s < inner.end { collect(inner.body) }
                 case let .block(inner):
                     collect(inner)
-                case .ifElse, .call, .pointer, .counter, .comment:
+                case .ifElse, .call, .pointer, .counter, .comment, .invoke:
                     continue
                 default:
                     visit(statement) { item in
@@ -174,7 +176,7 @@ extension LoopIR {
 
     static func mapExpressions(_ statement: Statement, _ rewrite: (Expression) -> Expression?) -> Statement {
         switch statement {
-        case .comment, .counter, .pointer: return statement
+        case .comment, .counter, .pointer, .invoke: return statement
         case let .declare(v, e, mutable): return e.changed(rewrite).map { .declare(v, $0, mutable: mutable) } ?? statement
         case let .assign(place, e): return e.changed(rewrite).map { .assign(place, $0) } ?? statement
         case let .accumulate(place, e): return e.changed(rewrite).map { .accumulate(place, $0) } ?? statement

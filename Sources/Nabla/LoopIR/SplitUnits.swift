@@ -37,7 +37,8 @@ extension LoopIR {
                 out.line("/* Workspace: \(program.workspaceDoubles * 8) bytes. */")
             }
             out.line("/* Part \(k). */")
-            try writeDeclarations(of: functionsCalled(by: function.statements), runtime: runtime, guarded: true, to: &out)
+            try writeDeclarations(of: functionsCalled(by: function.statements + function.subprogramStatements), runtime: runtime, guarded: true, to: &out)
+            writeSubprograms(of: function, guardedConstants: true, to: &out)
             for id in constantsRead(by: function) {
                 guard let constant = constants[id] else { continue }
                 out.line("#ifndef NABLA_DEFINED_\(name(.constant(id)))")

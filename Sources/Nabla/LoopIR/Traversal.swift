@@ -43,6 +43,8 @@ extension LoopIR {
             visit(otherwise, body)
         case let .pointer(_, buffer, _, _):
             body(.buffer(buffer))
+        case let .invoke(invocation):
+            for argument in invocation.inputs + invocation.outputs + [invocation.workspace] { visit(argument, body) }
         }
     }
 

@@ -342,7 +342,7 @@ private func rowsOf(_ xs: Tensor, op: String) throws -> (count: Int, shape: Shap
 }
 
 /// Runs `scan` and returns its pieces: final carries, then stacked step outputs.
-private func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, body: LoopBody, captures: [Tensor]) throws -> ([Tensor], [Tensor]) {
+func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, body: LoopBody, captures: [Tensor]) throws -> ([Tensor], [Tensor]) {
     let builder = (initial + sequences + captures).max { $0.builder.depth < $1.builder.depth }!.builder
     let operands = try (initial + sequences + captures).map { try builder.capture($0, op: "loop") }
     let scan = Scan(body: body, steps: steps)

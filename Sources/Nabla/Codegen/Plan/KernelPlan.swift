@@ -1,7 +1,7 @@
 /// Everything code generation decides about a scheduled graph before writing any code: which
 /// views are folded, which nodes share loops, what is stored where, when values live, and how
 /// the kernel is split into functions. Each phase is its own type, testable alone.
-struct KernelPlan {
+struct KernelPlan: Sendable {
     let graph: Graph
     let facts: GraphFacts
     /// How each node is read (after storage is decided, stored nodes from their own storage).
@@ -18,6 +18,20 @@ struct KernelPlan {
     /// than in a variable.
     let inMemory: [Bool]
     let memory: MemoryPlan
+    /// The plan of each loop (`Scan`) node's body, and where the loop's own scratch lies.
+    let loops: [Int: LoopPlan]
+    /// Workspace the kernel needs, in doubles: the planned buffers, then each loop's scratch.
+    let workspaceDoubles: Int
+
+    /// What a loop node needs besides its operands and result: its body's plan, and scratch at
+    /// `scratchOffset` (doubles into the workspace) for the carries each step writes
+    /// (`carryOffsets`), then the body's own workspace (at `bodyWorkspaceOffset`).
+    struct LoopPlan: Sendable {
+        let body: KernelPlan
+        let scratchOffset: Int
+        let carryOffsets: [Int]
+        let bodyWorkspaceOffset: Int
+    }
 
     init(graph: Graph, partSize: Int = KernelParts.defaultSize) {
         self.graph = graph
@@ -39,6 +53,7 @@ struct KernelPlan {
                 && parts.part(of: lifetimes.point[i]) != parts.part(of: lifetimes.lastUse[i])
         }
         memory = MemoryPlan(graph: graph, needsBuffer: needsBuffer, needsSlot: inMemory, point: lifetimes.point, lastUse: lifetimes.lastUse)
+        (loops, workspaceDoubles) = Self.planLoops(graph, after: memory.size)
         self.outputNode = outputNode
         self.inputIndex = inputIndex
         self.inMemory = inMemory
@@ -64,6 +79,29 @@ struct KernelPlan {
             }
         }
         return (outputNode, inputIndex)
+    }
+
+    /// Plans each loop's body (simplified and scheduled like any graph) and its scratch, after
+    /// `top` doubles of buffers; returns the plans and the whole workspace's size.
+    private static func planLoops(_ graph: Graph, after top: Int) -> ([Int: LoopPlan], Int) {
+        var loops: [Int: LoopPlan] = [:]
+        var end = top
+        for (i, node) in graph.nodes.enumerated() {
+            guard let scan = node.operation as? Scan else { continue }
+            let body = scan.body.graph
+            // The simplifier keeps every input and output, and cannot fail on a graph it built.
+            let simplified = (try? simplifyWithStatistics(body).0) ?? body
+            let bodyPlan = KernelPlan(graph: simplified.scheduledLate())
+            let start = end
+            var carryOffsets: [Int] = []
+            for shape in scan.body.carryShapes {
+                carryOffsets.append(end)
+                end += MemoryPlan.rounded(shape.count)
+            }
+            loops[i] = LoopPlan(body: bodyPlan, scratchOffset: start, carryOffsets: carryOffsets, bodyWorkspaceOffset: end)
+            end += MemoryPlan.rounded(bodyPlan.workspaceDoubles)
+        }
+        return (loops, end)
     }
 
     var materialized: [Bool] { storage.materialized }
