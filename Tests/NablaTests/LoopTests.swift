@@ -170,3 +170,51 @@ struct LoopDiagnosticTests {
         #expect(text.contains("error: recursive loop: the body of 'f' runs a loop over itself ('f' -> 'f')"), "\(text)")
     }
 }
+
+@Suite("Jacobians and Hessians as loops over directions")
+struct LoopedJacobianTests {
+    @Test func largeHessiansAndJacobiansAreLoopsAndMatchFiniteDifferences() throws {
+        var rng = SeededRandom(seed: 11)
+        let x = TensorData.random([12], in: -1...1, using: &rng)
+        let out = try checkFile("""
+            input x: [12]
+            output f = sum(100 * (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)
+            output e = sin(x[:10]) * x[2:]
+            hessian f wrt x
+            jacobian e wrt x
+            """, ["x": x], tolerance: 1e-5)
+        // The closed form of the Hessian's diagonal.
+        let v = x.scalars
+        for i in 0..<12 {
+            var h = 0.0
+            if i < 11 { h += 1200 * v[i] * v[i] - 400 * v[i + 1] + 2 }
+            if i > 0 { h += 200 }
+            expectClose(out["d2f/dx2"]!.scalars[i * 12 + i], h, tolerance: 1e-12)
+        }
+        let program = try NablaProgram(source: "input x: [12]\noutput f = sum(x^3)\nhessian f wrt x\n", fileName: "t")
+        #expect(program.graph.nodes.contains { $0.operation is Scan })
+    }
+
+    @Test func reverseModeJacobiansLoopOverRows() throws {
+        var rng = SeededRandom(seed: 12)
+        try checkFile("""
+            input A: [10, 30]
+            input x: [30]
+            output e = tanh(A @ x)
+            jacobian e wrt x
+            """, ["A": TensorData.random([10, 30], in: -0.3...0.3, using: &rng), "x": TensorData.random([30], in: -1...1, using: &rng)], tolerance: 1e-5)
+    }
+
+    /// The Hessian of P2's Rosenbrock is one loop: its C is the same at N = 50 and N = 500 but
+    /// for the numbers in it.
+    @Test func theHessiansCDoesNotGrowWithN() throws {
+        func c(_ n: Int) throws -> String {
+            let program = try NablaProgram(source: "dim N = \(n)\ninput x: [N]\noutput f = sum(100 * (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)\nhessian f wrt x\n", fileName: "t")
+            return try emitC(program.graph, options: CEmitOptions(useRuntime: true)).code
+        }
+        func shape(_ text: String) -> String { text.replacingOccurrences(of: "[0-9]+", with: "N", options: .regularExpression) }
+        let small = try c(50), large = try c(500)
+        #expect(shape(small) == shape(large))
+        #expect(large.utf8.count < 20_000)
+    }
+}

@@ -12,7 +12,9 @@ public func jvp(of y: Tensor, wrt variables: [Tensor], tangents: [Tensor]) throw
     guard variables.count == tangents.count else {
         throw NablaError.countMismatch(what: "tangents", expected: variables.count, got: tangents.count)
     }
-    guard variables.allSatisfy({ $0.builder === builder }), tangents.allSatisfy({ $0.builder === builder }) else {
+    // Tangents may come from a loop body around `y`'s graph (a Jacobian's loop over
+    // directions): the tangent nodes are built there, sharing the forward values.
+    guard variables.allSatisfy({ $0.builder === builder }), tangents.allSatisfy({ $0.builder.isBody(of: builder) }) else {
         throw NablaError.mixedBuilders(op: "jvp")
     }
     for (x, t) in zip(variables, tangents) where x.shape != t.shape {
@@ -76,6 +78,8 @@ public func jacobian(
     var matrix: Tensor  // [m, n]
     if m == 0 || n == 0 {
         matrix = builder.filled(0, shape: [m, n])
+    } else if max(m, n) > unrolledJacobianDirections {
+        matrix = try loopedJacobian(of: y, wrt: x, forward: useForward)
     } else if useForward {
         var columns: [Tensor] = []
         for j in 0..<n {
@@ -95,6 +99,28 @@ public func jacobian(
     case .numerator: return try matrix.reshaped(Shape(y.shape.dims + x.shape.dims))
     case .denominator: return try matrix.transposed.reshaped(Shape(x.shape.dims + y.shape.dims))
     }
+}
+
+/// Jacobians with at most this many directions (elements of `x` in forward mode, of `y` in
+/// reverse mode) are built with one pass per direction, which fuses with the rest of the
+/// kernel; larger ones are one loop over the directions, so their code does not grow with them.
+public let unrolledJacobianDirections = 8
+
+/// The Jacobian as `[m, n]`, from one loop over the basis directions: step k takes direction
+/// e_k and computes its JVP (a column) or VJP (a row) in the loop's body, reading the forward
+/// values computed once outside.
+private func loopedJacobian(of y: Tensor, wrt x: Tensor, forward: Bool) throws -> Tensor {
+    let m = y.shape.count, n = x.shape.count
+    let directions = forward ? n : m
+    let (body, captures) = try makeBody(parent: y.builder, carries: [], rows: []) { _, _, k in
+        let e = try k.builder.apply(OneHot(count: directions), [k])
+        let line = forward
+            ? try jvp(of: y, wrt: [x], tangents: [e.reshaped(x.shape)]).reshaped([m])
+            : try vjp(of: [y], cotangents: [e.reshaped(y.shape)], wrt: [x])[0].reshaped([n])
+        return ([], [line])
+    }
+    let stacked = try runScan([], [], steps: directions, body: body, captures: captures).1[0]
+    return forward ? stacked.transposed : stacked
 }
 
 /// The Hessian of a scalar `y` with respect to `x`, shaped `shape(x) + shape(x)`: forward mode

@@ -37,7 +37,7 @@ func vjp(of outputs: [Tensor], cotangents: [Tensor], wrt variables: [Tensor], ma
     guard outputs.count == cotangents.count else {
         throw NablaError.countMismatch(what: "cotangents", expected: outputs.count, got: cotangents.count)
     }
-    guard outputs.allSatisfy({ $0.builder === builder }), cotangents.allSatisfy({ $0.builder === builder }), variables.allSatisfy({ $0.builder === builder }) else {
+    guard outputs.allSatisfy({ $0.builder === builder }), cotangents.allSatisfy({ $0.builder.isBody(of: builder) }), variables.allSatisfy({ $0.builder === builder }) else {
         throw NablaError.mixedBuilders(op: "vjp")
     }
     for (output, cotangent) in zip(outputs, cotangents) where cotangent.shape != output.shape {

@@ -152,6 +152,16 @@ public final class GraphBuilder {
         return Tensor(builder: self, id: id)
     }
 
+    /// True when this builder is `other` or builds a loop body inside `other`'s graph (at any depth).
+    func isBody(of other: GraphBuilder) -> Bool {
+        var current: GraphBuilder? = self
+        while let builder = current {
+            if builder === other { return true }
+            current = builder.parent
+        }
+        return false
+    }
+
     /// `t`, a tensor of a builder around this one, as a tensor here: an input of the body
     /// (one per captured tensor), or a copy of a constant.
     /// - Throws: `NablaError.mixedBuilders` when `t` is of no builder around this one.

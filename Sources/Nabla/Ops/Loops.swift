@@ -396,3 +396,38 @@ public func map(_ xs: Tensor, _ body: (_ row: Tensor) throws -> Tensor) throws -
     let (loopBody, captures) = try makeBody(parent: xs.builder, carries: [], rows: [row]) { _, x, _ in ([], [try body(x[0])]) }
     return try runScan([], [xs], steps: n, body: loopBody, captures: captures).1[0]
 }
+
+/// A one-hot vector of `count` elements: 1 at the index its scalar operand holds, 0 elsewhere
+/// (all 0 for an index out of range). The basis direction of step k of a Jacobian's loop.
+public struct OneHot: Operation {
+    /// Elements of the result.
+    public let count: Int
+
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
+    public init(count: Int) { self.count = count }
+
+    public var name: String { "one_hot[\(count)]" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 1, "one_hot")
+        guard inputs[0].isScalar else {
+            throw NablaError.shapeMismatch(op: "one_hot", shapes: inputs, reason: "the index must be a scalar")
+        }
+        return Shape([count])
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        let k = inputs[0].scalar
+        return TensorData(unchecked: shape, (0..<count).map { Double($0) == k ? 1 : 0 })
+    }
+
+    /// Piecewise constant in its index: no derivative.
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] { [nil] }
+    public func tangent(_ rule: TangentRule) throws -> Tensor? { nil }
+
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let i = LoopIR.Expression.variable(.counter(.flat))
+        let one = LoopIR.Expression.select(.compare(.equal, i, site.inputs[0].element()), .literal(1), .literal(0))
+        return [.loop(LoopIR.Loop(.flat, to: count, body: [.assign(site.output.place(LoopIR.Index(0, [.init(.flat, 1)])), one)]))]
+    }
+}
