@@ -213,7 +213,12 @@ public struct Compilation: Sendable {
             foldedViews: nodes.indices.filter { plan.facts.roles[$0] == .view && !plan.materialized[$0] }.count,
             loops: groups.count, fusedNodes: groups.reduce(0) { $0 + $1.members.count },
             storedIntermediates: plan.memory.offsets.compactMap { $0 }.count,
-            workspaceBytes: plan.workspaceDoubles * 8, functions: plan.parts.count)
+            workspaceBytes: plan.workspaceDoubles * 8, functions: plan.parts.count,
+            loopSummaries: nodes.compactMap { node in
+                (node.operation as? Scan).map { scan in
+                    (scan.steps, scan.pieces.history.reduce(0) { $0 + $1.shape.count } * 8)
+                }
+            })
     }
 }
 

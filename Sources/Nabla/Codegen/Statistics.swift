@@ -21,6 +21,9 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
     public var workspaceBytes: Int
     /// C functions the kernel is split into (1 unless the graph is large).
     public var functions: Int = 1
+    /// Each loop (`fold`, `scan`, `map`, a Jacobian's loop over directions), in schedule order:
+    /// its steps, and the bytes it stores for a reverse pass (the carries before each step).
+    public var loopSummaries: [(steps: Int, storedBytes: Int)] = []
 
     public var description: String {
         var lines = [
@@ -35,6 +38,9 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
             "scratch:               \(workspaceBytes) bytes",
             "C functions:           \(functions)",
         ]
+        for (k, loop) in loopSummaries.enumerated() {
+            lines.append("loop \(k):                \(loop.steps) steps, \(loop.storedBytes) bytes stored for the reverse pass")
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -221,12 +221,21 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
         mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
     }
     let rules = rulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
+    let recorded = scansRecordedElsewhere(graph)
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
         if node.inputs.isEmpty, let constant = node.operation as? Constant {
             mapped[id] = builder.constant(constant.value).id
             continue
         }
         let inputs = node.inputs.map { mapped[$0] }
+        if recorded.contains(id), let scan = node.operation as? Scan {
+            // The same loop also runs keeping its carries (for a reverse pass): one loop does
+            // both, its result the first part of the other's.
+            let keeping = try builder.apply(Scan(body: scan.body, steps: scan.steps, reverse: scan.reverse, keepsCarries: true), inputs.map { Tensor(builder: builder, id: $0) })
+            mapped[id] = try keeping.slice([.range(start: 0, end: node.shape.count, step: 1)]).id
+            statistics.rewrites["scan -> part of the same scan keeping its carries", default: 0] += 1
+            continue
+        }
         // Most nodes have no rule that could apply: found without building arrays (and without
         // holding on to the builder's roles, which it appends to below).
         var candidates: [RewriteRule] = []
@@ -247,6 +256,25 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
     let result = try builder.graph(outputs: graph.outputs.map { ($0.name, Tensor(builder: builder, id: mapped[$0.node])) })
     statistics.nodesAfter = result.nodes.count
     return (result, statistics)
+}
+
+/// Scans that do not keep their carries while an equal scan of the same operands does (reverse
+/// mode made it): the first's result is the start of the second's.
+private func scansRecordedElsewhere(_ graph: Graph) -> Set<Int> {
+    struct Key: Hashable {
+        let body: LoopBody
+        let steps: Int
+        let reverse: Bool
+        let operands: [Int]
+    }
+    var keeping = Set<Key>()
+    var candidates: [(Int, Key)] = []
+    for (id, node) in graph.nodes.enumerated() {
+        guard let scan = node.operation as? Scan else { continue }
+        let key = Key(body: scan.body, steps: scan.steps, reverse: scan.reverse, operands: node.inputs)
+        if scan.keepsCarries { keeping.insert(key) } else { candidates.append((id, key)) }
+    }
+    return Set(candidates.filter { keeping.contains($0.1) }.map(\.0))
 }
 
 /// The node's replacement (a folded constant, or what a rule rewrote it to), or nil when it
