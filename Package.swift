@@ -48,6 +48,7 @@ let package = Package(
         .executableTarget(name: "two-moons", dependencies: ["Nabla"], path: "examples/two-moons"),
         .executableTarget(name: "gp-hyperparameters", dependencies: ["Nabla"], path: "examples/gp-hyperparameters"),
         .executableTarget(name: "least-squares-fit", dependencies: ["Nabla"], path: "examples/least-squares-fit"),
+        .executableTarget(name: "oscillator-fit", dependencies: ["Nabla"], path: "examples/oscillator-fit"),
         .testTarget(
             name: "NablaTests",
             dependencies: ["Nabla"]

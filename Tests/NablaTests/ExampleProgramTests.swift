@@ -63,4 +63,13 @@ struct ExampleProgramTests {
         let gap = run.out.components(separatedBy: "largest difference: ").last.flatMap { Double($0.prefix(8)) }
         #expect(gap.map { $0 < 1e-8 } == true, "\(run.out)")
     }
+
+    /// RK4 by `scan`, differentiated through 400 steps: the fitted parameters of the oscillator
+    /// are near the truth (k = 4, c = 0.3).
+    @Test func oscillatorParametersAreFittedThroughTheIntegrator() throws {
+        let run = try runExample("oscillator-fit")
+        #expect(run.status == 0, "\(run.out)")
+        let fitted = run.out.components(separatedBy: "fitted k = ").last?.split(separator: ",").first.flatMap { Double($0) }
+        #expect(fitted.map { Swift.abs($0 - 4) < 0.05 } == true, "\(run.out)")
+    }
 }
