@@ -146,6 +146,34 @@ struct LoopLanguageTests {
     }
 }
 
+@Suite("Loops: elementwise maps")
+struct ElementwiseMapTests {
+    @Test func aMapWhoseBodyIsElementwiseIsNoLoopAndFuses() throws {
+        var rng = SeededRandom(seed: 21)
+        let X = TensorData.random([5, 3], in: -1...1, using: &rng), w = TensorData.random([3], in: -1...1, using: &rng)
+        let source = """
+            input X: [5, 3]
+            input w: [3]
+            def f(r) = sin(r) * w + 1
+            def g(r) = w * 2
+            output M = map(f, X)
+            output C = map(g, X)
+            output D = sin(X) * w + 1
+            output L = sum(M^2)
+            grad L wrt X, w
+            """
+        let out = try checkFile(source, ["X": X, "w": w])
+        #expect(out["M"]!.scalars.map(\.bitPattern) == out["D"]!.scalars.map(\.bitPattern))
+        #expect(out["C"]!.shape == [5, 3])
+        #expect(out["C"]!.scalars == (0..<15).map { w.scalars[$0 % 3] * 2 })
+        let program = try NablaProgram(source: source, fileName: "t")
+        #expect(!program.graph.nodes.contains { $0.operation is Scan })
+        // One fused loop computes M (and D, the same nodes).
+        let statistics = try compileStatistics(NablaProgram(source: "input X: [5, 3]\ninput w: [3]\ndef f(r) = sin(r) * w + 1\noutput M = map(f, X)\n", fileName: "t").graph)
+        #expect(statistics.loops == 1 && statistics.loopSummaries.isEmpty)
+    }
+}
+
 @Suite("Loops: bad input")
 struct LoopDiagnosticTests {
     @Test func aBodyReturningAnotherShapeThanItsCarry() {

@@ -297,6 +297,42 @@ public struct Scan: Operation {
     }
 }
 
+/// `map(body, xs)` as the body's elementwise operations applied to all of `xs` at once, when
+/// the body is nothing else (elementwise operations of its row, scalar constants, and captured
+/// values that broadcast to a row without enlarging it) and does not read the step number; nil
+/// otherwise. Each element sees the same operations, so the result is the loop's, bit for bit,
+/// and it fuses with what is around it.
+func elementwiseMap(_ body: LoopBody, over xs: Tensor, captures: [Tensor]) throws -> Tensor? {
+    let graph = body.graph
+    guard body.carryCount == 0, body.sequenceCount == 1, body.stepOutputCount == 1 else { return nil }
+    let row = body.rowShapes[0]
+    guard graph.nodes[graph.outputs[0].node].shape == row else { return nil }
+    guard body.captureShapes.allSatisfy({ Shape.broadcast($0, row) == row }) else { return nil }
+    let step = graph.inputs[1].node
+    for node in graph.nodes where !(node.operation is Input) {
+        if node.inputs.contains(step) { return nil }
+        switch node.operation.role {
+        case .elementwise: continue
+        case .constant where node.shape.isScalar: continue
+        default: return nil
+        }
+    }
+    var tensors = [Tensor?](repeating: nil, count: graph.nodes.count)
+    tensors[graph.inputs[0].node] = xs
+    for (port, capture) in zip(graph.inputs.dropFirst(2), captures) { tensors[port.node] = capture }
+    for (i, node) in graph.nodes.enumerated() where tensors[i] == nil {
+        if let constant = node.operation as? Constant {
+            tensors[i] = xs.builder.constant(constant.value)
+        } else if !(node.operation is Input) {
+            tensors[i] = try xs.builder.apply(node.operation, node.inputs.map { tensors[$0]! })
+        }
+    }
+    let result = tensors[graph.outputs[0].node]!
+    // A body that does not read its row gives the same row each time.
+    let stacked = Shape([xs.shape[0]] + row.dims)
+    return result.shape == stacked ? result : try result.broadcast(to: stacked)
+}
+
 /// Part `p` of a scan's flat result, as a tensor of its shape (a view: no copy).
 func piece(_ flat: Tensor, _ p: Scan.Piece) throws -> Tensor {
     try flat.slice([.range(start: p.offset, end: p.offset + p.shape.count, step: 1)]).reshaped(p.shape)
@@ -341,10 +377,14 @@ private func rowsOf(_ xs: Tensor, op: String) throws -> (count: Int, shape: Shap
     return (xs.shape[0], Shape(Array(xs.shape.dims.dropFirst())))
 }
 
-/// Runs `scan` and returns its pieces: final carries, then stacked step outputs.
+/// Runs `scan` and returns its pieces: final carries, then stacked step outputs. A `map` whose
+/// body is elementwise in its row is not a loop at all: the body applied to all rows at once.
 func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, body: LoopBody, captures: [Tensor]) throws -> ([Tensor], [Tensor]) {
     let builder = (initial + sequences + captures).max { $0.builder.depth < $1.builder.depth }!.builder
     let operands = try (initial + sequences + captures).map { try builder.capture($0, op: "loop") }
+    if initial.isEmpty, sequences.count == 1, let whole = try elementwiseMap(body, over: operands[0], captures: Array(operands.dropFirst())) {
+        return ([], [whole])
+    }
     let scan = Scan(body: body, steps: steps)
     let flat = try builder.apply(scan, operands)
     let (finals, outputs, _) = scan.pieces
