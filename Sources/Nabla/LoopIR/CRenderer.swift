@@ -247,6 +247,9 @@ extension LoopIR {
         switch e {
         case let .literal(value):
             out.append(literal: value)
+        case let .variable(.counter(c)):
+            // A counter (a C long) as a double: exact below 2^53, which no extent reaches.
+            out.append("((double)" + name(c) + ")")
         case let .variable(v):
             write(v, to: &out)
         case let .load(buffer, index):
