@@ -193,6 +193,11 @@ struct LoopDiagnosticTests {
         #expect(diagnostics("input x: [2]\noutput y = fold(x, x, 3)\n").contains("test.nabla:2:17: error: 'x' is a value; the first argument of 'fold' is the name of a function defined with 'def'"))
     }
 
+    @Test func reverseModeThatWouldStoreTooMuchIsALocatedError() {
+        let text = diagnostics("input y0\ndef f(y, k) = sin(y)\noutput y = fold(f, y0, 1000000000)\ngrad y wrt y0\n")
+        #expect(text.contains("test.nabla:4:1: error: invalid argument to scan: reverse mode through this loop of 1000000000 steps would store 1000000000 doubles"), "\(text)")
+    }
+
     @Test func aLoopOverItselfIsAnError() {
         let text = diagnostics("input x\ndef f(c, k) = fold(f, c, 2)\noutput y = fold(f, x, 3)\n")
         #expect(text.contains("error: recursive loop: the body of 'f' runs a loop over itself ('f' -> 'f')"), "\(text)")

@@ -70,6 +70,9 @@ public struct Scan: Operation {
         self.keepsCarries = keepsCarries
     }
 
+    /// Most doubles reverse mode stores for one loop's carries (2 GiB).
+    public static let maximumStoredCarries = 1 << 28
+
     public var name: String { "scan[\(steps)\(reverse ? ", reverse" : "")\(keepsCarries ? ", carries" : "")]" }
 
     /// One part of the result: where it starts in the flat vector, and its shape.
@@ -184,6 +187,10 @@ public struct Scan: Operation {
         let sequenceNeeds = Array(needs[b.carryCount..<(b.carryCount + b.sequenceCount)])
         let captureNeeds = Array(needs[(b.carryCount + b.sequenceCount)...])
 
+        let stored = b.carryShapes.reduce(0) { $0 + $1.count } * steps
+        guard stored <= Scan.maximumStoredCarries else {
+            throw NablaError.invalidArgument(op: "scan", reason: "reverse mode through this loop of \(steps) steps would store \(stored) doubles of carries (\(stored / (1 << 27)) GiB), more than the \(Scan.maximumStoredCarries) (2 GiB) a loop may store; use fewer steps, or forward mode (jvp) for few variables")
+        }
         // The carries before each step: this node's own record, or that of a scan keeping them.
         let recorded = keepsCarries ? rule.output : try builder.apply(Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true), rule.inputs)
         let history = Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true).pieces.history.map { try! piece(recorded, $0) }
