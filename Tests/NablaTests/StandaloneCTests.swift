@@ -316,6 +316,30 @@ struct StandaloneCTests {
         try checkStandalone(graph, inputs: ["x": data([6], seed: 4), "y0": TensorData(0.2)], functionName: "units", asSplitUnits: true)
     }
 
+    /// A split kernel with loops in several parts (and a loop inside a loop): each part's unit
+    /// carries the bodies it calls, and the units together still make one strict C99 file.
+    @Test func splitKernelsWithLoops() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x", shape: [6]), y0 = try g.input("y0")
+        var y = y0
+        for k in 0..<400 {
+            y = try sigmoid(0.9 * y + 0.01 * sum(x * y) + 0.1)
+            if k % 150 == 0 {
+                y = try fold(y, steps: 5) { c, step in
+                    let inner = try fold(c, over: x) { d, r in try tanh(d * 0.5 + r) }
+                    return try 0.5 * inner + 0.1 * step
+                }
+            }
+        }
+        let gradients = try gradient(of: y, wrt: [x, y0])
+        let graph = try g.graph(outputs: ["f": y, "df/dx": gradients[0], "df/dy0": gradients[1]])
+        #expect(try Compilation(graph).isSplit)
+        let inputs = ["x": data([6], seed: 4), "y0": TensorData(0.2)]
+        try checkStandalone(graph, inputs: inputs, functionName: "units", asSplitUnits: true)
+        try checkStandalone(graph, inputs: inputs, functionName: "whole")
+        try expectKernelMatchesInterpreter(graph, inputs)
+    }
+
     /// Large constants that are mostly +0.0 (identity matrices) are written element by
     /// element only where nonzero; -0.0, NaN and infinities among them keep their bits.
     @Test func sparseConstantsStaySmall() throws {
