@@ -14,14 +14,7 @@ public struct LogSumExp: Operation {
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "logsumexp\(axes)" }
 
-    public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, "logsumexp")
-        let shape = inputs[0]
-        guard axes.allSatisfy({ $0 >= 0 && $0 < shape.rank }), Set(axes).count == axes.count else {
-            throw NablaError.invalidArgument(op: "logsumexp", reason: "axes \(axes) do not fit shape \(shape)")
-        }
-        return Shape(shape.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
-    }
+    public func outputShape(for inputs: [Shape]) throws -> Shape { try reducedShape(inputs, axes: axes, op: "logsumexp") }
 
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let x = inputs[0].scalars

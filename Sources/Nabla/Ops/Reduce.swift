@@ -9,14 +9,7 @@ public struct Sum: LinearOperation {
     /// A sum over no axes is a copy, computed on its own.
     public var role: OperationRole { axes.isEmpty ? .opaque : .sum }
 
-    public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, "sum")
-        let shape = inputs[0]
-        guard axes.allSatisfy({ $0 >= 0 && $0 < shape.rank }), Set(axes).count == axes.count else {
-            throw NablaError.invalidArgument(op: "sum", reason: "axes \(axes) do not fit shape \(shape)")
-        }
-        return Shape(shape.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
-    }
+    public func outputShape(for inputs: [Shape]) throws -> Shape { try reducedShape(inputs, axes: axes, op: "sum") }
 
     /// Strides into the result for each operand axis: zero along summed axes.
     func resultStrides(input: Shape, result: Shape) -> [Int] {
@@ -55,4 +48,16 @@ public struct Sum: LinearOperation {
             LoopIR.Access(y, strides: strides), LoopIR.Access(x, strides: x.strides),
         ]) { [.accumulate($0[0].place, $0[1].value)] }
     }
+}
+
+/// The shape of a reduction `op` of one operand over `axes` (distinct, in range): the operand's
+/// shape without them.
+/// - Throws: `NablaError.invalidArgument` for a wrong operand count or axes that do not fit.
+func reducedShape(_ inputs: [Shape], axes: [Int], op: String) throws -> Shape {
+    try requireOperands(inputs, 1, op)
+    let shape = inputs[0]
+    guard axes.allSatisfy({ $0 >= 0 && $0 < shape.rank }), Set(axes).count == axes.count else {
+        throw NablaError.invalidArgument(op: op, reason: "axes \(axes) do not fit shape \(shape)")
+    }
+    return Shape(shape.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
 }

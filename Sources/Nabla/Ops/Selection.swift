@@ -240,14 +240,7 @@ public struct Extremum: Operation {
     /// The result over no elements.
     private var identity: Double { kind == .maximum ? -.infinity : .infinity }
 
-    public func outputShape(for inputs: [Shape]) throws -> Shape {
-        try requireOperands(inputs, 1, kind.rawValue)
-        let shape = inputs[0]
-        guard axes.allSatisfy({ $0 >= 0 && $0 < shape.rank }), Set(axes).count == axes.count else {
-            throw NablaError.invalidArgument(op: kind.rawValue, reason: "axes \(axes) do not fit shape \(shape)")
-        }
-        return Shape(shape.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
-    }
+    public func outputShape(for inputs: [Shape]) throws -> Shape { try reducedShape(inputs, axes: axes, op: kind.rawValue) }
 
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let x = inputs[0].scalars
