@@ -120,6 +120,8 @@ private let seedOutcomes: [String: Outcome] = [
     "ops-elementwise.nabla": .runs { outputs, _ in
         expectFinite(outputs, ["L", "dL/dx", "dL/dM", "dL/dt", "taylor(L/t)", "d2L/dx2.x"])
     },
+    // Branches and loops, nested, with every derivative directive through them.
+    "loops.nabla": .runs { outputs, _ in expectFinite(outputs, ["L", "m", "dL/dx", "dL/da", "d2L/dx2"]) },
     // Refused, with the first error where it belongs.
     "builtin-rebinding.nabla": .error(line: 2, column: 1, message: "'sin' is a built-in function and cannot be rebound"),
     "reserved-words.nabla": .error(line: 1, column: 7, message: "'dim', which is reserved"),
