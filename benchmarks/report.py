@@ -6,7 +6,8 @@
 
 Reads RAW/nabla.json, RAW/c.json, RAW/p6.json, RAW/p7.json (from suite.py) and RAW/peers.json
 (from peers/run_peers.py, its key "deep" for P7's peers); any may be missing. P7 (deep graphs)
-gets a table of its own, after the main one. Prints the table and writes it (with the machine and the
+gets a table of its own, after the main one, and so does P8 (RK4 through a fold: its C size and
+compile time for each T, and Nabla against the best peer and the hand-written C). Prints the table and writes it (with the machine and the
 command) as Markdown, and everything as JSON. Ratios are "other time / Nabla time" against
 Nabla's faster compiled backend (tcc or cc) in the same run: above 1x Nabla is faster.
 """
@@ -263,6 +264,55 @@ def p7_section(p7, peers, notes):
     return "\n".join(lines), legend, records
 
 
+def p8_section(nabla, c, peers):
+    """The "RK4 through a fold (P8)" table and its legend; None without P8 results."""
+    entries = [e for e in nabla.get("results", []) if e.get("case", "").startswith("P8")]
+    if not entries:
+        return None
+    head = ["case", "Nabla C bytes", "Nabla compile tcc / cc", "Nabla per call tcc / cc", "Nabla per step",
+            "hand C gcc -O3 / tcc", "best peer", "Nabla ÷ best peer", "Nabla ÷ hand C gcc -O3"]
+    rows = []
+    for entry in entries:
+        case = entry["case"]
+        fig = nabla_figures(entry)
+        best, best_backend = best_compiled(fig)
+        g = lambda b, k: fig.get(b, {}).get(k)
+        row = [case, str(entry["c_bytes"]) if entry.get("c_bytes") else "-"]
+        if best is None:
+            row += ["-", "-", "-"]
+        else:
+            row.append(f"{t(g('tcc', 'compile_us'))} / {t(g('cc', 'compile_us'))}")
+            row.append(" / ".join(f"**{t(g(b, 'call_us'))}**" if b == best_backend else t(g(b, "call_us"))
+                                  for b in ("tcc", "cc")))
+            steps = (entry.get("dims") or {}).get("T")
+            row.append(t(best / steps) if steps else "-")
+        hand = {r["compiler"]: r.get("call_us") for r in c.get("results", []) if r["case"] == case and r.get("status") == "ok"}
+        row.append(f"{t(hand.get('gcc -O3 -march=native'))} / {t(hand.get('tcc'))}")
+        ok_peers = [(r["call_us"], r["label"]) for r in (peers or {}).get("results", [])
+                    if r["case"] == case and r["status"] == "ok" and r.get("call_us")]
+        top = min(ok_peers) if ok_peers else None
+        row.append(f"{top[1]}: {t(top[0])}" if top else "-")
+        row.append(ratio(best / top[0]) if top and best else "-")
+        gcc = hand.get("gcc -O3 -march=native")
+        row.append(ratio(best / gcc) if gcc and best else "-")
+        rows.append(row)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    legend = [
+        "P8 rows: a damped oscillator x'' + c x' + k x = 0, s = [x, v], p = [k, c], integrated by classical RK4 for T "
+        "steps of dt = 0.01 with `fold(rk4, s0, T)` (`benchmarks/problems/p8-rk4.nabla`), L = sum(s_T^2), value and "
+        "gradient wrt s0 and p. Nabla C bytes: the size of `nabla compile FILE --dim T=...` (the loop is one C loop "
+        "calling the step's function, so the size and the compile time do not grow with T). Nabla per step: Nabla's "
+        "faster compiled backend ÷ T. The peers write the loop their own way: JAX `jax.lax.scan` under "
+        "`jax.jit(jax.value_and_grad)`; CasADi one RK4 step as an SX Function, `Function.fold(T)`, `ca.reverse` of "
+        "the folded call (VM, and its gcc -O3 JIT); PyTensor `pytensor.scan` and `pytensor.grad`. Best peer: the "
+        "fastest peer whose result passed its check (the value and the whole gradient against plain-Python "
+        "forward-mode tangents, relative error under 1e-8). Nabla ÷ x: Nabla's faster compiled backend ÷ x, "
+        "below 1x Nabla is faster (the inverse of the main table's ratios).",
+    ]
+    return "\n".join(lines), legend
+
+
 def best_compiled(fig):
     cands = [(fig[b]["call_us"], b) for b in ("tcc", "cc") if b in fig and fig[b].get("call_us")]
     return min(cands) if cands else (None, None)
@@ -302,6 +352,8 @@ def build(raw, command):
             row.append(" / ".join(calls))
             row.append(f"{ratio(g('tcc', 'ratio'))} / {ratio(g('cc', 'ratio'))}")
         record = {"case": case, "nabla": fig, "nabla_best_us": best, "nabla_best_backend": best_backend, "c": {}, "peers": {}}
+        if "c_bytes" in entry:
+            record["nabla_c_bytes"] = entry["c_bytes"]
         for key, label in C_COLUMNS:
             res = next((r for r in c["results"] if r["case"] == case and r["compiler"] == key), None)
             if not res:
@@ -393,8 +445,9 @@ def build(raw, command):
         combined += section[2]
         if quick is None:
             quick = (p7 or {}).get("meta", {}).get("quick")
+    rk4 = p8_section(nabla, c, peers)
     foot = [f"{i + 1}. {text}" for i, text in enumerate(notes.items)]
-    return table, legend, foot, combined, quick, section
+    return table, legend, foot, combined, quick, section, rk4
 
 
 def main():
@@ -405,7 +458,7 @@ def main():
     ap.add_argument("--md")
     ap.add_argument("--elapsed", type=float, help="seconds the whole run took")
     args = ap.parse_args()
-    table, legend, foot, combined, quick, section = build(args.raw, args.command)
+    table, legend, foot, combined, quick, section, rk4 = build(args.raw, args.command)
     m = machine()
     kind = "quick run" if quick else "full run"
     header = [
@@ -417,6 +470,8 @@ def main():
     parts = ["\n".join(header)] + ([table, "\n\n".join(legend)] if table else [])
     if section:
         parts += ["### Deep graphs (P7)", section[0], "\n\n".join(section[1])]
+    if rk4:
+        parts += ["### RK4 through a fold (P8)", rk4[0], "\n\n".join(rk4[1])]
     md = "\n\n".join(parts + (["\n".join(foot)] if foot else [])) + "\n"
     print(md)
     if args.md:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Nabla's benchmark suite, the one command:
 #
-#     benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build]
+#     benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build] [--nabla PATH]
 #
 # Builds nabla (release), times every problem in benchmarks/problems with `nabla bench` on each
 # backend (interp, tcc, cc), builds the hand-written C (gcc -O3 -march=native and tcc), checks
@@ -14,7 +14,7 @@
 # minutes; P7 (deep graphs) and its peers add about 1 and 4 minutes (all once nabla is built and
 # the peers are installed: the first run spends about 5 minutes creating benchmarks/.venv).
 # --no-p7 leaves out the deep graphs and their peers. --no-build uses the nabla already built in
-# .build/release.
+# .build/release; --nabla PATH uses that nabla instead (and builds nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -25,17 +25,28 @@ peers=1
 p6=()
 p7=()
 deep=(--deep)
+nabla=.build/release/nabla
+expect_nabla=0
 for arg in "$@"; do
+    if [ "$expect_nabla" = 1 ]; then
+        nabla=$arg; build=0; expect_nabla=0; continue
+    fi
     case "$arg" in
         --quick) quick=(--quick) ;;
         --no-peers) peers=0 ;;
         --no-p6) p6=(--no-p6) ;;
         --no-p7) p7=(--no-p7); deep=() ;;
         --no-build) build=0 ;;
+        --nabla) expect_nabla=1 ;;
+        --nabla=*) nabla=${arg#--nabla=}; build=0 ;;
         -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build]" >&2; exit 2 ;;
+        *) echo "usage: benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build] [--nabla PATH]" >&2; exit 2 ;;
     esac
 done
+if [ "$expect_nabla" = 1 ]; then
+    echo "error: --nabla needs a path" >&2
+    exit 2
+fi
 
 results=benchmarks/results
 raw=$results/raw
@@ -43,14 +54,13 @@ bin=$results/bin
 mkdir -p "$raw" "$bin"
 rm -f "$raw"/*.json
 
-nabla=.build/release/nabla
 scripts/ensure-deps
 if [ "$build" = 1 ]; then
     echo "== building nabla (release)" >&2
     # one retry: a build can fail when a source file changes under it
     swift build -c release --product nabla >&2 || swift build -c release --product nabla >&2
 elif [ ! -x "$nabla" ]; then
-    echo "error: --no-build, but $nabla does not exist" >&2
+    echo "error: $nabla does not exist (--no-build, --nabla)" >&2
     exit 2
 fi
 

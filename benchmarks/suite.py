@@ -3,12 +3,15 @@
 
     python3 benchmarks/suite.py [--quick] --nabla .build/release/nabla --c-gcc BIN [--c-tcc BIN] --out DIR
     python3 benchmarks/suite.py [--quick] --nabla .build/release/nabla --only-p7 --out DIR
+    python3 benchmarks/suite.py --problems P8 --no-p6 --no-p7 --nabla ... --c-gcc BIN --c-tcc BIN --out DIR
 
 Writes DIR/nabla.json, DIR/c.json, DIR/p6.json and DIR/p7.json (--only-p7: p7.json alone, the
 others left as they are; --no-p6, --no-p7 leave those out). Nabla is measured with `nabla bench FILE
 --dim ... --backend all --format json` when the subcommand exists; otherwise (an older nabla)
 the fallback times whole `nabla run` processes (parse, differentiate, emit, compile, one call,
 print) and says so: it has no per-call figures. A case that fails is recorded with its reason.
+For P8 (RK4 through a fold) each entry also records the size in bytes of the C that `nabla compile
+FILE --dim T=...` writes (c_bytes), to show it does not grow with T.
 
 P7 (deep graphs, benchmarks/p7_generate.py): for each file, `nabla bench FILE --backend tcc
 --seconds 0.2 --format json` (compile median and node count) and whole `nabla run FILE --seed 1
@@ -118,6 +121,19 @@ def run_fallback(nabla, file, dims, repeats, timeout):
         times.append(time.perf_counter() - t0)
     return {"status": "ok", "mode": "run-fallback", "run_wall_s": statistics.median(times), "runs": len(times),
             "command": " ".join(cmd)}
+
+
+def c_size(nabla, file, dims, timeout=300):
+    """Bytes of the C `nabla compile FILE --dim ...` writes to standard output, or the reason it
+    failed."""
+    cmd = [nabla, "compile", file] + dim_args(dims)
+    try:
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError) as e:
+        return None, f"nabla compile failed: {e}"
+    if r.returncode != 0:
+        return None, f"nabla compile {exit_reason(r.returncode)}: {failure_text(r.stderr.decode(errors='replace'))}"
+    return len(r.stdout), None
 
 
 def run_c(binary, cname, dims, quick, timeout=300):
@@ -279,6 +295,8 @@ def main():
     ap.add_argument("--c-gcc")
     ap.add_argument("--c-tcc")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--problems", help="only these problems of cases.py, comma-separated first words of the case ids "
+                    "(P1, P2, P2-hvp, P3, P4, P5, P8); default all")
     ap.add_argument("--no-p6", action="store_true")
     ap.add_argument("--no-p7", action="store_true", help="leave out the deep graphs (P7)")
     ap.add_argument("--only-p7", action="store_true", help="only the deep graphs: writes p7.json alone")
@@ -300,7 +318,8 @@ def main():
 
     nabla_results = []
     c_results = []
-    for case in cases(quick):
+    problems = [x for x in (args.problems or "").split(",") if x]
+    for case in cases(quick, problems):
         file = os.path.join(HERE, "problems", case["file"])
         print(f"[suite] nabla  {case['id']}", file=sys.stderr, flush=True)
         if has_bench:
@@ -308,6 +327,10 @@ def main():
         else:
             res = run_fallback(args.nabla, file, case["dims"], 3, timeout=600)
         res.update(case=case["id"], file=os.path.relpath(file, os.path.dirname(HERE)), dims=case["dims"])
+        if case["problem"] == "p8":
+            res["c_bytes"], why = c_size(args.nabla, file, case["dims"])
+            if why:
+                res["c_bytes_reason"] = why
         nabla_results.append(res)
         for compiler, binary in (("gcc -O3 -march=native", args.c_gcc), ("tcc", args.c_tcc)):
             if not binary:
@@ -342,7 +365,7 @@ def main():
     if not args.no_p7:
         run_p7(args.nabla, quick, args.out, p7_sizes, p7_kinds)
 
-    meta = {"bench_available": has_bench, "quick": quick, "seconds": seconds}
+    meta = {"bench_available": has_bench, "quick": quick, "seconds": seconds, "problems": problems or "all"}
     for name, data in (("nabla.json", nabla_results), ("c.json", c_results), ("p6.json", p6_results)):
         with open(os.path.join(args.out, name), "w") as f:
             json.dump({"meta": meta, "results": data}, f, indent=1)

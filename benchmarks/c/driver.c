@@ -2,14 +2,14 @@
  *
  *   bench_c time PROBLEM [NAME=VALUE ...] [--reps R] [--max-seconds S]
  *       times the value-and-derivative function and the forward-only function on inputs
- *       uniform in [-1, 1] (fixed seed): warm-up, then R batches of k calls each (k chosen so a
+ *       uniform in [-1, 1] (fixed seed; P8's parameters k in [1, 5], c in [0.1, 0.5]): warm-up, then R batches of k calls each (k chosen so a
  *       batch lasts at least ~50 us), per-call time = median over batches. Prints one JSON object.
  *   bench_c eval PROBLEM [NAME=VALUE ...] INPUT_FILE
  *       reads every input (whitespace-separated numbers, inputs in the graph file's declaration
  *       order, row-major), prints every output as JSON with the graph file's output names.
  *
- * PROBLEM is p1, p2, p2-hvp, p3, p4 or p5; NAME=VALUE sets a dim by the name the graph file in
- * benchmarks/problems uses (N; N, D; batch, n_in, n_hidden, n_classes; n).
+ * PROBLEM is p1, p2, p2-hvp, p3, p4, p5 or p8; NAME=VALUE sets a dim by the name the graph file in
+ * benchmarks/problems uses (N; N, D; batch, n_in, n_hidden, n_classes; n; T).
  *
  * The problems live in problems.c, a separate translation unit: the compiler cannot see through
  * the calls, so it cannot hoist or drop them from the timing loops. */
@@ -87,8 +87,12 @@ static void setup(Problem *p, const char *name) {
         p->dim_count = 1;
         p->dim_names[0] = "n";
         p->dims[0] = 100;
+    } else if (strcmp(name, "p8") == 0) {
+        p->dim_count = 1;
+        p->dim_names[0] = "T";
+        p->dims[0] = 1000;
     } else {
-        die("unknown problem (p1, p2, p2-hvp, p3, p4, p5)", name);
+        die("unknown problem (p1, p2, p2-hvp, p3, p4, p5, p8)", name);
     }
 }
 
@@ -142,6 +146,13 @@ static void layout(Problem *p) {
         OUT("dnlml/dlog_length", 1);
         OUT("dnlml/dlog_noise", 1);
         p->scratch_count = p5_scratch_doubles(m);
+    } else if (strcmp(n, "p8") == 0) {
+        IN("s0", 2);
+        IN("p", 2);
+        OUT("L", 1);
+        OUT("dL/ds0", 2);
+        OUT("dL/dp", 2);
+        p->scratch_count = p8_scratch_doubles(dim(p, 0));
     }
     for (int i = 0; i < p->n_in; i++) p->in[i] = calloc((size_t)p->in_count[i] + 1, sizeof(double));
     for (int i = 0; i < p->n_out; i++) p->out[i] = calloc((size_t)p->out_count[i] + 1, sizeof(double));
@@ -174,6 +185,9 @@ static void call(Problem *p, int which) {
         if (which == 0)
             p5_value_grad(dim(p, 0), in[0], in[1], in[2], in[3], in[4], out[0], out[1], out[2], out[3], p->scratch);
         else p5_forward(dim(p, 0), in[0], in[1], in[2], in[3], in[4], out[0], p->scratch);
+    } else if (strcmp(n, "p8") == 0) {
+        if (which == 0) p8_value_grad(dim(p, 0), in[0], in[1], out[0], out[1], out[2], p->scratch);
+        else p8_forward(dim(p, 0), in[0], in[1], out[0]);
     }
 }
 
@@ -300,6 +314,11 @@ int main(int argc, char **argv) {
 
     for (int i = 0; i < p->n_in; i++)
         for (long k = 0; k < p->in_count[i]; k++) p->in[i][k] = uniform();
+    if (strcmp(p->name, "p8") == 0) {
+        /* a damped oscillator: stiffness k in [1, 5], damping c in [0.1, 0.5] */
+        p->in[1][0] = 3.0 + 2.0 * p->in[1][0];
+        p->in[1][1] = 0.3 + 0.2 * p->in[1][1];
+    }
     long inner_call, inner_fwd;
     int reps_call, reps_fwd;
     double t_call = measure(p, 0, reps, max_seconds, &inner_call, &reps_call);

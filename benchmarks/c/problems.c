@@ -362,3 +362,100 @@ void p5_value_grad(long n, const double *X, const double *y, const double *log_s
     *d_length = 0.5 * gl;
     *d_noise = 0.5 * noise * gn;
 }
+
+/* ---------- P8 ---------- */
+
+long p8_scratch_doubles(long t) { return 2 * (t + 1); }
+
+#define P8_DT 0.01
+
+/* One RK4 step of s' = [v, -k x - c v] from (x, v), in place. */
+static void p8_step(double k, double c, double *x, double *v) {
+    const double h = P8_DT, h2 = P8_DT / 2, h6 = P8_DT / 6;
+    double x0 = *x, v0 = *v;
+    double k1x = v0, k1v = -k * x0 - c * v0;
+    double x2 = x0 + h2 * k1x, v2 = v0 + h2 * k1v;
+    double k2x = v2, k2v = -k * x2 - c * v2;
+    double x3 = x0 + h2 * k2x, v3 = v0 + h2 * k2v;
+    double k3x = v3, k3v = -k * x3 - c * v3;
+    double x4 = x0 + h * k3x, v4 = v0 + h * k3v;
+    double k4x = v4, k4v = -k * x4 - c * v4;
+    *x = x0 + h6 * (k1x + 2.0 * k2x + 2.0 * k3x + k4x);
+    *v = v0 + h6 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v);
+}
+
+void p8_forward(long t, const double *s0, const double *p, double *L) {
+    double k = p[0], c = p[1], x = s0[0], v = s0[1];
+    for (long i = 0; i < t; i++) p8_step(k, c, &x, &v);
+    *L = x * x + v * v;
+}
+
+void p8_value_grad(long t, const double *s0, const double *p, double *L, double *dLds0, double *dLdp,
+                   double *scratch) {
+    const double h = P8_DT, h2 = P8_DT / 2, h6 = P8_DT / 6, h3 = P8_DT / 3;
+    double k = p[0], c = p[1], x = s0[0], v = s0[1];
+    double *S = scratch;
+    S[0] = x;
+    S[1] = v;
+    for (long i = 0; i < t; i++) {
+        p8_step(k, c, &x, &v);
+        S[2 * i + 2] = x;
+        S[2 * i + 3] = v;
+    }
+    *L = x * x + v * v;
+    /* Reverse pass: (ax, av) = dL/ds_i, from dL/ds_t = 2 s_t down to dL/ds_0. A stage
+     * k = f(z) = [z_v, -k z_x - c z_v] sends its adjoint (bx, bv) to z as [-k bv, bx - c bv]
+     * and to the parameters as dk -= z_x bv, dc -= z_v bv. */
+    double ax = 2.0 * x, av = 2.0 * v, dk = 0.0, dc = 0.0;
+    for (long i = t - 1; i >= 0; i--) {
+        double x0 = S[2 * i], v0 = S[2 * i + 1];
+        /* the stages' inputs z1 = s, z2, z3, z4 again */
+        double k1x = v0, k1v = -k * x0 - c * v0;
+        double x2 = x0 + h2 * k1x, v2 = v0 + h2 * k1v;
+        double k2x = v2, k2v = -k * x2 - c * v2;
+        double x3 = x0 + h2 * k2x, v3 = v0 + h2 * k2v;
+        double k3x = v3, k3v = -k * x3 - c * v3;
+        double x4 = x0 + h * k3x, v4 = v0 + h * k3v;
+        /* s' = s + h/6 (k1 + 2 k2 + 2 k3 + k4) */
+        double b4x = h6 * ax, b4v = h6 * av;
+        double b3x = h3 * ax, b3v = h3 * av;
+        double b2x = b3x, b2v = b3v;
+        double b1x = b4x, b1v = b4v;
+        double sx = ax, sv = av;
+        /* k4 = f(z4), z4 = s + h k3 */
+        double zx = -k * b4v, zv = b4x - c * b4v;
+        dk -= x4 * b4v;
+        dc -= v4 * b4v;
+        sx += zx;
+        sv += zv;
+        b3x += h * zx;
+        b3v += h * zv;
+        /* k3 = f(z3), z3 = s + h/2 k2 */
+        zx = -k * b3v;
+        zv = b3x - c * b3v;
+        dk -= x3 * b3v;
+        dc -= v3 * b3v;
+        sx += zx;
+        sv += zv;
+        b2x += h2 * zx;
+        b2v += h2 * zv;
+        /* k2 = f(z2), z2 = s + h/2 k1 */
+        zx = -k * b2v;
+        zv = b2x - c * b2v;
+        dk -= x2 * b2v;
+        dc -= v2 * b2v;
+        sx += zx;
+        sv += zv;
+        b1x += h2 * zx;
+        b1v += h2 * zv;
+        /* k1 = f(s) */
+        dk -= x0 * b1v;
+        dc -= v0 * b1v;
+        ax = sx - k * b1v;
+        av = sv + b1x - c * b1v;
+    }
+    dLds0[0] = ax;
+    dLds0[1] = av;
+    dLdp[0] = dk;
+    dLdp[1] = dc;
+}

@@ -40,4 +40,13 @@ void p5_value_grad(long n, const double *X, const double *y, const double *log_s
                    const double *log_noise, double *nlml, double *d_signal, double *d_length, double *d_noise,
                    double *scratch);
 
+/* P8: a damped oscillator x'' + c x' + k x = 0, state s = [x, v], parameters p = [k, c],
+ * integrated by classical RK4 for t steps of dt = 0.01 from s0; L = |s_t|^2. The value and
+ * gradient function stores the t + 1 states in `scratch` (at least p8_scratch_doubles(t)
+ * doubles) and runs the reverse pass over them, recomputing each step's stages. */
+long p8_scratch_doubles(long t);
+void p8_forward(long t, const double *s0, const double *p, double *L);
+void p8_value_grad(long t, const double *s0, const double *p, double *L, double *dLds0, double *dLdp,
+                   double *scratch);
+
 #endif

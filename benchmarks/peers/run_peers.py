@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the benchmark problems P1-P5 through the peers: JAX (jit), CasADi (VM and gcc JIT) and
-PyTensor (C backend), and writes their figures as JSON.
+"""Runs the benchmark problems P1-P5 and P8 through the peers: JAX (jit), CasADi (VM and gcc JIT)
+and PyTensor (C backend), and writes their figures as JSON.
 
     python3 benchmarks/peers/run_peers.py [--quick] [--out FILE] [--peers jax,casadi,casadi-jit,pytensor] [--deep]
     python3 benchmarks/peers/run_peers.py [--quick] --deep-only --out FILE
+    python3 benchmarks/peers/run_peers.py [--quick] --problems P8 --out FILE
 
 It creates its own virtual environment in benchmarks/.venv when missing, installs
 requirements.txt there (never into the system Python; again only when the file changes) and
@@ -19,7 +20,11 @@ inputs converted to the peer's own types beforehand. Peers run on one thread (BL
 XLA's pools limited to one), as Nabla and the hand-written C do; --threads default leaves them as
 installed. Each result carries a correctness check
 against NumPy: the value, and the derivative along a random direction by central differences
-(the Hessian-vector product against its closed form).
+(the Hessian-vector product against its closed form). P8 (RK4 of a damped oscillator for T steps)
+is written as each peer's own loop: JAX jax.lax.scan, CasADi an SX step Function folded with
+Function.fold(T), PyTensor pytensor.scan; its check is benchmarks/p8_reference.py (plain Python:
+the value, and the whole gradient by forward-mode tangents, both relative, as the figures are
+tiny at T = 10^5, the state decaying as e^(-c t/2); the tangents themselves against central differences).
 
 --deep adds the deep-graph anchors of P7 (benchmarks/p7_generate.py), written under the key
 "deep" of the same JSON; --deep-only runs them alone and replaces only that key of an existing
@@ -48,6 +53,7 @@ REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, BENCH)
 from cases import cases  # noqa: E402
 import p7_generate  # noqa: E402
+import p8_reference  # noqa: E402
 
 PEERS = {
     "jax": "JAX jit",
@@ -71,7 +77,9 @@ DEEP_STEPS = {"quick": {"casadi": [1000, 10000], "jax": [300, 1000]},
               "full": {"casadi": [1000, 10000, 100000], "jax": [1000, 3000]}}
 DEEP_INPUTS = {"y0": 0.5, "a": -0.25}
 # CasADi's gcc JIT takes seconds to minutes on big expression graphs: only these cases.
-CASADI_JIT_CASES = {"quick": {"P1", "P2 N=100"}, "full": {"P1", "P2 N=100", "P2 N=1000"}}
+# P8's folded step compiles in under a second at every T (its C is a loop, not the unrolled steps).
+CASADI_JIT_CASES = {"quick": {"P1", "P2 N=100", "P8 RK4 T=1000"},
+                    "full": {"P1", "P2 N=100", "P2 N=1000", "P8 RK4 T=100", "P8 RK4 T=1000", "P8 RK4 T=10^5"}}
 
 
 # ---------------------------------------------------------------- virtual environment
@@ -148,15 +156,18 @@ def make_inputs(problem, dims, seed=1):
         n = dims["n"]
         return {"X": 2.0 * u(n, 2), "y": u(n), "log_signal": np.float64(0.3), "log_length": np.float64(-0.4),
                 "log_noise": np.float64(-2.0)}
+    if problem == "p8":
+        # a damped oscillator: stiffness k in [1, 5], damping c in [0.1, 0.5]
+        return {"s0": u(2), "p": np.array([rng.uniform(1.0, 5.0), rng.uniform(0.1, 0.5)])}
     raise ValueError(problem)
 
 
 # What each problem differentiates with respect to.
 WRT = {"p1": ["x"], "p2": ["x"], "p2-hvp": ["x"], "p3": ["theta"], "p4": ["W1", "b1", "W2", "b2"],
-       "p5": ["log_signal", "log_length", "log_noise"]}
+       "p5": ["log_signal", "log_length", "log_noise"], "p8": ["s0", "p"]}
 
 
-def reference_value(problem, inp):
+def reference_value(problem, inp, dims=None):
     import numpy as np
 
     if problem == "p1":
@@ -183,6 +194,8 @@ def reference_value(problem, inp):
         C = np.exp(inp["log_signal"]) * np.exp(-0.5 * d2 / np.exp(2 * inp["log_length"])) + np.exp(inp["log_noise"]) * np.eye(n)
         L = np.linalg.cholesky(C)
         return float(0.5 * y @ np.linalg.solve(C, y) + np.log(np.diag(L)).sum() + 0.5 * n * math.log(2 * math.pi))
+    if problem == "p8":
+        return p8_reference.value([float(v) for v in inp["s0"]], [float(v) for v in inp["p"]], dims["T"])
     raise ValueError(problem)
 
 
@@ -198,11 +211,15 @@ def reference_hvp(x, v):
     return hv
 
 
-def check(problem, inp, value, derivs):
+def check(problem, inp, value, derivs, dims=None):
     """Compares a peer's value and derivatives (NumPy arrays, in WRT order; for p2-hvp the
-    product) with NumPy. Returns (ok, detail)."""
+    product) with NumPy (P8: with benchmarks/p8_reference.py, at the case's dims). Returns (ok,
+    detail)."""
     import numpy as np
 
+    if problem == "p8":
+        return p8_reference.check([float(v) for v in inp["s0"]], [float(v) for v in inp["p"]], dims["T"], float(value),
+                                  np.asarray(derivs[0], dtype=float).ravel(), np.asarray(derivs[1], dtype=float).ravel())
     want = reference_value(problem, inp)
     verr = abs(float(value) - want) / max(1.0, abs(want))
     if problem == "p2-hvp":
@@ -286,6 +303,23 @@ def run_jax(problem, dims, inp, budget):
         # several times slower here.
         return 0.5 * y @ jnp.linalg.solve(C, y) + 0.5 * jnp.linalg.slogdet(C)[1] + 0.5 * n * jnp.log(2 * jnp.pi)
 
+    def p8(s0, p):
+        dt = p8_reference.DT
+
+        def rhs(s):
+            return jnp.stack([s[1], -p[0] * s[0] - p[1] * s[1]])
+
+        def step(s, _):
+            k1 = rhs(s)
+            k2 = rhs(s + dt / 2 * k1)
+            k3 = rhs(s + dt / 2 * k2)
+            k4 = rhs(s + dt * k3)
+            return s + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
+
+        # scan's unroll left at 1: unroll=10 measured 4x slower per call at T = 1000 (and 7.6 s to compile)
+        sT, _ = jax.lax.scan(step, s0, None, length=dims["T"])
+        return jnp.sum(sT ** 2)
+
     a = {k: jnp.asarray(v) for k, v in inp.items()}
     if problem == "p1":
         vg, fwd, args = jax.value_and_grad(p1), p1, (a["x"],)
@@ -304,6 +338,9 @@ def run_jax(problem, dims, inp, budget):
     elif problem == "p5":
         vg = jax.value_and_grad(p5, argnums=(0, 1, 2))
         fwd, args = p5, tuple(a[k] for k in ["log_signal", "log_length", "log_noise", "X", "y"])
+    elif problem == "p8":
+        vg = jax.value_and_grad(p8, argnums=(0, 1))
+        fwd, args = p8, (a["s0"], a["p"])
     vg_jit, fwd_jit = jax.jit(vg), jax.jit(fwd)
     t0 = time.perf_counter()
     out = jax.block_until_ready(vg_jit(*args))
@@ -313,7 +350,7 @@ def run_jax(problem, dims, inp, budget):
     forward = measure(lambda: jax.block_until_ready(fwd_jit(*args)), budget)
     value, derivs = out
     derivs = list(derivs) if isinstance(derivs, tuple) else [derivs]
-    ok, detail = check(problem, inp, value, [jax.device_get(d) for d in derivs])
+    ok, detail = check(problem, inp, value, [jax.device_get(d) for d in derivs], dims)
     return {"first_call_s": first, "call_us": call * 1e6, "forward_us": forward * 1e6, "check_ok": ok,
             "check": detail, "version": jax.__version__}
 
@@ -379,6 +416,24 @@ def run_casadi(problem, dims, inp, budget, jit=False, jit_compiler="gcc"):
         ins = [X, y, ls, ll, ln]
         vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
         outs, fwd_outs = [nlml] + list(grads), [nlml]
+    elif problem == "p8":
+        # One RK4 step as an SX Function, folded over T steps (Function.fold: a tower of loops of
+        # at most 10 steps, not the unrolled expression); p, a non-accumulated input, is
+        # broadcast to every step.
+        dt = p8_reference.DT
+        s, p = ca.SX.sym("s", 2), ca.SX.sym("p", 2)
+        rhs = lambda z: ca.vertcat(z[1], -p[0] * z[0] - p[1] * z[1])
+        k1 = rhs(s)
+        k2 = rhs(s + dt / 2 * k1)
+        k3 = rhs(s + dt / 2 * k2)
+        k4 = rhs(s + dt * k3)
+        step = ca.Function("rk4", [s, p], [s + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)])
+        folded = step.fold(dims["T"])
+        S0, P = ca.MX.sym("s0", 2), ca.MX.sym("p", 2)
+        L = ca.sumsqr(folded(S0, P))
+        grads = ca.reverse([L], [S0, P], [[ca.MX.ones(1, 1)]])[0]
+        ins, vals = [S0, P], [inp["s0"], inp["p"]]
+        outs, fwd_outs = [L] + list(grads), [L]
     opts = {}
     if jit:
         opts = {"jit": True, "compiler": "shell", "jit_options": {"compiler": jit_compiler, "flags": ["-O3"], "verbose": False}}
@@ -396,7 +451,7 @@ def run_casadi(problem, dims, inp, budget, jit=False, jit_compiler="gcc"):
     for (k, d) in zip(WRT[problem], out[1:]):
         arr = np.array(d)  # DM to NumPy keeps the matrix shape
         derivs.append(arr.reshape(np.shape(inp[k])) if arr.size == np.size(inp[k]) else arr)
-    ok, detail = check(problem, inp, value, derivs)
+    ok, detail = check(problem, inp, value, derivs, dims)
     return {"compile_s": build, "call_us": call * 1e6, "forward_us": forward * 1e6, "check_ok": ok, "check": detail,
             "version": ca.__version__}
 
@@ -455,6 +510,24 @@ def run_pytensor(problem, dims, inp, budget):
         ins = [X, y, ls, ll, ln]
         vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
         outs = [f] + pytensor.grad(f, [ls, ll, ln])
+    elif problem == "p8":
+        dt = p8_reference.DT
+        s0, p = pt.dvector("s0"), pt.dvector("p")
+
+        def rhs(s, p):
+            return pt.stack([s[1], -p[0] * s[0] - p[1] * s[1]])
+
+        def step(s, p):
+            k1 = rhs(s, p)
+            k2 = rhs(s + dt / 2 * k1, p)
+            k3 = rhs(s + dt / 2 * k2, p)
+            k4 = rhs(s + dt * k3, p)
+            return s + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+        states = pytensor.scan(step, outputs_info=[s0], non_sequences=[p], n_steps=dims["T"], return_updates=False)
+        f = pt.sum(states[-1] ** 2)
+        ins, vals = [s0, p], [inp["s0"], inp["p"]]
+        outs = [f] + pytensor.grad(f, [s0, p])
     t0 = time.perf_counter()
     F = pytensor.function(ins, outs)
     compile_s = time.perf_counter() - t0
@@ -465,7 +538,7 @@ def run_pytensor(problem, dims, inp, budget):
     out = F(*args)
     call = measure(lambda: F(*args), budget)
     forward = measure(lambda: Ffwd(*args), budget)
-    ok, detail = check(problem, inp, out[0], out[1:])
+    ok, detail = check(problem, inp, out[0], out[1:], dims)
     mode = pytensor.config.mode
     cxx = pytensor.config.cxx
     return {"compile_s": compile_s, "compile_cache": "cold" if cold else "warm", "call_us": call * 1e6,
@@ -665,7 +738,7 @@ def orchestrate(args, bootstrap_error=None):
         from shutil import which
         if which("gcc") is None:
             import_errors["casadi-jit"] = "gcc not found for CasADi's JIT"
-    for case in cases(quick):
+    for case in cases(quick, [x for x in (args.problems or "").split(",") if x]):
         for peer in selected:
             row = {"peer": peer, "label": PEERS.get(peer, peer), "case": case["id"], "problem": case["problem"],
                    "dims": case["dims"]}
@@ -713,6 +786,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="quick sizes, short measurements")
     ap.add_argument("--out", default=os.path.join(BENCH, "results", "peers.json"))
     ap.add_argument("--peers", default="jax,casadi,casadi-jit,pytensor")
+    ap.add_argument("--problems", help="only these problems of cases.py, comma-separated first words of the case ids "
+                    "(P1, P2, P2-hvp, P3, P4, P5, P8); default all")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per (peer, case) (default 180 quick, 300 full)")
     ap.add_argument("--jit-timeout", type=float, default=0, help="seconds per CasADi JIT case (default 30 quick, 90 full)")
     ap.add_argument("--budget", type=float, default=0, help="seconds for all peers (default 480 quick, 1200 full)")
