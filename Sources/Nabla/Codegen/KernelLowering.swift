@@ -190,6 +190,10 @@ struct KernelLowering {
         let node = plan.graph.nodes[i]
         var operands: [LoopIR.Operand] = []
         for operand in node.inputs {
+            if let value = try contiguousView(operand, readBy: node) {
+                operands.append(value)
+                continue
+            }
             guard plan.materialized[operand], let value = values[operand] else {
                 throw internalError("operand %\(operand) of %\(i) was not stored")
             }
@@ -235,6 +239,17 @@ struct KernelLowering {
     }
 
     // MARK: - Loops
+
+    /// A view a loop reads in place (view folding leaves contiguous views of stored values
+    /// unstored for loops): the stored value's memory from the view's first element.
+    private func contiguousView(_ operand: Int, readBy node: Graph.Node) throws -> LoopIR.Operand? {
+        guard node.operation is Scan, !plan.materialized[operand] else { return nil }
+        let access = plan.access[operand]
+        guard let base = values[access.base], case let .memory(buffer, start) = base.storage else {
+            throw internalError("the loop operand %\(operand) is a view of a value that was not stored")
+        }
+        return LoopIR.Operand(.memory(buffer, base: start + access.offset), extents: plan.graph.nodes[operand].shape.dims)
+    }
 
     /// A scan: its body lowered as a program of its own (written before this part), and a loop
     /// over the steps that calls it. The carries live in the result's final-carry piece; each

@@ -36,6 +36,10 @@ extension LoopIR {
     /// A loop whose invariant loads are hoisted already: unrolled or cached when it is an
     /// innermost loop that allows it, else its body optimised in turn.
     private static func optimizeInner(_ loop: Loop, unroll: Int, hoisted: inout Int) -> [Statement] {
+        if unroll > 1, loop.mayUnroll, isStraightLine(loop.body), loop.start == 0, loop.step == 1, loop.width == 1,
+           loop.end <= maximumExpandedExtent {
+            return expanded(loop)
+        }
         if loop.mayUnroll, isStraightLine(loop.body) {
             if unroll > 1, let statements = unrolled(loop, lanes: laneCount(loop, unroll: unroll)) { return statements }
             var rolled = loop
@@ -49,6 +53,28 @@ extension LoopIR {
 
     /// Copies of a body per iteration: bounded code growth (long bodies have independent work
     /// enough already), and at least two iterations of the unrolled loop.
+    /// Loops this short are written out in full when unrolling is asked for: for TinyCC, which
+    /// keeps counters in memory, the loop's own work would cost about as much as its body.
+    static let maximumExpandedExtent = 4
+
+    /// The body once for each value of the counter, in a block each (its locals are its own),
+    /// the counter replaced by that value.
+    static func expanded(_ loop: Loop) -> [Statement] {
+        (0..<loop.end).map { j in
+            let counter = loop.counter
+            let fixed = mapIndices(loop.body) { index in
+                var copy = index
+                copy.offset += j * index.stride(of: counter)
+                copy.terms.removeAll { $0.counter == counter }
+                return copy
+            }
+            return .block(mapExpressions(fixed) { e in
+                if case .variable(.counter(counter)) = e { return .literal(Double(j)) }
+                return nil
+            })
+        }
+    }
+
     static func laneCount(_ loop: Loop, unroll: Int) -> Int {
         let steps = loop.body.filter { if case .comment = $0 { return false } else { return true } }.count
         let extent = loop.end - (loop.start ?? 0)
