@@ -109,6 +109,38 @@ struct LoopLanguageTests {
             """, ["X": try TensorData(shape: [3, 2], scalars: [0.1, 0.2, 0.3, -0.4, 0.5, 0.6]), "p": TensorData(0.7), "v": TensorData(1.5)])
     }
 
+    /// Higher orders through a loop: t^3 as three multiplications by t in a fold, its Taylor
+    /// coefficients at 2 (reverse mode over reverse mode over ...).
+    @Test func taylorCoefficientsThroughALoop() throws {
+        let out = try evaluateBoth("""
+            input t
+            def times(c, k) = c * t
+            output f = fold(times, 1, 3)
+            taylor f wrt t at 2 order 4
+            """, ["t": TensorData(0.5)])
+        #expect(out["taylor(f/t)"]!.scalars == [8, 12, 6, 1, 0])
+    }
+
+    /// Reverse over reverse through a loop over a sequence with a captured parameter: the
+    /// gradient of a gradient against central differences of the first gradient.
+    @Test func reverseOverReverseThroughALoop() throws {
+        let g = GraphBuilder()
+        let xs = try g.input("xs", shape: [5, 2]), a = try g.input("a")
+        let y = try fold(a, over: xs) { c, x in try sin(c * x[0]) + a * x[1] * c }
+        let first = try gradient(of: y, wrt: [a, xs])
+        let second = try gradient(of: first[0] + sum(first[1] * first[1]), wrt: [a])
+        let graph = try g.graph(outputs: ["da": first[0], "dxs": first[1], "second": second[0]])
+        var rng = SeededRandom(seed: 31)
+        let point = ["xs": TensorData.random([5, 2], in: -0.8...0.8, using: &rng), "a": TensorData(0.4)]
+        let out = try expectKernelMatchesInterpreter(graph, point)
+        func objective(_ a: Double) throws -> Double {
+            let values = try Interpreter.evaluate(graph, inputs: ["xs": point["xs"]!, "a": TensorData(a)])
+            return values["da"]!.scalar + values["dxs"]!.scalars.reduce(0) { $0 + $1 * $1 }
+        }
+        let h = 1e-6
+        expectClose(out["second"]!.scalar, (try objective(0.4 + h) - objective(0.4 - h)) / (2 * h), tolerance: 1e-6)
+    }
+
     @Test func branchesInsideLoopsStayBranchSafe() throws {
         let out = try checkFile("""
             input xs: [3]

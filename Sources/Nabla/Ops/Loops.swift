@@ -180,7 +180,7 @@ public struct Scan: Operation {
     /// captured values' cotangents, and outputs each row's cotangent.
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         let b = body, g = rule.cotangent, builder = g.builder
-        let (finals, outputs, _) = pieces
+        let (finals, outputs, recordedPieces) = pieces
         let sequences = Array(rule.inputs[b.carryCount..<(b.carryCount + b.sequenceCount)])
         let captures = Array(rule.inputs[(b.carryCount + b.sequenceCount)...])
         let needs = rule.needsGradient
@@ -195,11 +195,13 @@ public struct Scan: Operation {
         let recorded = keepsCarries ? rule.output : try builder.apply(Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true), rule.inputs)
         let history = Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true).pieces.history.map { try! piece(recorded, $0) }
 
-        let (backward, extra) = try Self.vjpBody(of: b, sequenceNeeds: sequenceNeeds, captureNeeds: captureNeeds, masking: rule.cotangentMasks, parent: builder)
+        let (backward, extra) = try Self.vjpBody(of: b, sequenceNeeds: sequenceNeeds, captureNeeds: captureNeeds, recordsCarries: keepsCarries, masking: rule.cotangentMasks, parent: builder)
         let gradientCaptures = captures.indices.filter { captureNeeds[$0] }
         var operands: [Tensor] = try finals.map { try piece(g, $0) }
         operands += gradientCaptures.map { builder.filled(0, shape: captures[$0].shape) }
         operands += history + sequences + outputs.map { try! piece(g, $0) }
+        // The recorded carries are results too: their cotangents join the carries' on the way back.
+        operands += try recordedPieces.map { try piece(g, $0) }
         operands += captures + extra
         let scan = Scan(body: backward, steps: steps, reverse: !reverse)
         let swept = try builder.apply(scan, operands)
@@ -222,26 +224,28 @@ public struct Scan: Operation {
 
     /// The body of the reverse scan of `body`. Carries: the carries' cotangents, then the sums
     /// of the needed captures' cotangents; rows: the carries before the step, the sequences'
-    /// rows, the step outputs' cotangents; captures: the body's. Step outputs: the needed
-    /// sequences' row cotangents.
-    static func vjpBody(of body: LoopBody, sequenceNeeds: [Bool], captureNeeds: [Bool], masking: Bool, parent: GraphBuilder) throws -> (LoopBody, [Tensor]) {
+    /// rows, the step outputs' cotangents and (`recordsCarries`) the cotangents of the recorded
+    /// carries; captures: the body's. Step outputs: the needed sequences' row cotangents.
+    static func vjpBody(of body: LoopBody, sequenceNeeds: [Bool], captureNeeds: [Bool], recordsCarries: Bool, masking: Bool, parent: GraphBuilder) throws -> (LoopBody, [Tensor]) {
         let g = GraphBuilder(bodyOf: parent)
         let carryCotangents = try body.carryShapes.enumerated().map { try g.input("carry_cotangent\($0.offset)", shape: $0.element) }
         let sums = try body.captureShapes.enumerated().filter { captureNeeds[$0.offset] }.map { try g.input("capture_sum\($0.offset)", shape: $0.element) }
         let carries = try body.carryShapes.enumerated().map { try g.input("carry\($0.offset)", shape: $0.element) }
         let rows = try body.rowShapes.enumerated().map { try g.input("row\($0.offset)", shape: $0.element) }
         let outputCotangents = try body.stepOutputShapes.enumerated().map { try g.input("output_cotangent\($0.offset)", shape: $0.element) }
+        let recordedCotangents = recordsCarries ? try body.carryShapes.enumerated().map { try g.input("recorded_cotangent\($0.offset)", shape: $0.element) } : []
         let k = try g.input("k")
         let captures = try body.captureShapes.enumerated().map { try g.input("capture\($0.offset)", shape: $0.element) }
         let values = try replay(body, in: g, carries + rows + [k] + captures)
         let variables = carries + rows.indices.filter { sequenceNeeds[$0] }.map { rows[$0] } + captures.indices.filter { captureNeeds[$0] }.map { captures[$0] }
         let cotangents = try vjp(of: values, cotangents: carryCotangents + outputCotangents, wrt: variables, masking: masking)
         let carryCount = carries.count, rowCount = rows.indices.filter { sequenceNeeds[$0] }.count
-        let previous = Array(cotangents[0..<carryCount])
+        var previous = Array(cotangents[0..<carryCount])
+        for (k, recorded) in recordedCotangents.enumerated() { previous[k] = try previous[k] + recorded }
         let rowCotangents = Array(cotangents[carryCount..<(carryCount + rowCount)])
         let captureCotangents = Array(cotangents[(carryCount + rowCount)...])
         let newSums = try zip(sums, captureCotangents).map { try $0 + $1 }
-        let made = try finishBody(g, carries: previous + newSums, outputs: rowCotangents, sequenceCount: carries.count + rows.count + outputCotangents.count)
+        let made = try finishBody(g, carries: previous + newSums, outputs: rowCotangents, sequenceCount: carries.count + rows.count + outputCotangents.count + recordedCotangents.count)
         return (made, g.captures.map(\.outer))
     }
 
