@@ -156,6 +156,14 @@ struct LoopLanguageTests {
             grad f wrt xs
             """, ["xs": try TensorData(shape: [3], scalars: [0, -1, 4])])
         #expect(at["df/dxs"]!.scalars == [0, 0, 0.25])
+        // The branch not taken inside the loop stays out of the derivative outside it too.
+        let outside = try evaluateBoth("""
+            input xs: [3]
+            def acc(c, x) = c + where(x > -10, x, 0)
+            output f = fold(acc, 0, log(xs))
+            grad f wrt xs
+            """, ["xs": try TensorData(shape: [3], scalars: [0, 1, 4])])
+        #expect(outside["df/dxs"]!.scalars == [0, 1, 0.25])
     }
 
     /// The C of a loop is one loop over its body: 10 and 100,000 steps give the same C but for

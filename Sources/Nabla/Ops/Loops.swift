@@ -19,6 +19,9 @@ public final class LoopBody: Hashable, Sendable, CustomStringConvertible {
     public let sequenceCount: Int
     /// Values from around the loop the body reads (the same at every step).
     public let captureCount: Int
+    /// Whether the body selects (`Operation.selects`): then so does the loop, whose cotangents
+    /// for its operands may hold the zeros of a branch not taken.
+    public let selects: Bool
 
     /// A body with the given counts; the graph's inputs and outputs must follow them (see the
     /// type's description).
@@ -27,6 +30,7 @@ public final class LoopBody: Hashable, Sendable, CustomStringConvertible {
         self.carryCount = carryCount
         self.sequenceCount = sequenceCount
         self.captureCount = captureCount
+        selects = graph.nodes.contains { $0.operation.selects }
     }
 
     /// Per-step outputs, stacked into sequences by the loop.
@@ -72,6 +76,8 @@ public struct Scan: Operation {
 
     /// Most doubles reverse mode stores for one loop's carries (2 GiB).
     public static let maximumStoredCarries = 1 << 28
+
+    public var selects: Bool { body.selects }
 
     public var name: String { "scan[\(steps)\(reverse ? ", reverse" : "")\(keepsCarries ? ", carries" : "")]" }
 
