@@ -334,7 +334,7 @@ public func or(_ a: Tensor, _ b: Tensor) throws -> Tensor { try a.builder.apply(
 public func not(_ x: Tensor) -> Tensor { x.unary(LogicalNot()) }
 
 /// `a` where `condition` is nonzero and `b` elsewhere, all three broadcasting (the language's
-/// `where`; call it as `` `where`(c, a, b) `` or `Nabla.where(c, a, b)`). The branch not taken
+/// `where`; call it as `Nabla.where(c, a, b)`, or with its name in backticks). The branch not taken
 /// contributes nothing to any derivative, even where its own derivative is inf or NaN.
 /// - Throws: `NablaError.shapeMismatch` when the shapes do not broadcast.
 public func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) throws -> Tensor { try select(condition, a, b) }
