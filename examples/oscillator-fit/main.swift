@@ -46,7 +46,7 @@ do {
     var iteration = 0
     // Until the gradient vanishes or a step no longer lowers the loss.
     var previous = Double.infinity
-    while iteration < 1000, out[1].map(Swift.abs).max()! > 1e-9, out[0][0] < previous {
+    while iteration < 1000, out[1].reduce(0, { max($0, Swift.abs($1)) }) > 1e-9, out[0][0] < previous {
         previous = out[0][0]
         // Backtracking: halve the step until the loss falls enough (Armijo's condition).
         let slope = out[1].reduce(0) { $0 + $1 * $1 }
