@@ -238,6 +238,18 @@ struct LoopDiagnosticTests {
         #expect(text.contains("test.nabla:4:1: error: invalid argument to scan: reverse mode through this loop of 1000000000 steps would store 1000000000 doubles"), "\(text)")
     }
 
+    @Test func anErrorInABodyNotesTheLoop() {
+        #expect(diagnostics("input x: [3]\ndef f(c, k) = c @ [1, 2]\noutput y = fold(f, x, 2)\n") == """
+            test.nabla:2:15: error: cannot apply '@' to shapes [3] and [2]: inner dimensions differ (3 and 2)
+            2 | def f(c, k) = c @ [1, 2]
+              |               ^~~~~~~~~~
+            test.nabla:3:12: note: in the body of this 'fold' over 'f'
+            3 | output y = fold(f, x, 2)
+              |            ^~~~~~~~~~~~~
+            1 error in test.nabla
+            """)
+    }
+
     @Test func aLoopOverItselfIsAnError() {
         let text = diagnostics("input x\ndef f(c, k) = fold(f, c, 2)\noutput y = fold(f, x, 3)\n")
         #expect(text.contains("error: recursive loop: the body of 'f' runs a loop over itself ('f' -> 'f')"), "\(text)")
@@ -289,5 +301,146 @@ struct LoopedJacobianTests {
         let small = try c(50), large = try c(500)
         #expect(shape(small) == shape(large))
         #expect(large.utf8.count < 20_000)
+    }
+}
+
+/// Defects a review found in loops and branches, each with the case that showed it.
+@Suite("Loops: reviewed edge cases")
+struct LoopEdgeCaseTests {
+    /// A carry dropped by a branch at a later step gets an exact zero cotangent there, and the
+    /// zero stays exact back through the earlier step (log at 0 would make it NaN).
+    @Test func aBranchNotTakenAtALaterStepMasksEarlierSteps() throws {
+        let out = try evaluateBoth("""
+            input x
+            input y
+            def f(c, k) = [where(k > 0, 1, c[1]), log(c[0])]
+            output L = sum(fold(f, [x, y], 2))
+            grad L wrt x, y
+            """, ["x": TensorData(0), "y": TensorData(2)])
+        #expect(out["L"]!.scalar == 1 + Foundation.log(2))
+        #expect(out["dL/dx"]!.scalar == 0)
+        #expect(out["dL/dy"]!.scalar == 0.5)
+    }
+
+    /// The guard that keeps zeros exact must not cut second derivatives where a first
+    /// derivative is zero (a stationary point): f'' in closed form.
+    @Test func secondDerivativesAtStationaryPointsThroughBranches() throws {
+        let quartic = try checkFile("""
+            input x
+            output f = maximum((x * x - 1)^2, -1)
+            hessian f wrt x
+            """, ["x": TensorData(1)], tolerance: 1e-5)
+        #expect(quartic["d2f/dx2"]!.scalar == 8)
+        let root = try checkFile("""
+            input x
+            output f = where(x > -10, (sqrt(x) - 1)^2, 0)
+            hessian f wrt x
+            """, ["x": TensorData(1)], tolerance: 1e-5)
+        #expect(root["d2f/dx2"]!.scalar == 0.5)
+        // Reverse over reverse too: the gradient of the gradient.
+        let g = GraphBuilder()
+        let x = try g.input("x")
+        let f = try maximum(((x * x) - 1) ** 2, g.constant(-1))
+        let first = try gradient(of: f, wrt: x)
+        let second = try gradient(of: first, wrt: x)
+        let out = try expectKernelMatchesInterpreter(try g.graph(outputs: ["f1": first, "f2": second]), ["x": TensorData(1)])
+        #expect(out["f1"]!.scalar == 0)
+        #expect(out["f2"]!.scalar == 8)
+        // The first-order guarantee stays: the branch not taken adds an exact zero.
+        let safe = try evaluateBoth("input x\noutput f = where(x > 0, sqrt(x), 0)\ngrad f wrt x\n", ["x": TensorData(0)])
+        #expect(safe["df/dx"]!.scalar == 0)
+    }
+
+    /// A Jacobian looped over directions with nothing to capture (the identity).
+    @Test func theJacobianOfAVectorWithRespectToItself() throws {
+        var rng = SeededRandom(seed: 41)
+        let out = try evaluateBoth("input x: [9]\njacobian x wrt x\n", ["x": TensorData.random([9], in: -1...1, using: &rng)])
+        let identity = (0..<81).map { $0 / 9 == $0 % 9 ? 1.0 : 0.0 }
+        #expect(out["dx/dx"]!.scalars == identity)
+    }
+
+    /// A loop reading a one-element view of a scalar the kernel keeps in a local.
+    @Test func loopsOverViewsOfScalarsKeptInLocals() throws {
+        let out = try evaluateBoth("""
+            input a
+            def step(c, k) = c * 2 + 1
+            def twice(r) = r * r + k0
+            k0 = sin(a)
+            output f = fold(step, reshape(a * 2, [1]), 3)
+            output m = map(twice, reshape(a * 3, [1, 1]))
+            output s = scan(step, reshape(a * 5, [1, 1]), 2)
+            output L = sum(f) + sum(m) + sum(s)
+            grad L wrt a
+            """, ["a": TensorData(0.25)])
+        // f = 8 (2a) + 7, m = (3a)^2 + sin a, s = [10a + 1, 20a + 3].
+        let dL: Double = 16 + 4.5 + Foundation.cos(0.25) + 30
+        expectClose(out["dL/da"]!.scalar, dL, tolerance: 1e-15)
+        #expect(out["f"]!.scalars == [11.0])
+        let m: Double = 0.5625 + Foundation.sin(0.25)
+        #expect(out["m"]!.scalars == [m])
+        #expect(out["s"]!.scalars == [3.5, 8.0])
+    }
+
+    /// A parameter named like a dim would be read as the dim where a whole number is needed
+    /// (steps, shapes, indices): it is an error, located at the parameter.
+    @Test func aParameterCannotTakeTheNameOfADim() {
+        let before = diagnostics("dim N = 3\ninput x\ndef f(c, N) = c * N\noutput y = fold(f, x, 2)\n")
+        #expect(before.contains("test.nabla:3:10: error: parameter 'N' has the name of a dim; give it another name"), "\(before)")
+        let after = diagnostics("input x\ndef f(c, N) = c * N\ndim N = 3\noutput y = fold(f, x, N)\n")
+        #expect(after.contains("test.nabla:3:5: error: dim 'N' has the name of a parameter of 'f', defined before it"), "\(after)")
+    }
+
+    /// Steps and shapes large enough to overflow a count are errors, not traps.
+    @Test func hugeLoopsAreErrorsNotOverflows() {
+        let outputs = diagnostics("input x: [100000]\ndef f(c, k) = c + 1\noutput y = scan(f, x, 1000000000000000)\n")
+        #expect(outputs.contains("error: cannot run 'scan' over 'f'") && outputs.contains("elements"), "\(outputs)")
+        let carries = diagnostics("input x: [100000]\ndef f(c, k) = sin(c)\noutput y = sum(fold(f, x, 1000000000000000))\ngrad y wrt x\n")
+        #expect(carries.contains("error:") && carries.contains("scan"), "\(carries)")
+    }
+
+    /// Simplification computes small loops of constants, and leaves long ones to the kernel
+    /// (the interpreter would run them at compile time).
+    @Test func onlySmallConstantLoopsAreFoldedAtCompileTime() throws {
+        func scans(_ steps: Int) throws -> Int {
+            let program = try NablaProgram(source: "def f(c, k) = 0.5 * c + 1\noutput y = fold(f, 1, \(steps))\n", fileName: "t")
+            let simplified = try simplify(program.graph)
+            return simplified.nodes.filter { $0.operation is Scan }.count
+        }
+        #expect(try scans(10) == 0)
+        #expect(try scans(1_000_000) == 1)
+        let long = try evaluateBoth("def f(c, k) = 0.5 * c + 1\noutput y = fold(f, 1, 100000)\n", [:])
+        #expect(long["y"]!.scalar == 2)
+    }
+
+    /// Loops nest up to `maximumLoopNesting` deep; deeper is a located error, not a crash.
+    @Test func loopNestingIsBounded() throws {
+        func nested(_ depth: Int) -> String {
+            var text = "input x\ndef f0(c, k) = c + 1\n"
+            for d in 1...depth { text += "def f\(d)(c, k) = fold(f\(d - 1), c, 1)\n" }
+            return text + "output y = fold(f\(depth), x, 1)\ngrad y wrt x\n"
+        }
+        let deep = try evaluateBoth(nested(maximumLoopNesting - 1), ["x": TensorData(2)])
+        #expect(deep["y"]!.scalar == 3)
+        #expect(deep["dy/dx"]!.scalar == 1)
+        let text = diagnostics(nested(500))
+        #expect(text.contains("loops nest more than \(maximumLoopNesting) deep"), "\(text)")
+        #expect(text.contains("test.nabla:"), "\(text)")
+    }
+
+    /// With the Swift API, a loop written in a loop's body belongs to that body even when its
+    /// initial value comes from outside: its body may read the outer body's carry.
+    @Test func swiftLoopsInsideBodiesReadTheOuterBody() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x"), a = try g.input("a")
+        // Outer: c -> c + (inner fold of 3 steps from a: s -> s + c).
+        let y = try fold(x, steps: 2) { c, _ in
+            try c + fold(a, steps: 3) { s, _ in try s + c }
+        }
+        let grads = try gradient(of: y, wrt: [x, a])
+        let out = try expectKernelMatchesInterpreter(try g.graph(outputs: ["y": y, "dx": grads[0], "da": grads[1]]), ["x": TensorData(1), "a": TensorData(0.5)])
+        // Step: c -> 4c + a, twice: 16x + 5a.
+        #expect(out["y"]!.scalar == 16 + 2.5)
+        #expect(out["dx"]!.scalar == 16)
+        #expect(out["da"]!.scalar == 5)
     }
 }

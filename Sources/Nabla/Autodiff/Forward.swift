@@ -112,14 +112,14 @@ public let unrolledJacobianDirections = 8
 private func loopedJacobian(of y: Tensor, wrt x: Tensor, forward: Bool) throws -> Tensor {
     let m = y.shape.count, n = x.shape.count
     let directions = forward ? n : m
-    let (body, captures) = try makeBody(parent: y.builder, carries: [], rows: []) { _, _, k in
+    let made = try makeBody(parent: loopBuilder([y, x], fallback: y.builder), carries: [], rows: []) { _, _, k in
         let e = try k.builder.apply(OneHot(count: directions), [k])
         let line = forward
             ? try jvp(of: y, wrt: [x], tangents: [e.reshaped(x.shape)]).reshaped([m])
             : try vjp(of: [y], cotangents: [e.reshaped(y.shape)], wrt: [x])[0].reshaped([n])
         return ([], [line])
     }
-    let stacked = try runScan([], [], steps: directions, body: body, captures: captures).1[0]
+    let stacked = try runScan([], [], steps: directions, made).1[0]
     return forward ? stacked.transposed : stacked
 }
 

@@ -245,10 +245,20 @@ struct KernelLowering {
     private func contiguousView(_ operand: Int, readBy node: Graph.Node) throws -> LoopIR.Operand? {
         guard node.operation is Scan, !plan.materialized[operand] else { return nil }
         let access = plan.access[operand]
-        guard let base = values[access.base], case let .memory(buffer, start) = base.storage else {
+        guard let base = values[access.base] else {
             throw internalError("the loop operand %\(operand) is a view of a value that was not stored")
         }
-        return LoopIR.Operand(.memory(buffer, base: start + access.offset), extents: plan.graph.nodes[operand].shape.dims)
+        let extents = plan.graph.nodes[operand].shape.dims
+        switch base.storage {
+        case let .memory(buffer, start):
+            return LoopIR.Operand(.memory(buffer, base: start + access.offset), extents: extents)
+        case .variable, .literal:
+            // A scalar kept in a local: its one-element views are the local itself.
+            guard plan.graph.nodes[operand].shape.count == 1 else {
+                throw internalError("the loop operand %\(operand) is a view of %\(access.base), a scalar, with more than one element")
+            }
+            return LoopIR.Operand(base.storage, extents: extents)
+        }
     }
 
     /// A scan: its body lowered as a program of its own (written before this part), and a loop
@@ -298,7 +308,7 @@ struct KernelLowering {
         }
         let next = zip(loopPlan.carryOffsets, b.carryShapes).map { LoopIR.Operand(.memory(.workspace, base: $0), extents: $1.dims) }
         let rows = zip(sequences, b.rowShapes).map { sequence, shape -> LoopIR.Argument in
-            guard case let .memory(buffer, start) = sequence.storage else { return sequence.address() }
+            guard case let .memory(buffer, start) = sequence.storage else { return address(sequence) }
             return .address(buffer, row(shape.count, start))
         }
         let stepOutputs = outputs.map { piece in LoopIR.Argument.address(result, row(piece.shape.count / max(n, 1), base + piece.offset)) }

@@ -52,6 +52,11 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// Reverse mode then keeps those zeros exact upstream (`PullbackRule.cotangentMasks`), so a
     /// branch not taken adds nothing to a derivative even where its own derivative is inf or NaN.
     var selects: Bool { get }
+
+    /// True when simplification may compute the operation when all its operands are constant
+    /// (with the interpreter, at compile time). Operations whose work does not follow the size
+    /// of their operands and result (a loop of many steps) say false, so compiling stays fast.
+    var foldsConstants: Bool { get }
 }
 
 /// How code generation may treat an operation.
@@ -77,6 +82,7 @@ extension Operation {
     public var role: OperationRole { .opaque }
     public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { nil }
     public var selects: Bool { false }
+    public var foldsConstants: Bool { true }
 }
 
 extension Operation {

@@ -63,7 +63,14 @@ struct Elaborator {
     mutating func run(_ statements: [Statement]) {
         findRecursion(statements)
         for statement in statements {
-            do { try elaborate(statement) } catch {}
+            do {
+                try elaborate(statement)
+            } catch is Reported {
+            } catch {
+                // Failures are reported where they happen; one that was not is reported at its
+                // statement rather than lost.
+                self.error("\(error)", at: statement.span)
+            }
         }
     }
 
@@ -88,6 +95,9 @@ struct Elaborator {
         switch statement {
         case let .dim(name, value):
             try declare(name, as: "dim")
+            if let function = functions.filter({ $0.value.parameters.contains { $0.text == name.text } }).keys.min() {
+                throw error("dim \(name.quoted) has the name of a parameter of '\(function)', defined before it; give one of them another name", at: name.span)
+            }
             failedDims.insert(name.text)
             var n = try staticInteger(value)
             if let override = overrides[name.text] { n = override }
@@ -148,6 +158,11 @@ struct Elaborator {
             var seen = Set<String>()
             for parameter in parameters where !seen.insert(parameter.text).inserted {
                 throw error("parameter \(parameter.quoted) appears twice", at: parameter.span)
+            }
+            // Where a whole number is read (shapes, indices, steps) a dim's name means the dim,
+            // so a parameter of that name would be silently ignored there.
+            for parameter in parameters where dims[parameter.text] != nil || failedDims.contains(parameter.text) {
+                throw error("parameter \(parameter.quoted) has the name of a dim; give it another name", at: parameter.span)
             }
             functions[name.text] = (parameters, body)
 

@@ -321,6 +321,14 @@ extension Elaborator {
         diagnostics.append(Diagnostic(.note, "in this call of '\(calls[0].function)', through \(between) more call\(between == 1 ? "" : "s")", at: calls[0].span))
     }
 
+    /// Notes the loop whose body held an error, as calls are noted. Nested loops note their
+    /// innermost few and the outermost.
+    private mutating func noteLoop(_ builtin: Builtin, _ function: Name, at span: SourceSpan) {
+        let trailingNotes = diagnostics.reversed().prefix { $0.severity == .note }.count
+        guard trailingNotes < 8 || loopBodies.count == 1 else { return }
+        diagnostics.append(Diagnostic(.note, "in the body of this '\(builtin.rawValue)' over \(function.quoted)", at: span))
+    }
+
     /// The tensor a name stands for: a parameter, a binding or input, or a dim as a constant.
     private mutating func resolve(_ name: Name, in scope: Scope) throws -> Tensor {
         if let tensor = scope[name.text] { return tensor }
@@ -413,7 +421,7 @@ extension Elaborator {
             expansions = savedExpansions
             loopBodies.removeLast()
         }
-        let made: (body: LoopBody, captures: [Tensor])
+        let made: MadeBody
         do {
             made = try makeBody(parent: outer, carries: initial.map { [$0.shape] } ?? [], rows: rowShape.map { [$0] } ?? []) { carries, rows, k in
                 builder = k.builder
@@ -427,12 +435,17 @@ extension Elaborator {
                 default: return ([], [result])
                 }
             }
-        } catch let NablaError.shapeMismatch(_, shapes, _) where shapes.count == 2 {
+        } catch let NablaError.shapeMismatch(op, shapes, _) where op == "loop" && shapes.count == 2 {
             throw error("the body of \(function.quoted) returns shape \(shapes[1]) for a carry of shape \(shapes[0]); '\(builtin.rawValue)' needs the shape it takes", at: span)
+        } catch let failure as NablaError {
+            throw error("cannot run '\(builtin.rawValue)' over \(function.quoted): \(failure)", at: span)
+        } catch let reported as Reported {
+            noteLoop(builtin, function, at: span)
+            throw reported
         }
         builder = outer
         do {
-            let (finals, outputs) = try runScan(initial.map { [$0] } ?? [], sequence.map { [$0] } ?? [], steps: steps ?? sequence!.shape[0], body: made.body, captures: made.captures)
+            let (finals, outputs) = try runScan(initial.map { [$0] } ?? [], sequence.map { [$0] } ?? [], steps: steps ?? sequence!.shape[0], made)
             return builtin == .fold ? finals[0] : outputs[0]
         } catch let failure as NablaError {
             throw error("cannot run '\(builtin.rawValue)' over \(function.quoted): \(failure)", at: span)

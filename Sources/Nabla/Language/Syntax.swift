@@ -118,6 +118,14 @@ public enum Statement: Equatable, Sendable {
     case derivative(DerivativeKind, of: Name, wrt: [Name], along: Name?, span: SourceSpan)
     case taylor(of: Name, wrt: Name, at: Expression?, order: Expression, span: SourceSpan)
     case function(Name, parameters: [Name], body: Expression)
+
+    /// Where the statement is reported: its name, or a directive's whole text.
+    public var span: SourceSpan {
+        switch self {
+        case let .dim(name, _), let .input(name, _), let .binding(name, _, _), let .export(name), let .function(name, _, _): return name.span
+        case let .derivative(_, _, _, _, span), let .taylor(_, _, _, _, span): return span
+        }
+    }
 }
 
 extension Expression {

@@ -131,13 +131,19 @@ extension BinaryElementwise {
 }
 
 /// `d`, an elementwise rule's cotangent for an operand (at the result's shape), made exactly
-/// zero wherever the rule's cotangent is zero, when that cotangent masks and the rule could
-/// turn a zero into NaN (0 * inf, 0 / 0).
+/// zero where the rule's cotangent is zero and the rule turned that zero into NaN (0 * inf,
+/// 0 / 0), when that cotangent masks and the rule could.
+///
+/// A zero cotangent times a finite factor is already zero, so `d` is kept wherever it is a
+/// number: a second derivative then sees the rule's own dependence on the cotangent, which a
+/// guard on the cotangent alone would cut at every stationary point (the Hessian of
+/// `maximum((x^2 - 1)^2, -1)` at x = 1 is 8, not 0).
 func strongZero(_ d: Tensor, _ rule: PullbackRule, bounded: Bool) throws -> Tensor {
     guard rule.cotangentMasks, !bounded else { return d }
     let g = rule.cotangent
     let b = g.builder
-    return try select(b.apply(Compare(.notEqual), [g, b.constant(0)]), d, b.constant(0))
+    let live = try b.apply(LogicalOr(), [b.apply(Compare(.notEqual), [g, b.constant(0)]), b.apply(Compare(.equal), [d, d])])
+    return try select(live, d, b.constant(0))
 }
 
 /// Sums a cotangent computed at a broadcast shape back to the shape of the operand that was

@@ -25,7 +25,19 @@ public final class LoopBody: Hashable, Sendable, CustomStringConvertible {
 
     /// A body with the given counts; the graph's inputs and outputs must follow them (see the
     /// type's description).
-    public init(graph: Graph, carryCount: Int, sequenceCount: Int, captureCount: Int) {
+    /// - Throws: `NablaError.invalidArgument` when the graph has another number of inputs than
+    ///   the counts make, fewer outputs than carries, or a step number that is not a scalar.
+    public init(graph: Graph, carryCount: Int, sequenceCount: Int, captureCount: Int) throws {
+        let counts = [carryCount, sequenceCount, captureCount]
+        guard counts.allSatisfy({ $0 >= 0 }), graph.inputs.count == counts.reduce(1, +) else {
+            throw NablaError.invalidArgument(op: "loop body", reason: "a body of \(carryCount) carries, \(sequenceCount) sequences and \(captureCount) captured values takes \(counts.reduce(1, +)) inputs (with the step number), its graph has \(graph.inputs.count)")
+        }
+        guard graph.outputs.count >= carryCount else {
+            throw NablaError.invalidArgument(op: "loop body", reason: "a body of \(carryCount) carries returns at least that many values, its graph returns \(graph.outputs.count)")
+        }
+        guard graph.nodes[graph.inputs[carryCount + sequenceCount].node].shape.isScalar else {
+            throw NablaError.invalidArgument(op: "loop body", reason: "the step number, input \(carryCount + sequenceCount), must be a scalar")
+        }
         self.graph = graph
         self.carryCount = carryCount
         self.sequenceCount = sequenceCount
@@ -79,6 +91,15 @@ public struct Scan: Operation {
 
     public var selects: Bool { body.selects }
 
+    /// Most body nodes times steps a loop of constants may have to be computed at compile time.
+    public static let maximumFoldedWork = 1 << 14
+
+    /// Only small loops: the interpreter runs the body once per step.
+    public var foldsConstants: Bool {
+        let (work, overflow) = steps.multipliedReportingOverflow(by: body.graph.nodes.count)
+        return !overflow && work <= Scan.maximumFoldedWork
+    }
+
     public var name: String { "scan[\(steps)\(reverse ? ", reverse" : "")\(keepsCarries ? ", carries" : "")]" }
 
     /// One part of the result: where it starts in the flat vector, and its shape.
@@ -126,13 +147,18 @@ public struct Scan: Operation {
         for (k, shape) in carries.enumerated() where shape != b.carryShapes[k] {
             throw NablaError.shapeMismatch(op: "scan", shapes: [b.carryShapes[k], shape], reason: "the body returns carry \(k) with a shape other than the one it takes")
         }
+        // Each part is checked as it is added: steps and shapes can be large enough to overflow.
+        let tooLarge = NablaError.invalidArgument(op: "scan", reason: "its results (final carries, outputs of every step\(keepsCarries ? ", carries before every step" : "")) would have more than \(Shape.maximumElementCount) elements")
         var total = 0
-        for shape in b.carryShapes { total += shape.count * (keepsCarries ? steps + 1 : 1) }
-        for shape in outputs {
-            let (n, overflow) = shape.count.multipliedReportingOverflow(by: steps)
-            guard !overflow else { throw NablaError.invalidArgument(op: "scan", reason: "its outputs would be too large") }
-            total += n
+        func add(_ count: Int, times factor: Int) throws {
+            let (n, overflow) = count.multipliedReportingOverflow(by: factor)
+            let (sum, overflowed) = total.addingReportingOverflow(n)
+            guard !overflow, !overflowed, sum <= Shape.maximumElementCount else { throw tooLarge }
+            total = sum
         }
+        for shape in b.carryShapes { try add(shape.count, times: 1) }
+        if keepsCarries { for shape in b.carryShapes { try add(shape.count, times: steps) } }
+        for shape in outputs { try add(shape.count, times: steps) }
         let shape = Shape([total])
         try shape.checkElementCount(of: "scan")
         return shape
@@ -193,15 +219,16 @@ public struct Scan: Operation {
         let sequenceNeeds = Array(needs[b.carryCount..<(b.carryCount + b.sequenceCount)])
         let captureNeeds = Array(needs[(b.carryCount + b.sequenceCount)...])
 
-        let stored = b.carryShapes.reduce(0) { $0 + $1.count } * steps
-        guard stored <= Scan.maximumStoredCarries else {
-            throw NablaError.invalidArgument(op: "scan", reason: "reverse mode through this loop of \(steps) steps would store \(stored) doubles of carries (\(stored / (1 << 27)) GiB), more than the \(Scan.maximumStoredCarries) (2 GiB) a loop may store; use fewer steps, or forward mode (jvp) for few variables")
+        let carried = b.carryShapes.reduce(0) { $0 + $1.count }
+        let (stored, overflow) = carried.multipliedReportingOverflow(by: steps)
+        guard !overflow, stored <= Scan.maximumStoredCarries else {
+            throw NablaError.invalidArgument(op: "scan", reason: "reverse mode through this loop of \(steps) steps would store \(overflow ? "\(carried) doubles of carries at each step" : "\(stored) doubles of carries"), more than the \(Scan.maximumStoredCarries) (2 GiB) a loop may store; use fewer steps, or forward mode (jvp) for few variables")
         }
         // The carries before each step: this node's own record, or that of a scan keeping them.
         let recorded = keepsCarries ? rule.output : try builder.apply(Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true), rule.inputs)
         let history = Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true).pieces.history.map { try! piece(recorded, $0) }
 
-        let (backward, extra) = try Self.vjpBody(of: b, sequenceNeeds: sequenceNeeds, captureNeeds: captureNeeds, recordsCarries: keepsCarries, masking: rule.cotangentMasks, parent: builder)
+        let (backward, extra) = try Self.vjpBody(of: b, sequenceNeeds: sequenceNeeds, captureNeeds: captureNeeds, recordsCarries: keepsCarries, masking: rule.cotangentMasks || b.selects, parent: builder)
         let gradientCaptures = captures.indices.filter { captureNeeds[$0] }
         var operands: [Tensor] = try finals.map { try piece(g, $0) }
         operands += gradientCaptures.map { builder.filled(0, shape: captures[$0].shape) }
@@ -364,26 +391,62 @@ func finishBody(_ g: GraphBuilder, carries: [Tensor], outputs: [Tensor], sequenc
     let graph = try g.graph(outputs: named)
     // Inputs made as captures by the caller, and those captured as the body was built.
     let captureCount = graph.inputs.count - carries.count - sequenceCount - 1
-    return LoopBody(graph: graph, carryCount: carries.count, sequenceCount: sequenceCount, captureCount: captureCount)
+    return try LoopBody(graph: graph, carryCount: carries.count, sequenceCount: sequenceCount, captureCount: captureCount)
 }
 
 // MARK: - Builder functions
 
+/// The body being built on this thread, if any: a loop written inside a loop's body (with the
+/// Swift API) belongs to that body, even when it reads nothing of it but through captures.
+private struct ActiveBody: @unchecked Sendable {
+    // Only read on the thread building the body, while the body's closure runs.
+    let builder: GraphBuilder
+    @TaskLocal static var current: ActiveBody?
+}
+
+/// The builder a loop belongs to: the innermost of its operands' builders (`fallback` when it
+/// has none), or the body being built when the loop is written inside one.
+func loopBuilder(_ operands: [Tensor], fallback: GraphBuilder) -> GraphBuilder {
+    let innermost = operands.map(\.builder).max { $0.depth < $1.depth } ?? fallback
+    if let active = ActiveBody.current?.builder, active.depth > innermost.depth, active.isBody(of: innermost) { return active }
+    return innermost
+}
+
+/// A loop's body, the values it captured (the loop's last operands) and the builder of the
+/// graph the loop goes in.
+struct MadeBody {
+    let body: LoopBody
+    let captures: [Tensor]
+    let parent: GraphBuilder
+}
+
 /// Builds a body in a child of `parent`: `make` gets the carries, the rows and the step
-/// number, and returns the new carries and the step outputs. Returns the body and the values
-/// it captured, the loop's last operands.
+/// number, and returns the new carries and the step outputs.
 func makeBody(parent: GraphBuilder, carries: [Shape], rows: [Shape],
-              _ make: ([Tensor], [Tensor], Tensor) throws -> (carries: [Tensor], outputs: [Tensor])) throws -> (LoopBody, [Tensor]) {
+              _ make: ([Tensor], [Tensor], Tensor) throws -> (carries: [Tensor], outputs: [Tensor])) throws -> MadeBody {
+    try requireLoopNesting(parent)
     let g = GraphBuilder(bodyOf: parent)
     let carryInputs = try carries.enumerated().map { try g.input("carry\($0.offset)", shape: $0.element) }
     let rowInputs = try rows.enumerated().map { try g.input("row\($0.offset)", shape: $0.element) }
     let k = try g.input("k")
-    let (newCarries, outputs) = try make(carryInputs, rowInputs, k)
+    let (newCarries, outputs) = try ActiveBody.$current.withValue(ActiveBody(builder: g)) { try make(carryInputs, rowInputs, k) }
     for (k, (carry, shape)) in zip(newCarries, carries).enumerated() where carry.shape != shape {
         throw NablaError.shapeMismatch(op: "loop", shapes: [shape, carry.shape], reason: "the body returns carry \(k) with shape \(carry.shape) for a carry of shape \(shape)")
     }
     let body = try finishBody(g, carries: newCarries, outputs: outputs, sequenceCount: rows.count)
-    return (body, g.captures.map(\.outer))
+    return MadeBody(body: body, captures: g.captures.map(\.outer), parent: parent)
+}
+
+/// Loops nest at most this deep (a loop in the body of a loop, and so on): passes walk
+/// nested bodies by recursion, so the depth must be bounded.
+public let maximumLoopNesting = 64
+
+/// - Throws: `NablaError.invalidArgument` when a body inside `parent` would nest deeper than
+///   `maximumLoopNesting`.
+func requireLoopNesting(_ parent: GraphBuilder) throws {
+    guard parent.depth < maximumLoopNesting else {
+        throw NablaError.invalidArgument(op: "loop", reason: "loops nest more than \(maximumLoopNesting) deep (a loop in the body of a loop, and so on)")
+    }
 }
 
 /// The rows of `xs` along its leading axis: their count and shape.
@@ -394,15 +457,16 @@ private func rowsOf(_ xs: Tensor, op: String) throws -> (count: Int, shape: Shap
     return (xs.shape[0], Shape(Array(xs.shape.dims.dropFirst())))
 }
 
-/// Runs `scan` and returns its pieces: final carries, then stacked step outputs. A `map` whose
-/// body is elementwise in its row is not a loop at all: the body applied to all rows at once.
-func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, body: LoopBody, captures: [Tensor]) throws -> ([Tensor], [Tensor]) {
-    let builder = (initial + sequences + captures).max { $0.builder.depth < $1.builder.depth }!.builder
-    let operands = try (initial + sequences + captures).map { try builder.capture($0, op: "loop") }
-    if initial.isEmpty, sequences.count == 1, let whole = try elementwiseMap(body, over: operands[0], captures: Array(operands.dropFirst())) {
+/// Runs `made`'s loop for `steps` steps and returns its pieces: final carries, then stacked
+/// step outputs. A `map` whose body is elementwise in its row is not a loop at all: the body
+/// applied to all rows at once.
+func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, _ made: MadeBody) throws -> ([Tensor], [Tensor]) {
+    let builder = made.parent
+    let operands = try (initial + sequences + made.captures).map { try builder.capture($0, op: "loop") }
+    if initial.isEmpty, sequences.count == 1, let whole = try elementwiseMap(made.body, over: operands[0], captures: Array(operands.dropFirst())) {
         return ([], [whole])
     }
-    let scan = Scan(body: body, steps: steps)
+    let scan = Scan(body: made.body, steps: steps)
     let flat = try builder.apply(scan, operands)
     let (finals, outputs, _) = scan.pieces
     return (try finals.map { try piece(flat, $0) }, try outputs.map { try piece(flat, $0) })
@@ -413,45 +477,45 @@ func runScan(_ initial: [Tensor], _ sequences: [Tensor], steps: Int, body: LoopB
 /// loop, whatever the number of steps.
 /// - Throws: `NablaError.shapeMismatch` when the body returns a shape other than the carry's.
 public func fold(_ initial: Tensor, steps: Int, _ body: (_ carry: Tensor, _ k: Tensor) throws -> Tensor) throws -> Tensor {
-    let (loopBody, captures) = try makeBody(parent: initial.builder, carries: [initial.shape], rows: []) { c, _, k in ([try body(c[0], k)], []) }
-    return try runScan([initial], [], steps: steps, body: loopBody, captures: captures).0[0]
+    let made = try makeBody(parent: loopBuilder([initial], fallback: initial.builder), carries: [initial.shape], rows: []) { c, _, k in ([try body(c[0], k)], []) }
+    return try runScan([initial], [], steps: steps, made).0[0]
 }
 
 /// `c = body(c, xs[k])` over the rows of `xs` (its leading axis) from `c = initial`; returns
 /// the last c.
 public func fold(_ initial: Tensor, over xs: Tensor, _ body: (_ carry: Tensor, _ row: Tensor) throws -> Tensor) throws -> Tensor {
     let (n, row) = try rowsOf(xs, op: "fold")
-    let (loopBody, captures) = try makeBody(parent: initial.builder, carries: [initial.shape], rows: [row]) { c, x, _ in ([try body(c[0], x[0])], []) }
-    return try runScan([initial], [xs], steps: n, body: loopBody, captures: captures).0[0]
+    let made = try makeBody(parent: loopBuilder([initial, xs], fallback: initial.builder), carries: [initial.shape], rows: [row]) { c, x, _ in ([try body(c[0], x[0])], []) }
+    return try runScan([initial], [xs], steps: n, made).0[0]
 }
 
 /// Like `fold(_:steps:_:)`, returning every carry after each step, stacked: shape
 /// `[steps] + shape(initial)`.
 public func scan(_ initial: Tensor, steps: Int, _ body: (_ carry: Tensor, _ k: Tensor) throws -> Tensor) throws -> Tensor {
-    let (loopBody, captures) = try makeBody(parent: initial.builder, carries: [initial.shape], rows: []) { c, _, k in
+    let made = try makeBody(parent: loopBuilder([initial], fallback: initial.builder), carries: [initial.shape], rows: []) { c, _, k in
         let next = try body(c[0], k)
         return ([next], [next])
     }
-    return try runScan([initial], [], steps: steps, body: loopBody, captures: captures).1[0]
+    return try runScan([initial], [], steps: steps, made).1[0]
 }
 
 /// Like `fold(_:over:_:)`, returning every carry after each step, stacked: shape
 /// `[rows] + shape(initial)`.
 public func scan(_ initial: Tensor, over xs: Tensor, _ body: (_ carry: Tensor, _ row: Tensor) throws -> Tensor) throws -> Tensor {
     let (n, row) = try rowsOf(xs, op: "scan")
-    let (loopBody, captures) = try makeBody(parent: initial.builder, carries: [initial.shape], rows: [row]) { c, x, _ in
+    let made = try makeBody(parent: loopBuilder([initial, xs], fallback: initial.builder), carries: [initial.shape], rows: [row]) { c, x, _ in
         let next = try body(c[0], x[0])
         return ([next], [next])
     }
-    return try runScan([initial], [xs], steps: n, body: loopBody, captures: captures).1[0]
+    return try runScan([initial], [xs], steps: n, made).1[0]
 }
 
 /// `body` applied to each row of `xs` (its leading axis), the results stacked: shape
 /// `[rows] + shape(body(row))`.
 public func map(_ xs: Tensor, _ body: (_ row: Tensor) throws -> Tensor) throws -> Tensor {
     let (n, row) = try rowsOf(xs, op: "map")
-    let (loopBody, captures) = try makeBody(parent: xs.builder, carries: [], rows: [row]) { _, x, _ in ([], [try body(x[0])]) }
-    return try runScan([], [xs], steps: n, body: loopBody, captures: captures).1[0]
+    let made = try makeBody(parent: loopBuilder([xs], fallback: xs.builder), carries: [], rows: [row]) { _, x, _ in ([], [try body(x[0])]) }
+    return try runScan([], [xs], steps: n, made).1[0]
 }
 
 /// A one-hot vector of `count` elements: 1 at the index its scalar operand holds, 0 elsewhere

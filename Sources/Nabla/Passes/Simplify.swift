@@ -242,7 +242,7 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
         for rule in rules[ObjectIdentifier(type(of: node.operation))] ?? [] {
             if rule.operandRoles.map({ needed in inputs.contains { needed.contains(builder.roles[$0]) } }) ?? true { candidates.append(rule) }
         }
-        let foldable = !inputs.isEmpty && inputs.allSatisfy { builder.roles[$0] == .constant }
+        let foldable = !inputs.isEmpty && node.operation.foldsConstants && inputs.allSatisfy { builder.roles[$0] == .constant }
         if candidates.isEmpty && !foldable {
             // Nothing can change this node: it is looked up, or appended as it is (its
             // operands' shapes, and so its own, are unchanged).
@@ -287,7 +287,7 @@ private func simplified(
     // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
     // memory beats a large literal array.
     let values = operands.allSatisfy({ builder.roles[$0.id] == .constant }) ? operands.compactMap { ($0.operation as? Constant)?.value } : []
-    if !operands.isEmpty, values.count == operands.count, shape.count <= options.foldLimit,
+    if !operands.isEmpty, op.foldsConstants, values.count == operands.count, shape.count <= options.foldLimit,
        shape.count <= max(1, values.map(\.shape.count).max()!) {
         statistics.foldedConstants += 1
         return builder.constant(op.evaluate(values, shape: shape))
