@@ -240,13 +240,14 @@ struct KernelLowering {
 
     // MARK: - Loops
 
-    /// A view a loop reads in place (view folding leaves contiguous views of stored values
-    /// unstored for loops): the stored value's memory from the view's first element.
+    /// A view an operation reads in place (view folding leaves contiguous views of stored
+    /// values unstored for operations that `readsContiguousViewsInPlace`): the stored value's
+    /// memory from the view's first element.
     private func contiguousView(_ operand: Int, readBy node: Graph.Node) throws -> LoopIR.Operand? {
-        guard node.operation is Scan, !plan.materialized[operand] else { return nil }
+        guard node.operation.readsContiguousViewsInPlace, !plan.materialized[operand] else { return nil }
         let access = plan.access[operand]
         guard let base = values[access.base] else {
-            throw internalError("the loop operand %\(operand) is a view of a value that was not stored")
+            throw internalError("the operand %\(operand) is a view of a value that was not stored")
         }
         let extents = plan.graph.nodes[operand].shape.dims
         switch base.storage {
@@ -255,7 +256,7 @@ struct KernelLowering {
         case .variable, .literal:
             // A scalar kept in a local: its one-element views are the local itself.
             guard plan.graph.nodes[operand].shape.count == 1 else {
-                throw internalError("the loop operand %\(operand) is a view of %\(access.base), a scalar, with more than one element")
+                throw internalError("the operand %\(operand) is a view of %\(access.base), a scalar, with more than one element")
             }
             return LoopIR.Operand(base.storage, extents: extents)
         }

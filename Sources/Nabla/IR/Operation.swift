@@ -57,6 +57,11 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// (with the interpreter, at compile time). Operations whose work does not follow the size
     /// of their operands and result (a loop of many steps) say false, so compiling stays fast.
     var foldsConstants: Bool { get }
+
+    /// True when the operation's statements read each operand only through its elements (or
+    /// its address, for a loop), from the first on: code generation then hands it contiguous
+    /// views (a slice of a vector, a reshape, a scalar in a local) in place instead of copies.
+    var readsContiguousViewsInPlace: Bool { get }
 }
 
 /// How code generation may treat an operation.
@@ -83,6 +88,7 @@ extension Operation {
     public func elementwise(_ operands: [LoopIR.Expression]) -> LoopIR.Expression? { nil }
     public var selects: Bool { false }
     public var foldsConstants: Bool { true }
+    public var readsContiguousViewsInPlace: Bool { false }
 }
 
 extension Operation {

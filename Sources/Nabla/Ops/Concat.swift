@@ -7,6 +7,9 @@ public struct Concat: Operation {
     public let axis: Int
     public var name: String { "concat[axis \(axis)]" }
 
+    /// Its copy loops read elements only.
+    public var readsContiguousViewsInPlace: Bool { true }
+
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         guard let first = inputs.first else {
             throw NablaError.invalidArgument(op: "concat", reason: "needs at least one operand")

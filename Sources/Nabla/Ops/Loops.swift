@@ -91,6 +91,9 @@ public struct Scan: Operation {
 
     public var selects: Bool { body.selects }
 
+    /// The body's function takes the address of each operand (a local's, for a scalar).
+    public var readsContiguousViewsInPlace: Bool { true }
+
     /// Most body nodes times steps a loop of constants may have to be computed at compile time.
     public static let maximumFoldedWork = 1 << 14
 

@@ -96,10 +96,10 @@ struct ViewFolding {
         for (i, node) in nodes.enumerated() {
             guard let view = facts.view(i) else { continue }
             fold(i, view, node, nodes)
-            // A loop reads an operand from its first element on: a contiguous view will do.
+            // Some operations read an operand from its first element on: a contiguous view will do.
             let contiguous = access[i].strides == node.shape.strides
             let readsThroughViews = facts.consumers[i].allSatisfy { c in
-                facts.roles[c].isFusible || facts.roles[c] == .view || (contiguous && nodes[c].operation is Scan)
+                facts.roles[c].isFusible || facts.roles[c] == .view || (contiguous && nodes[c].operation.readsContiguousViewsInPlace)
             }
             if facts.isOutput[i] || !readsThroughViews { stored[i] = true }
         }
