@@ -412,6 +412,26 @@ struct LoopEdgeCaseTests {
         #expect(long["y"]!.scalar == 2)
     }
 
+    /// `compile --stats` lists the loops inside bodies too, with what each stores.
+    @Test func statisticsListNestedLoops() throws {
+        let program = try NablaProgram(source: """
+            input x: [3]
+            def inner(c, k) = sin(c) * 0.5 + k
+            def step(c, k) = fold(inner, c, 4) + c
+            output y = sum(fold(step, x, 10))
+            grad y wrt x
+            """, fileName: "t")
+        let loops = try compileStatistics(program.graph).loopSummaries
+        #expect(loops.map(\.path) == [[0], [0, 0], [1], [1, 0], [1, 1]])
+        #expect(loops.map(\.steps) == [10, 4, 10, 4, 4])
+        // The outer forward loop records its 3-carry before each of 10 steps; inside the reverse
+        // body, the inner loop is rerun recording its carry before each of its 4 steps.
+        #expect(loops[0].storedBytes == 10 * 3 * 8)
+        #expect(loops.filter { $0.path.count == 2 }.map(\.storedBytes).sorted() == [0, 0, 4 * 3 * 8])
+        let text = try compileStatistics(program.graph).description
+        #expect(text.contains("  loop 1.0:"), "\(text)")
+    }
+
     /// Loops nest up to `maximumLoopNesting` deep; deeper is a located error, not a crash.
     @Test func loopNestingIsBounded() throws {
         func nested(_ depth: Int) -> String {

@@ -214,11 +214,25 @@ public struct Compilation: Sendable {
             loops: groups.count, fusedNodes: groups.reduce(0) { $0 + $1.members.count },
             storedIntermediates: plan.memory.offsets.compactMap { $0 }.count,
             workspaceBytes: plan.workspaceDoubles * 8, functions: plan.parts.count,
-            loopSummaries: nodes.compactMap { node in
-                (node.operation as? Scan).map { scan in
-                    (scan.steps, scan.pieces.history.reduce(0) { $0 + $1.shape.count } * 8)
-                }
-            })
+            loopSummaries: Self.loopSummaries(plan))
+    }
+
+    /// The loops of `plan` and, after each, those of its body (walked with a stack, sorted by
+    /// where they are).
+    private static func loopSummaries(_ plan: KernelPlan) -> [CompileStatistics.LoopSummary] {
+        var summaries: [CompileStatistics.LoopSummary] = []
+        var pending: [(plan: KernelPlan, path: [Int])] = [(plan, [])]
+        while let (current, path) = pending.popLast() {
+            var index = 0
+            for (i, node) in current.graph.nodes.enumerated() {
+                guard let scan = node.operation as? Scan else { continue }
+                let stored = scan.pieces.history.reduce(0) { $0 + $1.shape.count } * 8
+                summaries.append(CompileStatistics.LoopSummary(path: path + [index], steps: scan.steps, storedBytes: stored))
+                if let body = current.loops[i]?.body { pending.append((body, path + [index])) }
+                index += 1
+            }
+        }
+        return summaries.sorted { $0.path.lexicographicallyPrecedes($1.path) }
     }
 }
 

@@ -21,9 +21,21 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
     public var workspaceBytes: Int
     /// C functions the kernel is split into (1 unless the graph is large).
     public var functions: Int = 1
-    /// Each loop (`fold`, `scan`, `map`, a Jacobian's loop over directions), in schedule order:
-    /// its steps, and the bytes it stores for a reverse pass (the carries before each step).
-    public var loopSummaries: [(steps: Int, storedBytes: Int)] = []
+    /// Each loop (`fold`, `scan`, `map`, a Jacobian's loop over directions), in schedule order,
+    /// each followed by the loops in its body: where it is (`[2, 0]`: the first loop in the body
+    /// of the third), its steps, and the bytes it stores for a reverse pass (the carries before
+    /// each step; per run of the body, for a loop inside one).
+    public var loopSummaries: [LoopSummary] = []
+
+    /// One loop of `loopSummaries`.
+    public struct LoopSummary: Sendable, Equatable {
+        /// Its index among the loops of each enclosing body, outermost first.
+        public var path: [Int]
+        /// Its number of steps.
+        public var steps: Int
+        /// Bytes it stores for a reverse pass.
+        public var storedBytes: Int
+    }
 
     public var description: String {
         var lines = [
@@ -38,8 +50,11 @@ public struct CompileStatistics: Sendable, CustomStringConvertible {
             "scratch:               \(workspaceBytes) bytes",
             "C functions:           \(functions)",
         ]
-        for (k, loop) in loopSummaries.enumerated() {
-            lines.append("loop \(k):                \(loop.steps) steps, \(loop.storedBytes) bytes stored for the reverse pass")
+        for loop in loopSummaries {
+            let label = "loop " + loop.path.map(String.init).joined(separator: ".") + ":"
+            let indent = String(repeating: "  ", count: loop.path.count - 1)
+            let padded = indent + label + String(repeating: " ", count: max(1, 23 - indent.count - label.count))
+            lines.append(padded + "\(loop.steps) steps, \(loop.storedBytes) bytes stored for the reverse pass")
         }
         return lines.joined(separator: "\n")
     }
