@@ -290,6 +290,28 @@ struct LoopedJacobianTests {
             """, ["A": TensorData.random([10, 30], in: -0.3...0.3, using: &rng), "x": TensorData.random([30], in: -1...1, using: &rng)], tolerance: 1e-5)
     }
 
+    /// A reverse-mode Jacobian of a loop's result loops over its rows; the loop's record of its
+    /// carries is made once, outside that loop, not once per row.
+    @Test func aReverseJacobianThroughALoopRecordsTheLoopOnce() throws {
+        let source = """
+            input x: [20]
+            input A: [10, 20]
+            input B: [10, 10]
+            def step(c, k) = tanh(B @ c)
+            h = fold(step, A @ x, 5)
+            jacobian h wrt x
+            """
+        var rng = SeededRandom(seed: 51)
+        let point = ["x": TensorData.random([20], in: -1...1, using: &rng), "A": TensorData.random([10, 20], in: -0.3...0.3, using: &rng),
+                     "B": TensorData.random([10, 10], in: -0.5...0.5, using: &rng)]
+        try checkFile(source, point, tolerance: 1e-6)
+        let graph = try simplify(try NablaProgram(source: source, fileName: "t").graph)
+        let directions = graph.nodes.compactMap { $0.operation as? Scan }.filter { $0.steps == 10 }
+        #expect(directions.count == 1)
+        let inside = directions.first.map { $0.body.graph.nodes.compactMap { $0.operation as? Scan } } ?? []
+        #expect(inside.count == 1 && inside.allSatisfy { $0.reverse && !$0.keepsCarries }, "\(inside.map(\.name))")
+    }
+
     /// The Hessian of P2's Rosenbrock is one loop: its C is the same at N = 50 and N = 500 but
     /// for the numbers in it.
     @Test func theHessiansCDoesNotGrowWithN() throws {

@@ -227,8 +227,10 @@ public struct Scan: Operation {
         guard !overflow, stored <= Scan.maximumStoredCarries else {
             throw NablaError.invalidArgument(op: "scan", reason: "reverse mode through this loop of \(steps) steps would store \(overflow ? "\(carried) doubles of carries at each step" : "\(stored) doubles of carries"), more than the \(Scan.maximumStoredCarries) (2 GiB) a loop may store; use fewer steps, or forward mode (jvp) for few variables")
         }
-        // The carries before each step: this node's own record, or that of a scan keeping them.
-        let recorded = keepsCarries ? rule.output : try builder.apply(Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true), rule.inputs)
+        // The carries before each step: this node's own record, or that of a scan keeping them,
+        // made beside this node (not in the builder of the cotangent, which may be the body of
+        // a loop over Jacobian directions: the record would be remade at each direction).
+        let recorded = keepsCarries ? rule.output : try rule.output.builder.apply(Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true), rule.inputs)
         let history = Scan(body: b, steps: steps, reverse: reverse, keepsCarries: true).pieces.history.map { try! piece(recorded, $0) }
 
         let (backward, extra) = try Self.vjpBody(of: b, sequenceNeeds: sequenceNeeds, captureNeeds: captureNeeds, recordsCarries: keepsCarries, masking: rule.cotangentMasks || b.selects, parent: builder)
