@@ -3,6 +3,7 @@ enum Builtin: String, CaseIterable {
     case sin, cos, tan, exp, log, sqrt, tanh, sigmoid, relu, abs, softplus, square
     case pow, sum, mean, dot, outer, transpose, reshape, trace, diag, eye, norm
     case logsumexp, softmax, logSoftmax = "log_softmax", det, logdet, inv, solve, concat
+    case cholesky, solveTriangular = "solve_triangular", choSolve = "cho_solve", choLogdet = "cho_logdet"
     case `where`, maximum, minimum, clip, sign, max, min
     case fold, scan, map
 
@@ -12,7 +13,8 @@ enum Builtin: String, CaseIterable {
     /// How many arguments it takes; `concat` takes three or more, checked on its own.
     var arity: ClosedRange<Int> {
         switch self {
-        case .pow, .dot, .outer, .reshape, .solve, .maximum, .minimum: return 2...2
+        case .pow, .dot, .outer, .reshape, .solve, .maximum, .minimum, .choSolve: return 2...2
+        case .solveTriangular: return 2...4
         case .where, .clip, .fold, .scan: return 3...3
         case .map: return 2...2
         case .sum, .mean, .transpose, .logsumexp, .softmax, .logSoftmax, .max, .min: return 1...2
@@ -26,7 +28,7 @@ enum Builtin: String, CaseIterable {
     func tensorArguments(of arguments: [Expression], constantValue: (Expression) -> Double?) -> [Int] {
         switch self {
         case .eye: return []
-        case .dot, .outer, .solve, .maximum, .minimum: return [0, 1]
+        case .dot, .outer, .solve, .maximum, .minimum, .solveTriangular, .choSolve: return [0, 1]
         case .where, .clip: return [0, 1, 2]
         case .pow: return constantValue(arguments[1]) == nil ? [0, 1] : [0]
         case .concat: return Array(0..<(arguments.count - 1))
@@ -171,6 +173,20 @@ extension Elaborator {
         case .solve:
             let A = tensors[0], b = tensors[1]
             return try apply(at: span) { try Nabla.solve(A, b) } describe: { "cannot solve with shapes \(A.shape) and \(b.shape)" }
+        case .cholesky, .choLogdet:
+            let A = x!
+            return try apply(at: span) {
+                builtin == .cholesky ? try Nabla.cholesky(A) : try Nabla.logdet(cholesky: A)
+            } describe: { "cannot apply '\(name)' to shape \(A.shape)" }
+        case .choSolve:
+            let L = tensors[0], b = tensors[1]
+            return try apply(at: span) { try Nabla.choleskySolve(L, b) } describe: { "cannot solve with shapes \(L.shape) and \(b.shape)" }
+        case .solveTriangular:
+            let T = tensors[0], b = tensors[1]
+            let (lower, transpose) = try triangularFlags(Array(arguments.dropFirst(2)))
+            return try apply(at: span) { try Nabla.solveTriangular(T, b, lower: lower, transpose: transpose) } describe: {
+                "cannot solve with shapes \(T.shape) and \(b.shape)"
+            }
         case .logsumexp:
             let x = x!
             if arguments.count == 1 { return Nabla.logsumexp(x) }
@@ -189,6 +205,25 @@ extension Elaborator {
             try require(axis >= -tensors[0].shape.rank && axis < tensors[0].shape.rank, "axis \(axis) is out of range for rank \(tensors[0].shape.rank)", at: arguments.last!.span)
             return try apply(at: span) { try Nabla.concat(tensors, axis: axis) } describe: { "cannot concatenate shapes \(tensors.map(\.shape.description).joined(separator: ", "))" }
         }
+    }
+
+    /// The options of `solve_triangular(T, b, ...)`: `lower` (the default) or `upper`, and
+    /// `transpose`, each at most once.
+    private mutating func triangularFlags(_ flags: [Expression]) throws -> (lower: Bool, transpose: Bool) {
+        var lower: Bool?, transpose = false
+        for flag in flags {
+            guard case let .name(word) = flag, ["lower", "upper", "transpose"].contains(word.text) else {
+                throw error("expected 'lower', 'upper' or 'transpose' after the matrix and the right-hand side", at: flag.span)
+            }
+            if word.text == "transpose" {
+                try require(!transpose, "'transpose' is given twice", at: word.span)
+                transpose = true
+            } else {
+                try require(lower == nil, "give one of 'lower' and 'upper'", at: word.span)
+                lower = word.text == "lower"
+            }
+        }
+        return (lower ?? true, transpose)
     }
 
     /// The diagonal of a square matrix: every (n+1)-th element of its flattening.
