@@ -28,6 +28,8 @@
 #define nabla_lu_det NABLA_PASTE(nabla_lu_det, NABLA_VARIANT)
 #define nabla_lu_logabsdet NABLA_PASTE(nabla_lu_logabsdet, NABLA_VARIANT)
 #define nabla_lu_adjugate NABLA_PASTE(nabla_lu_adjugate, NABLA_VARIANT)
+#define nabla_cholesky NABLA_PASTE(nabla_cholesky, NABLA_VARIANT)
+#define nabla_triangular_solve NABLA_PASTE(nabla_triangular_solve, NABLA_VARIANT)
 
 #define NABLA_VARIANT avx512
 #define NABLA_LINKAGE static __attribute__((target("avx512f")))
@@ -53,6 +55,8 @@
 #undef nabla_lu_det
 #undef nabla_lu_logabsdet
 #undef nabla_lu_adjugate
+#undef nabla_cholesky
+#undef nabla_triangular_solve
 
 /* The best variant this CPU runs: 2 for AVX-512, 1 for AVX2, 0 for the baseline. */
 static int nabla_linalg_level(void) {
@@ -107,6 +111,22 @@ void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x)
     case 2: nabla_lu_adjugate_avx512(n, f, pivots, x); break;
     case 1: nabla_lu_adjugate_avx2(n, f, pivots, x); break;
     default: nabla_lu_adjugate_baseline(n, f, pivots, x); break;
+    }
+}
+
+void nabla_cholesky(long n, const double *a, double *l) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_cholesky_avx512(n, a, l); break;
+    case 1: nabla_cholesky_avx2(n, a, l); break;
+    default: nabla_cholesky_baseline(n, a, l); break;
+    }
+}
+
+void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_triangular_solve_avx512(n, m, t, b, x, lower, transpose); break;
+    case 1: nabla_triangular_solve_avx2(n, m, t, b, x, lower, transpose); break;
+    default: nabla_triangular_solve_baseline(n, m, t, b, x, lower, transpose); break;
     }
 }
 #else

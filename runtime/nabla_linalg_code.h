@@ -92,6 +92,21 @@
  * is NaN when D overflows). Plain loops, O(n^3); the interpreter's LU.adjugate is the same.
  *
  * The factored form f passed to these is the overwritten matrix; its pivots follow it.
+ *
+ * nabla_cholesky: the lower Cholesky factor of the n x n matrix a (its lower triangle is read)
+ * into l (which may be a). Right-looking: at step k the column below the diagonal is divided by
+ * the square root of the diagonal entry and also written, transposed, into row k above the
+ * diagonal, where the update of the trailing triangle reads it contiguously (row i minus
+ * l_ik times that row, which vectorises: the two rows never overlap, hence restrict); the
+ * upper triangle is zeroed at the end. Each entry
+ * meets its subtractions l_ik l_jk in increasing k, then its square root or division, as in
+ * the interpreter's left-looking loops (Triangular.cholesky): the same arithmetic.
+ *
+ * nabla_triangular_solve: X with op(T) X = B for n x m right-hand sides (B copied into x
+ * first, unless it is x), reading T's lower or upper triangle, op(T) = T^T with transpose:
+ * substitution row by row, each row's terms in the order the rows were solved, each a
+ * subtraction across the row's m columns (contiguous), then one division, as
+ * Triangular.solve does.
  */
 NABLA_LINALG(
 NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
@@ -452,5 +467,42 @@ NABLA_LINKAGE double nabla_lu_logabsdet(long n, const double *f) {
     double s = 0.0;
     for (k = 0; k < n; k++) s += log(fabs(f[k * n + k]));
     return s;
+}
+NABLA_LINKAGE void nabla_cholesky(long n, const double *a, double *l) {
+    long i, j, k;
+    double r, c;
+    for (i = 0; i < n; i++) for (j = 0; j <= i; j++) l[i * n + j] = a[i * n + j];
+    for (k = 0; k < n; k++) {
+        const double *restrict column = l + k * n;
+        r = sqrt(l[k * n + k]);
+        l[k * n + k] = r;
+        for (i = k + 1; i < n; i++) {
+            c = l[i * n + k] / r;
+            l[i * n + k] = c;
+            l[k * n + i] = c;
+        }
+        for (i = k + 1; i < n; i++) {
+            double *restrict row = l + i * n;
+            c = row[k];
+            for (j = k + 1; j <= i; j++) row[j] = row[j] - c * column[j];
+        }
+    }
+    for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) l[i * n + j] = 0.0;
+}
+NABLA_LINKAGE void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
+    long s, q, j, forward = lower != transpose;
+    if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
+    for (s = 0; s < n; s++) {
+        long i = forward ? s : n - 1 - s;
+        double d = t[i * n + i];
+        double *restrict xi = x + i * m;
+        for (q = 0; q < s; q++) {
+            long k = forward ? q : n - 1 - q;
+            double c = transpose ? t[k * n + i] : t[i * n + k];
+            const double *restrict xk = x + k * m;
+            for (j = 0; j < m; j++) xi[j] = xi[j] - c * xk[j];
+        }
+        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
+    }
 }
 )

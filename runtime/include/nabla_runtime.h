@@ -32,6 +32,10 @@ double nabla_lu_det(long n, const double *f, const double *pivots);
 double nabla_lu_logabsdet(long n, const double *f);
 /* adj(A) (n x n) from A's factors: the transposed cofactors, finite where det A is 0. */
 void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x);
+/* The lower Cholesky factor of a (its lower triangle) into l, and the triangular solve op(T) X = B
+ * of nabla_linalg_code.h. */
+void nabla_cholesky(long n, const double *a, double *l);
+void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose);
 
 /* The text of those functions (with the token NABLA_LINKAGE before each), for standalone C. */
 extern const char nabla_linalg_source[];

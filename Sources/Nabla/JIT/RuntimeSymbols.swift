@@ -16,5 +16,7 @@ enum RuntimeSymbols {
         ("nabla_lu_det", unsafeBitCast(nabla_lu_det as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
         ("nabla_lu_adjugate", unsafeBitCast(nabla_lu_adjugate as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
+        ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
     ]
 }

@@ -13,12 +13,13 @@ import Foundation
 // "Differentiation of the Cholesky decomposition", built from triangular solves and
 // `Triangle`, so derivative graphs can be differentiated again.
 //
-// Numerics. `Triangular` below (the interpreter) and the C helpers after it (kernels) are the
-// same loops in the same order, so kernels and the interpreter round identically. A matrix that
+// Numerics. `Triangular` below (the interpreter) and runtime/nabla_linalg_code.h (kernels) do
+// the same arithmetic per entry in the same order, so kernels and the interpreter round
+// identically. A matrix that
 // is not positive definite gives the square root of a negative number, NaN, which propagates;
 // every loop has fixed bounds.
 
-/// The interpreter's half of the numerics; the C half is each operation's helper.
+/// The interpreter's half of the numerics; the C half is in the runtime (and `Triangle`'s helper).
 enum Triangular {
     /// The lower Cholesky factor of the n x n row-major `a`, from its lower triangle: column by
     /// column, each entry's products subtracted in increasing order, then a square root (on the
@@ -73,47 +74,18 @@ enum Triangular {
         return y
     }
 
-    /// The C of `cholesky`: the same loops. The factor is written column by column over zeros.
-    static let choleskyHelper = CFunction("nabla_cholesky", returns: .void, [
+    /// `cholesky` in C: runtime/nabla_linalg_code.h (right-looking, the same arithmetic per
+    /// entry), optimised in the runtime for JIT kernels, carried as a static function by
+    /// standalone C.
+    static let choleskyFunction = CFunction("nabla_cholesky", returns: .void, [
         .init(.long, "n"), .init(.constDoublePointer, "a"), .init(.doublePointer, "l"),
-    ], origin: .helper(definition: """
-        static void nabla_cholesky(long n, const double *a, double *l) {
-            long i, j, k;
-            for (i = 0; i < n * n; i++) l[i] = 0.0;
-            for (j = 0; j < n; j++) {
-                double d = a[j * n + j], r;
-                for (k = 0; k < j; k++) d = d - l[j * n + k] * l[j * n + k];
-                r = sqrt(d);
-                l[j * n + j] = r;
-                for (i = j + 1; i < n; i++) {
-                    double s = a[i * n + j];
-                    for (k = 0; k < j; k++) s = s - l[i * n + k] * l[j * n + k];
-                    l[i * n + j] = s / r;
-                }
-            }
-        }
-        """), calls: [.sqrt])
+    ], origin: .runtime(standalone: LU.runtimeText["nabla_cholesky"]), calls: [.sqrt])
 
-    /// The C of `solve`, after copying the right-hand sides `b` into `x`.
-    static let solveHelper = CFunction("nabla_triangular_solve", returns: .void, [
+    /// `solve` in C, after copying the right-hand sides `b` into `x`: the runtime's.
+    static let solveFunction = CFunction("nabla_triangular_solve", returns: .void, [
         .init(.long, "n"), .init(.long, "m"), .init(.constDoublePointer, "t"), .init(.constDoublePointer, "b"),
         .init(.doublePointer, "x"), .init(.long, "lower"), .init(.long, "transpose"),
-    ], origin: .helper(definition: """
-        static void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
-            long s, q, j, forward = lower != transpose;
-            for (s = 0; s < n * m; s++) x[s] = b[s];
-            for (s = 0; s < n; s++) {
-                long i = forward ? s : n - 1 - s;
-                double d = t[i * n + i];
-                for (q = 0; q < s; q++) {
-                    long k = forward ? q : n - 1 - q;
-                    double c = transpose ? t[k * n + i] : t[i * n + k];
-                    for (j = 0; j < m; j++) x[i * m + j] = x[i * m + j] - c * x[k * m + j];
-                }
-                for (j = 0; j < m; j++) x[i * m + j] = x[i * m + j] / d;
-            }
-        }
-        """))
+    ], origin: .runtime(standalone: LU.runtimeText["nabla_triangular_solve"]))
 
     /// The C of `triangle`.
     static let triangleHelper = CFunction("nabla_triangle", returns: .void, [
@@ -185,7 +157,7 @@ public struct CholeskyFactor: Operation {
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         let n = site.output.extents[0]
         guard n > 0 else { return [] }
-        return [.call(Triangular.choleskyHelper, [.integer(n), site.inputs[0].address(), site.output.address()])]
+        return [.call(Triangular.choleskyFunction, [.integer(n), site.inputs[0].address(), site.output.address()])]
     }
 }
 
@@ -246,7 +218,7 @@ public struct TriangularSolve: Operation {
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         let n = site.inputs[0].extents[0]
         guard n > 0, site.output.count > 0 else { return [] }
-        return [.call(Triangular.solveHelper, [
+        return [.call(Triangular.solveFunction, [
             .integer(n), .integer(site.output.count / n), site.inputs[0].address(), site.inputs[1].address(),
             site.output.address(), .integer(lower ? 1 : 0), .integer(transpose ? 1 : 0),
         ])]
