@@ -105,14 +105,6 @@ enum Triangular {
         """))
 }
 
-/// The order n of a square matrix shape, or a shape error naming `op`.
-private func order(_ shape: Shape, _ op: String) throws -> Int {
-    guard shape.rank == 2, shape[0] == shape[1] else {
-        throw NablaError.shapeMismatch(op: op, shapes: [shape], reason: "needs a square matrix")
-    }
-    return shape[0]
-}
-
 // MARK: - Operations
 
 /// The lower Cholesky factor L of a symmetric positive definite matrix, A = L L^T, from A's
@@ -125,7 +117,7 @@ public struct CholeskyFactor: Operation {
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, "cholesky")
-        _ = try order(inputs[0], "cholesky")
+        _ = try squareOrder(inputs[0], "cholesky")
         return inputs[0]
     }
 
@@ -179,7 +171,7 @@ public struct TriangularSolve: Operation {
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 2, "solve_triangular")
-        let n = try order(inputs[0], "solve_triangular")
+        let n = try squareOrder(inputs[0], "solve_triangular")
         let b = inputs[1]
         guard (b.rank == 1 || b.rank == 2) && b[0] == n else {
             throw NablaError.shapeMismatch(op: "solve_triangular", shapes: inputs, reason: "the right-hand side must be [n] or [n, m] for an [n, n] matrix")
@@ -299,7 +291,7 @@ public func choleskySolve(_ l: Tensor, _ b: Tensor) throws -> Tensor {
 /// log det A from the lower Cholesky factor `l` of A: 2 sum(log(diag(L))).
 /// - Throws: `NablaError.shapeMismatch` unless `l` is square.
 public func logdet(cholesky l: Tensor) throws -> Tensor {
-    let n = try order(l.shape, "cho_logdet")
+    let n = try squareOrder(l.shape, "cho_logdet")
     if n == 0 { return l.builder.constant(0) }
     let diagonal = try l.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
     return 2 * sum(log(diagonal))

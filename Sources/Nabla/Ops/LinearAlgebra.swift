@@ -227,7 +227,7 @@ extension LU {
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
-private func squareOrder(_ shape: Shape, _ op: String) throws -> Int {
+func squareOrder(_ shape: Shape, _ op: String) throws -> Int {
     guard shape.rank == 2, shape[0] == shape[1] else {
         throw NablaError.shapeMismatch(op: op, shapes: [shape], reason: "needs a square matrix")
     }
