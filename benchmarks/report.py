@@ -63,6 +63,20 @@ def machine():
                 break
     except OSError:
         pass
+    # The vector width kernels use: the CPU's widest, or what NABLA_ISA narrows it to.
+    flags = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    widest = "avx512" if "avx512f" in flags else ("avx2" if "avx2" in flags else "baseline")
+    order = ["baseline", "avx2", "avx512"]
+    asked = os.environ.get("NABLA_ISA", "")
+    used = asked if asked in order and order.index(asked) < order.index(widest) else widest
+    isa = f"kernels use {used}" + (f" (NABLA_ISA; the CPU has {widest})" if used != widest else "")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     commit = sh(["git", "-C", root, "rev-parse", "--short", "HEAD"])
     # The run's own results (tracked, rewritten by every run) do not make the code dirty.
@@ -76,6 +90,7 @@ def machine():
         "swift": (sh(["swift", "--version"]).splitlines() or [""])[0],
         "python": platform.python_version(),
         "commit": commit + ("+uncommitted changes" if dirty else ""),
+        "isa": isa,
     }
 
 
@@ -464,7 +479,7 @@ def main():
     header = [
         f"Nabla benchmarks, {kind}: `{args.command}`, {time.strftime('%Y-%m-%d %H:%M %Z')}"
         + (f", {args.elapsed / 60:.1f} min" if args.elapsed else ""),
-        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['os']}; {m['gcc']}; {m['tcc']}; {m['swift']}; "
+        f"Machine: {m['nproc']} cores, {m['cpu']}, {m.get('isa', '')}, {m['os']}; {m['gcc']}; {m['tcc']}; {m['swift']}; "
         f"Python {m['python']}; commit {m['commit']}",
     ]
     parts = ["\n".join(header)] + ([table, "\n\n".join(legend)] if table else [])

@@ -58,13 +58,8 @@
 #undef nabla_cholesky
 #undef nabla_triangular_solve
 
-/* The best variant this CPU runs: 2 for AVX-512, 1 for AVX2, 0 for the baseline. */
-static int nabla_linalg_level(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2")) return 1;
-    return 0;
-}
+/* The variant to run: 2 for AVX-512, 1 for AVX2, 0 for the baseline (nabla_isa_level). */
+static int nabla_linalg_level(void) { return nabla_isa_level(); }
 
 long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
     switch (nabla_linalg_level()) {

@@ -3,6 +3,8 @@
  * may pass none); builds at first use also give -ffp-contract=off. */
 #pragma STDC FP_CONTRACT OFF
 #include "nabla_runtime.h"
+#include <stdlib.h>
+#include <string.h>
 
 /* Loops over the registers of a tile (fixed, small trip counts) unrolled completely, so the
  * tile's accumulators live in registers at any optimisation level that vectorises: clang
@@ -395,6 +397,30 @@ AVX2_FUNCTION void matmul256(long m, long k, long n, const double *restrict A, c
 
 #endif
 
+/* The widest instruction set the runtime's kernels use (2 AVX-512, 1 AVX2, 0 the x86-64
+ * baseline, which is SSE2): the CPU's best, or less when the environment variable NABLA_ISA
+ * (avx512, avx2 or baseline) asks for less, so the narrower paths can be tested and measured on
+ * a wider machine. Every path rounds identically. Read once; racing first calls store the same
+ * value. */
+int nabla_isa_level(void) {
+    static int cached = -1;
+    int level = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (level >= 0) return level;
+    level = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) level = 2;
+    else if (__builtin_cpu_supports("avx2")) level = 1;
+#endif
+    {
+        const char *isa = getenv("NABLA_ISA");
+        if (isa && strcmp(isa, "avx2") == 0 && level > 1) level = 1;
+        if (isa && strcmp(isa, "baseline") == 0) level = 0;
+    }
+    __atomic_store_n(&cached, level, __ATOMIC_RELAXED);
+    return level;
+}
+
 void nabla_matmul(long m, long k, long n, const double *restrict A, const double *restrict B,
                   double *restrict C) {
     if (m <= 0 || n <= 0) return;
@@ -403,13 +429,13 @@ void nabla_matmul(long m, long k, long n, const double *restrict A, const double
         return;
     }
 #ifdef NABLA_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    int level = nabla_isa_level();
+    if (level == 2) {
         if (n == 1) matvec512(m, k, A, B, C);
         else matmul512(m, k, n, A, B, C);
         return;
     }
-    if (__builtin_cpu_supports("avx2")) {
+    if (level == 1) {
         if (n == 1) matvec_portable(m, k, A, B, C);
         else matmul256(m, k, n, A, B, C);
         return;

@@ -98,6 +98,7 @@ struct Bench: ParsableCommand {
         lines.append("  \"seconds\": \(number(seconds)),")
         lines.append("  \"seed\": \(seed),")
         lines.append("  \"runtime\": \(TensorText.jsonString(KernelRuntime.origin.description)),")
+        lines.append("  \"instruction_set\": \(TensorText.jsonString(KernelRuntime.instructionSet.rawValue)),")
         lines.append("  \"backends\": [")
         for (k, r) in results.enumerated() {
             let fields = [
@@ -132,7 +133,7 @@ struct Bench: ParsableCommand {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         var lines = [
             "\(file.file)\(dimText): medians, inputs seeded with \(seed); nodes of the whole graph (forward only)",
-            "runtime: \(KernelRuntime.origin)",
+            "runtime: \(KernelRuntime.origin); instruction set \(KernelRuntime.instructionSet.rawValue)",
         ]
         for row in rows {
             // The first column left-aligned, numbers right-aligned.

@@ -17,6 +17,7 @@ struct NablaCommand: ParsableCommand {
     static func main() {
         do {
             try refuseRepeatedOptions(Array(CommandLine.arguments.dropFirst()))
+            try refuseUnknownInstructionSet()
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as CLIFailure {
@@ -36,6 +37,15 @@ struct NablaCommand: ParsableCommand {
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             Foundation.exit(2)
         }
+    }
+}
+
+/// `NABLA_ISA`, when set, must name an instruction set (the library ignores other values).
+func refuseUnknownInstructionSet() throws {
+    guard let value = ProcessInfo.processInfo.environment["NABLA_ISA"], !value.isEmpty else { return }
+    guard KernelRuntime.InstructionSet(rawValue: value) != nil else {
+        let names = KernelRuntime.InstructionSet.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        throw CLIFailure.input("error: NABLA_ISA must be one of \(names), got '\(value)'")
     }
 }
 

@@ -545,3 +545,37 @@ struct CLITests {
         return printed
     }
 }
+
+/// `NABLA_ISA` narrows the runtime's vector code: the AVX2 and baseline paths (of matrix
+/// products, LU and Cholesky) run on a wider machine and give the same bits as its own path.
+@Suite("Instruction sets: every path gives the same bits")
+struct InstructionSetTests {
+    /// Files whose kernels call the runtime's matrix product (tiled and matrix-vector), LU
+    /// solves and inverses, and the Cholesky factor and triangular solves.
+    static let files = ["benchmarks/problems/p4-mlp.nabla", "benchmarks/problems/p5-gp.nabla",
+                        "examples/gaussian-process-cholesky.nabla", "examples/matrix-identities.nabla"]
+
+    @Test(arguments: files)
+    func narrowerPathsAgreeBitForBit(_ file: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let arguments = ["run", root.appendingPathComponent(file).path, "--seed", "3", "--format", "json"]
+        let widest = try runNabla(arguments)
+        #expect(widest.status == 0, "\(widest.err)")
+        for isa in ["avx2", "baseline"] {
+            let narrow = try runNabla(arguments, settingEnvironment: ["NABLA_ISA": isa])
+            #expect(narrow.status == 0, "\(isa): \(narrow.err)")
+            #expect(narrow.out == widest.out, "\(file): NABLA_ISA=\(isa) changes the results")
+        }
+    }
+
+    @Test func theBenchmarkNamesTheInstructionSetAndBadValuesAreErrors() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = root.appendingPathComponent("examples/seed-function.nabla").path
+        let bench = try runNabla(["bench", file, "--backend", "tcc", "--seconds", "0.01"], settingEnvironment: ["NABLA_ISA": "baseline"])
+        #expect(bench.status == 0, "\(bench.err)")
+        #expect(bench.out.contains("instruction set baseline"), "\(bench.out)")
+        let bad = try runNabla(["run", file, "--seed", "1"], settingEnvironment: ["NABLA_ISA": "sse9"])
+        #expect(bad.status == 2)
+        #expect(bad.err.contains("error: NABLA_ISA must be one of 'baseline', 'avx2', 'avx512', got 'sse9'"), "\(bad.err)")
+    }
+}

@@ -17,6 +17,10 @@ extern "C" {
 /* 1 when the runtime was compiled with optimisation, 0 otherwise. */
 int nabla_runtime_optimized(void);
 
+/* The widest instruction set the runtime uses: 2 AVX-512, 1 AVX2, 0 the x86-64 baseline; the
+ * CPU's best, narrowed by the environment variable NABLA_ISA (avx512, avx2, baseline). */
+int nabla_isa_level(void);
+
 /* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. */
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);
 

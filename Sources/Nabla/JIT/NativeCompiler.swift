@@ -15,6 +15,9 @@ import Darwin
 ///
 ///     cc -O3 -march=native -ffp-contract=off -shared -fPIC -o kN.so kN.c -lm
 ///
+/// (`-march=native -mno-avx512f` or `-march=x86-64` instead when `NABLA_ISA` is `avx2` or
+/// `baseline`)
+///
 /// loads the library with `RTLD_NOW | RTLD_LOCAL`, looks the entry point up and removes the
 /// directory; the mapped code stays valid until the library object is freed (`dlclose`).
 ///
@@ -30,8 +33,22 @@ import Darwin
 /// share nothing (a unique directory, file name and library each), so any number may run at
 /// once from any threads.
 enum NativeCompiler {
-    /// The flags given before the output and source files.
-    static let flags = ["-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
+    /// The flags given before the output and source files: the machine's instruction set, or
+    /// the narrower one `NABLA_ISA` asks for (`KernelRuntime.instructionSet`).
+    static var flags: [String] { ["-O3"] + architectureFlags + ["-ffp-contract=off", "-shared", "-fPIC"] }
+
+    /// `-march=native`, narrowed to AVX2 (no AVX-512) or to the x86-64 baseline by `NABLA_ISA`.
+    static var architectureFlags: [String] {
+        #if arch(x86_64)
+        switch KernelRuntime.instructionSet {
+        case .avx512: return ["-march=native"]
+        case .avx2: return ["-march=native", "-mno-avx512f"]
+        case .baseline: return ["-march=x86-64", "-mtune=native"]
+        }
+        #else
+        return ["-march=native"]
+        #endif
+    }
 
     /// The compiler command: `$NABLA_CC` split at whitespace, or `cc`.
     static var command: [String] {

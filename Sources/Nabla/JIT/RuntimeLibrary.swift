@@ -47,6 +47,28 @@ public enum KernelRuntime {
         }
     }
 
+    /// An instruction set of x86-64 the runtime's kernels and the cc tier's code may use.
+    public enum InstructionSet: String, Sendable, CaseIterable {
+        /// SSE2 only, what every x86-64 machine has (also what other architectures report).
+        case baseline
+        /// AVX2, no AVX-512.
+        case avx2
+        /// AVX-512.
+        case avx512
+    }
+
+    /// The widest instruction set kernels use: the CPU's best, or a narrower one the
+    /// environment variable `NABLA_ISA` (`avx512`, `avx2` or `baseline`) asks for, so that the
+    /// narrower paths can be tested and measured on a wider machine. Every path gives the same
+    /// bits. Read once per process.
+    public static var instructionSet: InstructionSet {
+        switch nabla_isa_level() {
+        case 2: return .avx512
+        case 1: return .avx2
+        default: return .baseline
+        }
+    }
+
     /// The runtime kernels of this process call, decided at the first use.
     public static var origin: Origin { loaded.origin }
 
