@@ -143,7 +143,7 @@ extension Elaborator {
         case .trace:
             let x = x!
             try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'trace' needs a square matrix, got shape \(x.shape)", at: span)
-            return Nabla.sum(try diagonal(x))
+            return Nabla.sum(try matrixDiagonal(x))
         case .diag:
             let x = x!
             if x.shape.rank == 1 {
@@ -153,7 +153,7 @@ extension Elaborator {
                 return try identityMatrix(n, in: builder) * x
             }
             try require(x.shape.rank == 2 && x.shape[0] == x.shape[1], "'diag' takes a vector (to build a diagonal matrix) or a square matrix (to read its diagonal), got shape \(x.shape)", at: span)
-            return try diagonal(x)
+            return try matrixDiagonal(x)
         case .eye:
             let n = try staticInteger(arguments[0])
             try require(n >= 0, "'eye' needs a non-negative size, got \(n)", at: span)
@@ -224,12 +224,5 @@ extension Elaborator {
             }
         }
         return (lower ?? true, transpose)
-    }
-
-    /// The diagonal of a square matrix: every (n+1)-th element of its flattening.
-    private func diagonal(_ x: Tensor) throws -> Tensor {
-        let n = x.shape[0]
-        if n == 0 { return try x.reshaped([0]) }
-        return try x.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
     }
 }

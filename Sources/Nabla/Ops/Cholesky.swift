@@ -291,10 +291,8 @@ public func choleskySolve(_ l: Tensor, _ b: Tensor) throws -> Tensor {
 /// log det A from the lower Cholesky factor `l` of A: 2 sum(log(diag(L))).
 /// - Throws: `NablaError.shapeMismatch` unless `l` is square.
 public func logdet(cholesky l: Tensor) throws -> Tensor {
-    let n = try squareOrder(l.shape, "cho_logdet")
-    if n == 0 { return l.builder.constant(0) }
-    let diagonal = try l.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
-    return 2 * sum(log(diagonal))
+    if try squareOrder(l.shape, "cho_logdet") == 0 { return l.builder.constant(0) }
+    return 2 * sum(log(try matrixDiagonal(l)))
 }
 
 /// The lower (or upper) triangle of a matrix, its diagonal times `diagonal`.

@@ -241,6 +241,14 @@ func identityMatrix(_ n: Int, in builder: GraphBuilder) -> Tensor {
     return builder.constant(TensorData(unchecked: [n, n], data))
 }
 
+/// The diagonal of a square matrix `[n, n]` (the caller checks it is square): every (n+1)-th
+/// element of its flattening, a strided view.
+func matrixDiagonal(_ x: Tensor) throws -> Tensor {
+    let n = x.shape[0]
+    if n == 0 { return try x.reshaped([0]) }
+    return try x.reshaped([n * n]).slice([.range(start: 0, end: nil, step: n + 1)])
+}
+
 /// tr M for a square matrix: the sum of the strided view of its diagonal (linear, no products).
 func matrixTrace(_ m: Tensor) throws -> Tensor {
     let n = try squareOrder(m.shape, "trace")
