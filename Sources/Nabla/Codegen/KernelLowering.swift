@@ -4,8 +4,18 @@ struct KernelTarget: Hashable, Sendable {
     var useRuntime: Bool
     /// At most this many copies of a fused loop's body per iteration (1: rolled loops).
     var unroll: Int
-    /// Memory pads of pad pairs live in locals (which suits unrolled loops).
-    var carryPads: Bool { unroll > 1 }
+    /// How memory pads of pad pairs are written: carried in locals in unrolled loops (which
+    /// suits TinyCC), recomputed in rolled ones (which an optimising compiler vectorises).
+    var padForm: PadForm { unroll > 1 ? .carried : .recomputed }
+
+    /// How the memory side of a pad pair (a value read a few positions after the loop wrote it)
+    /// reaches its reader.
+    enum PadForm: Hashable, Sendable {
+        /// The operand's last values kept in locals.
+        case carried
+        /// The operand recomputed at the earlier position when it is small, else stored.
+        case recomputed
+    }
 }
 
 /// Turns a kernel plan into a loop IR program: where every value lives, then the statements
@@ -142,7 +152,7 @@ struct KernelLowering {
         if plan.facts.isScalarStep(i) { return try scalar(i) }
         if let g = plan.grouping.group[i] {
             guard plan.grouping.groups[g].point == i else { return [] }
-            let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g, carryPads: target.carryPads)
+            let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g, padForm: target.padForm)
             return try lowering.lower()
         }
         if role == .view {

@@ -7,9 +7,10 @@ struct StorageDecision {
     var materialized: [Bool]
     /// Memory pads read only by pad pairs, at most `maximumCarry` positions behind the register
     /// pad, by pad node: the largest shift. C for unrolled loops keeps their operand's last
-    /// values in locals instead of storing them (which suits TinyCC; an optimising compiler
-    /// vectorises the stored form better: P2 on gcc -O3, 1.0 us stored, 1.25 us carried). They
-    /// are planned as stored, so one plan serves both forms.
+    /// values in locals instead of storing them (which suits TinyCC); C for rolled loops
+    /// recomputes the operand at the earlier position when it is small (which gcc and clang
+    /// vectorise; the stored and the carried forms each keep a dependence from one iteration to
+    /// the next). They are planned as stored, so one plan serves every form.
     var carriablePads: [Int: Int] = [:]
 
     static let maximumCarry = 4
