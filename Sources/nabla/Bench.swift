@@ -33,6 +33,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Seed of the random inputs.")
     var seed: UInt64 = 1
 
+    @OptionGroup var threads: ThreadOptions
+
     func validate() throws {
         guard seconds > 0, seconds <= Bench.maximumSeconds else {
             throw ValidationError("--seconds must be more than 0 and at most \(Int(Bench.maximumSeconds)), not \(seconds)")
@@ -40,6 +42,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        threads.apply()
         // The text is read once: the file may be a pipe.
         let (program, text) = try file.loadWithText()
         // Every dim at its final value, so each timed compile builds the same graph.
@@ -99,6 +102,7 @@ struct Bench: ParsableCommand {
         lines.append("  \"seed\": \(seed),")
         lines.append("  \"runtime\": \(TensorText.jsonString(KernelRuntime.origin.description)),")
         lines.append("  \"instruction_set\": \(TensorText.jsonString(KernelRuntime.instructionSet.rawValue)),")
+        lines.append("  \"threads\": \(KernelRuntime.threadCount),")
         lines.append("  \"backends\": [")
         for (k, r) in results.enumerated() {
             let fields = [
@@ -133,7 +137,7 @@ struct Bench: ParsableCommand {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         var lines = [
             "\(file.file)\(dimText): medians, inputs seeded with \(seed); nodes of the whole graph (forward only)",
-            "runtime: \(KernelRuntime.origin); instruction set \(KernelRuntime.instructionSet.rawValue)",
+            "runtime: \(KernelRuntime.origin); instruction set \(KernelRuntime.instructionSet.rawValue); threads \(KernelRuntime.threadCount)",
         ]
         for row in rows {
             // The first column left-aligned, numbers right-aligned.

@@ -18,6 +18,7 @@ struct NablaCommand: ParsableCommand {
         do {
             try refuseRepeatedOptions(Array(CommandLine.arguments.dropFirst()))
             try refuseUnknownInstructionSet()
+            try refuseMalformedThreadCount()
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as CLIFailure {
@@ -46,6 +47,32 @@ func refuseUnknownInstructionSet() throws {
     guard KernelRuntime.InstructionSet(rawValue: value) != nil else {
         let names = KernelRuntime.InstructionSet.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
         throw CLIFailure.input("error: NABLA_ISA must be one of \(names), got '\(value)'")
+    }
+}
+
+/// `NABLA_THREADS`, when set, must be a whole number from 1 to 64 (the library ignores other
+/// values).
+func refuseMalformedThreadCount() throws {
+    guard let value = ProcessInfo.processInfo.environment["NABLA_THREADS"], !value.isEmpty else { return }
+    guard let count = Int(value), (1...64).contains(count) else {
+        throw CLIFailure.input("error: NABLA_THREADS must be a whole number from 1 to 64, got '\(value)'")
+    }
+}
+
+/// `--threads`: the runtime's thread count for this command.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads the runtime may split large matrix products over (1 to 64; default: NABLA_THREADS, else the processors online).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...64).contains(threads) {
+            throw ValidationError("--threads must be from 1 to 64, not \(threads)")
+        }
+    }
+
+    /// Sets the runtime's thread count when the option was given.
+    func apply() {
+        if let threads { KernelRuntime.threadCount = threads }
     }
 }
 

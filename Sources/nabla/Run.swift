@@ -12,7 +12,10 @@ struct Run: ParsableCommand {
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
+    @OptionGroup var threads: ThreadOptions
+
     func run() throws {
+        threads.apply()
         let program = try file.load()
         let inputs = try values.values(for: program.graph)
         let kernel = try reportingErrors { try Kernel(program.graph) }

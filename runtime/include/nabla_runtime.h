@@ -21,7 +21,18 @@ int nabla_runtime_optimized(void);
  * CPU's best, narrowed by the environment variable NABLA_ISA (avx512, avx2, baseline). */
 int nabla_isa_level(void);
 
-/* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. */
+/* Threads the runtime's kernels may use (1: the calling thread alone): the last positive
+ * nabla_set_threads, else the environment variable NABLA_THREADS, else the processors online
+ * (at most 64). nabla_set_threads(0) returns to the default. */
+int nabla_threads(void);
+void nabla_set_threads(int count);
+/* Runs task(context, part) for every part in [0, parts) on up to nabla_threads() threads, the
+ * caller's among them, and returns when all are done; on the calling thread alone, in order,
+ * when the pool is serving another call. Parts must write disjoint memory. */
+void nabla_parallel(long parts, void (*task)(void *context, long part), void *context);
+
+/* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. Large
+ * products are split by rows over the threads; the result does not depend on their number. */
 void nabla_matmul(long m, long k, long n, const double *A, const double *B, double *C);
 
 /* LU with partial pivoting (see nabla_linalg_code.h). source (n x n) is copied into a (unless

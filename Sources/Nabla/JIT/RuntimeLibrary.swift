@@ -69,6 +69,31 @@ public enum KernelRuntime {
         }
     }
 
+    /// Threads the runtime may split one kernel call's large work over: matrix products of
+    /// more than about a million multiply-adds, by blocks of rows. The default is the
+    /// environment variable `NABLA_THREADS`, else the processors online (at most 64); setting
+    /// a value below 1 restores it. Results do not depend on the count: every element is
+    /// computed on one thread, as a single-threaded call computes it.
+    ///
+    /// The pool belongs to the runtime, one per process, and serves one call at a time; a call
+    /// made while another uses it (kernels called from several threads at once) runs on its
+    /// own thread alone. So a program that calls kernels from all its cores already keeps them
+    /// busy and loses nothing.
+    public static var threadCount: Int {
+        get {
+            typealias Get = @convention(c) () -> Int32
+            return Int(unsafeBitCast(symbol("nabla_threads"), to: Get.self)())
+        }
+        set {
+            typealias Set = @convention(c) (Int32) -> Void
+            unsafeBitCast(symbol("nabla_set_threads"), to: Set.self)(Int32(clamping: max(0, newValue)))
+        }
+    }
+
+    private static func symbol(_ name: String) -> UnsafeRawPointer {
+        symbols.first { $0.0 == name }!.1
+    }
+
     /// The runtime kernels of this process call, decided at the first use.
     public static var origin: Origin { loaded.origin }
 

@@ -18,5 +18,8 @@ enum RuntimeSymbols {
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
         ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        // Not called by kernels: the controls of the runtime's thread pool (`KernelRuntime.threadCount`).
+        ("nabla_threads", unsafeBitCast(nabla_threads as @convention(c) () -> Int32, to: UnsafeRawPointer.self)),
+        ("nabla_set_threads", unsafeBitCast(nabla_set_threads as @convention(c) (Int32) -> Void, to: UnsafeRawPointer.self)),
     ]
 }

@@ -1,0 +1,112 @@
+import Dispatch
+import Synchronization
+import Foundation
+import Testing
+@testable import Nabla
+
+/// The runtime's thread pool (runtime/nabla_parallel.c): large matrix products split by rows
+/// over `KernelRuntime.threadCount` threads give the serial bits, for any count, and kernels
+/// called from many threads at once while the pool is in use stay right.
+///
+/// The count is process-wide and other suites run at the same time; they only see it change
+/// how fast their products run, never what they compute, which is what this suite checks.
+@Suite("Runtime threads")
+struct ThreadTests {
+    /// A graph whose kernel calls the runtime's product at sizes above the split threshold
+    /// (tiled, with leftover rows and columns) and one below it, and the product's gradient.
+    static func productGraph() throws -> (Graph, [String: TensorData]) {
+        let g = GraphBuilder()
+        let a = try g.input("A", shape: [203, 150]), b = try g.input("B", shape: [150, 97])
+        let v = try g.input("v", shape: [150])
+        let c = try a.matmul(b)
+        let loss = try sum(sin(c)) + sum(a.matmul(v))
+        let graph = try g.graph(outputs: ["C": c, "loss": loss, "dA": gradient(of: loss, wrt: a), "dB": gradient(of: loss, wrt: b)])
+        var rng = SeededRandom(seed: 41)
+        var inputs: [String: TensorData] = [:]
+        for (name, shape) in [("A", [203, 150]), ("B", [150, 97]), ("v", [150])] as [(String, Shape)] {
+            var t = TensorData.random(shape, in: -1...1, using: &rng)
+            // Many binades, so a changed summation order would change bits.
+            for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -20...20, using: &rng))) }
+            inputs[name] = t
+        }
+        return (graph, inputs)
+    }
+
+    @Test func everyThreadCountGivesTheInterpretersBits() throws {
+        let (graph, inputs) = try Self.productGraph()
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        let kernels = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))]
+        let original = KernelRuntime.threadCount
+        defer { KernelRuntime.threadCount = original }
+        for count in [1, 2, 3, 7] {
+            KernelRuntime.threadCount = count
+            #expect(KernelRuntime.threadCount == count)
+            for (tier, kernel) in kernels {
+                let outputs = try kernel(inputs)
+                for port in graph.outputs {
+                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
+                    #expect(sameBits(got, want), "\(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
+                }
+            }
+        }
+    }
+
+    @Test func concurrentCallersWhileThePoolIsBusy() throws {
+        let (graph, inputs) = try Self.productGraph()
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        let kernel = try Kernel(graph)
+        let original = KernelRuntime.threadCount
+        KernelRuntime.threadCount = 2
+        defer { KernelRuntime.threadCount = original }
+        let callers = 6, rounds = 4
+        let results = Mutex<[[String: TensorData]]>([])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: callers) { _ in
+            for _ in 0..<rounds {
+                do {
+                    let outputs = try kernel(inputs)
+                    results.withLock { $0.append(outputs) }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        let all = results.withLock { $0 }
+        #expect(all.count == callers * rounds)
+        for outputs in all {
+            for port in graph.outputs {
+                #expect(sameBits(outputs[port.name]!.scalars, reference[port.name]!.scalars), "\(port.name)")
+            }
+        }
+    }
+
+    @Test func belowOneRestoresTheDefault() {
+        let original = KernelRuntime.threadCount
+        defer { KernelRuntime.threadCount = original }
+        KernelRuntime.threadCount = 5
+        #expect(KernelRuntime.threadCount == 5)
+        KernelRuntime.threadCount = 0
+        let expected = ProcessInfo.processInfo.environment["NABLA_THREADS"].flatMap(Int.init) ?? min(64, ProcessInfo.processInfo.activeProcessorCount)
+        #expect(KernelRuntime.threadCount == expected)
+        KernelRuntime.threadCount = 1000
+        #expect(KernelRuntime.threadCount == 64)
+    }
+
+    @Test func theCommandLineTakesAndChecksTheCount() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = root.appendingPathComponent("benchmarks/problems/p4-mlp.nabla").path
+        let bench = try runNabla(["bench", file, "--backend", "tcc", "--seconds", "0.01", "--threads", "2"])
+        #expect(bench.status == 0, "\(bench.err)")
+        #expect(bench.out.contains("threads 2"), "\(bench.out)")
+        let fromEnvironment = try runNabla(["bench", file, "--backend", "tcc", "--seconds", "0.01", "--format", "json"], settingEnvironment: ["NABLA_THREADS": "3"])
+        #expect(fromEnvironment.out.contains("\"threads\": 3"), "\(fromEnvironment.out)")
+        let one = try runNabla(["run", file, "--seed", "2", "--format", "json", "--threads", "1"])
+        let two = try runNabla(["run", file, "--seed", "2", "--format", "json", "--threads", "2"])
+        #expect(one.status == 0 && two.status == 0 && one.out == two.out)
+        let badOption = try runNabla(["run", file, "--seed", "2", "--threads", "0"])
+        #expect(badOption.status == 2 && badOption.err.contains("--threads must be from 1 to 64"), "\(badOption.err)")
+        let badVariable = try runNabla(["run", file, "--seed", "2"], settingEnvironment: ["NABLA_THREADS": "two"])
+        #expect(badVariable.status == 2 && badVariable.err.contains("NABLA_THREADS must be a whole number from 1 to 64, got 'two'"), "\(badVariable.err)")
+    }
+}
