@@ -86,13 +86,16 @@ def dim_args(dims):
     return out
 
 
-def run_bench(nabla, file, dims, backend, seconds, timeout):
+def run_bench(nabla, file, dims, backend, seconds, timeout, threads=1):
+    """`nabla bench` on `threads` threads (NABLA_THREADS; the main table is single-threaded, as the
+    hand-written C and the peers are)."""
     cmd = [nabla, "bench", file] + dim_args(dims) + ["--backend", backend, "--format", "json"]
     if seconds:
         cmd += ["--seconds", str(seconds)]
+    env = dict(os.environ, NABLA_THREADS=str(threads))
     t0 = time.time()
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"status": "n/a", "reason": f"nabla bench timed out after {timeout} s", "command": " ".join(cmd)}
     except OSError as e:
