@@ -94,19 +94,39 @@
  * The factored form f passed to these is the overwritten matrix; its pivots follow it.
  *
  * nabla_cholesky: the lower Cholesky factor of the n x n matrix a (its lower triangle is read)
- * into l (which may be a). Right-looking: at step k the column below the diagonal is divided by
- * the square root of the diagonal entry and also written, transposed, into row k above the
- * diagonal, where the update of the trailing triangle reads it contiguously (row i minus
- * l_ik times that row, which vectorises: the two rows never overlap, hence restrict); the
- * upper triangle is zeroed at the end. Each entry
- * meets its subtractions l_ik l_jk in increasing k, then its square root or division, as in
- * the interpreter's left-looking loops (Triangular.cholesky): the same arithmetic.
+ * into l (which may be a). Each entry meets its subtractions l_ik l_jk in increasing k, then
+ * its square root or division, as in the interpreter's left-looking loops
+ * (Triangular.cholesky): the same arithmetic, reorganised right-looking in panels of 32
+ * columns. The panel is factored column by column: the diagonal's square root, the column below
+ * it divided by that and also written, transposed, into row k above the diagonal (where later
+ * updates read it contiguously), then the panel's later columns updated (row i minus l_ik times
+ * that row, restrict: the two never overlap). Then the trailing triangle right of the panel is
+ * updated by the panel's 32 steps in order, in 4 x 8 register tiles (rows i0..i0+3, columns
+ * s..s+7 minus l_ik times row k of the transposed copy); a tile crossing the diagonal computes
+ * its entries above it too but stores only those on or below it, and a tile that would run
+ * past column n - 1 is shifted left (as in the LU) and stores only its new columns. The rows
+ * left over (fewer than 4) run plain loops. The tile's k loop ends with a test that never holds
+ * (row k of the transposed copy is never the tile's row): without it, gcc vectorises that loop
+ * as in-order reductions across k, which is several times slower. The upper triangle is zeroed
+ * at the start and at the end.
  *
  * nabla_triangular_solve: X with op(T) X = B for n x m right-hand sides (B copied into x
- * first, unless it is x), reading T's lower or upper triangle, op(T) = T^T with transpose:
- * substitution row by row, each row's terms in the order the rows were solved, each a
- * subtraction across the row's m columns (contiguous), then one division, as
- * Triangular.solve does.
+ * first, unless it is x), reading T's lower or upper triangle, op(T) = T^T with transpose, as
+ * Triangular.solve does: substitution row by row, every entry of a row meeting its terms in
+ * the order the rows were solved, then one division. Reorganised, with that order kept:
+ *   m == 1 with transpose: the column (axpy) form. Rows are solved in blocks of 8: the block's
+ * small triangle in order, then its 8 solved values are subtracted, in order, from every
+ * later row at once (one pass over 8 contiguous rows of T, which vectorises across the rows
+ * being updated); every entry still meets its terms in solving order.
+ *   m == 1 without transpose: rows of T are contiguous in the summation index, so blocks of 8
+ * rows accumulate the terms of all earlier rows together (8 independent chains instead of one),
+ * then finish the block's triangle in order (that loop too carries a never-true test, the
+ * address of row k against the block's first row, for the reason given above).
+ *   m > 1: panels of 64 rows (in solving order), within which strips of 8 columns (shifted left
+ * at the end like the LU's) and 4 x 8 register tiles: four rows share the terms of all rows
+ * solved before them, then finish their small triangle in order and divide. Rows left over and
+ * m < 8 run one row at a time. The tile's k loop carries a never-true test for the reason given
+ * above.
  */
 NABLA_LINALG(
 NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
@@ -469,40 +489,233 @@ NABLA_LINKAGE double nabla_lu_logabsdet(long n, const double *f) {
     return s;
 }
 NABLA_LINKAGE void nabla_cholesky(long n, const double *a, double *l) {
-    long i, j, k;
-    double r, c;
-    for (i = 0; i < n; i++) for (j = 0; j <= i; j++) l[i * n + j] = a[i * n + j];
-    for (k = 0; k < n; k++) {
-        const double *restrict column = l + k * n;
-        r = sqrt(l[k * n + k]);
-        l[k * n + k] = r;
-        for (i = k + 1; i < n; i++) {
-            c = l[i * n + k] / r;
-            l[i * n + k] = c;
-            l[k * n + i] = c;
+    long i, j, k, q, r, i0, c0, s, j0, j1;
+    double d, c, y, x0, x1, x2, x3;
+    double e[4][8];
+    const double *b;
+    for (i = 0; i < n; i++) for (j = 0; j < n; j++) l[i * n + j] = j <= i ? a[i * n + j] : 0.0;
+    for (j0 = 0; j0 < n; j0 = j1) {
+        j1 = n - j0 < 32 ? n : j0 + 32;
+        for (k = j0; k < j1; k++) {
+            const double *restrict column = l + k * n;
+            d = sqrt(l[k * n + k]);
+            l[k * n + k] = d;
+            for (i = k + 1; i < n; i++) {
+                c = l[i * n + k] / d;
+                l[i * n + k] = c;
+                l[k * n + i] = c;
+            }
+            for (i = k + 1; i < n; i++) {
+                double *restrict row = l + i * n;
+                long end = i < j1 - 1 ? i : j1 - 1;
+                c = row[k];
+                for (j = k + 1; j <= end; j++) row[j] = row[j] - c * column[j];
+            }
         }
-        for (i = k + 1; i < n; i++) {
+        if (j1 == n) break;
+        for (i0 = j1; i0 + 4 <= n && n - j1 >= 8; i0 += 4) {
+            for (c0 = j1; c0 < i0 + 4; c0 = s + 8) {
+                s = c0 + 8 > n ? n - 8 : c0;
+                for (r = 0; r < 4; r++)
+                    for (q = 0; q < 8; q++) e[r][q] = l[(i0 + r) * n + s + q];
+                for (k = j0; k < j1; k++) {
+                    b = l + k * n + s;
+                    if (b == l + i0 * n) break;
+                    x0 = l[i0 * n + k];
+                    x1 = l[(i0 + 1) * n + k];
+                    x2 = l[(i0 + 2) * n + k];
+                    x3 = l[(i0 + 3) * n + k];
+                    for (q = 0; q < 8; q++) {
+                        y = b[q];
+                        e[0][q] = e[0][q] - x0 * y;
+                        e[1][q] = e[1][q] - x1 * y;
+                        e[2][q] = e[2][q] - x2 * y;
+                        e[3][q] = e[3][q] - x3 * y;
+                    }
+                }
+                for (r = 0; r < 4; r++)
+                    for (q = c0 - s; q < 8 && s + q <= i0 + r; q++) l[(i0 + r) * n + s + q] = e[r][q];
+            }
+        }
+        for (i = i0; i < n; i++) {
             double *restrict row = l + i * n;
-            c = row[k];
-            for (j = k + 1; j <= i; j++) row[j] = row[j] - c * column[j];
+            for (k = j0; k < j1; k++) {
+                const double *restrict column = l + k * n;
+                c = row[k];
+                for (j = j1; j <= i; j++) row[j] = row[j] - c * column[j];
+            }
         }
     }
     for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) l[i * n + j] = 0.0;
 }
 NABLA_LINKAGE void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
-    long s, q, j, forward = lower != transpose;
+    long i, j, k, q, r, s, s0, w, j0, i0, cs, xs, forward = lower != transpose;
+    double d, u, y, v[8];
+    double e[4][8];
+    const double *p[8];
     if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
-    for (s = 0; s < n; s++) {
-        long i = forward ? s : n - 1 - s;
-        double d = t[i * n + i];
-        double *restrict xi = x + i * m;
-        for (q = 0; q < s; q++) {
-            long k = forward ? q : n - 1 - q;
-            double c = transpose ? t[k * n + i] : t[i * n + k];
-            const double *restrict xk = x + k * m;
-            for (j = 0; j < m; j++) xi[j] = xi[j] - c * xk[j];
+    if (m == 1 && transpose) {
+        for (s0 = 0; s0 < n; s0 += 8) {
+            w = n - s0 < 8 ? n - s0 : 8;
+            for (r = 0; r < w; r++) {
+                i = forward ? s0 + r : n - 1 - s0 - r;
+                y = x[i];
+                for (q = 0; q < r; q++) {
+                    k = forward ? s0 + q : n - 1 - s0 - q;
+                    y = y - t[k * n + i] * x[k];
+                }
+                x[i] = y / t[i * n + i];
+            }
+            if (w < 8) break;
+            for (q = 0; q < 8; q++) {
+                k = forward ? s0 + q : n - 1 - s0 - q;
+                p[q] = t + k * n;
+                v[q] = x[k];
+            }
+            {
+                double *restrict xr = forward ? x + s0 + 8 : x;
+                const double *restrict p0 = p[0] + (forward ? s0 + 8 : 0);
+                const double *restrict p1 = p[1] + (forward ? s0 + 8 : 0);
+                const double *restrict p2 = p[2] + (forward ? s0 + 8 : 0);
+                const double *restrict p3 = p[3] + (forward ? s0 + 8 : 0);
+                const double *restrict p4 = p[4] + (forward ? s0 + 8 : 0);
+                const double *restrict p5 = p[5] + (forward ? s0 + 8 : 0);
+                const double *restrict p6 = p[6] + (forward ? s0 + 8 : 0);
+                const double *restrict p7 = p[7] + (forward ? s0 + 8 : 0);
+                long count = n - s0 - 8;
+                for (j = 0; j < count; j++) {
+                    y = xr[j];
+                    y = y - p0[j] * v[0];
+                    y = y - p1[j] * v[1];
+                    y = y - p2[j] * v[2];
+                    y = y - p3[j] * v[3];
+                    y = y - p4[j] * v[4];
+                    y = y - p5[j] * v[5];
+                    y = y - p6[j] * v[6];
+                    y = y - p7[j] * v[7];
+                    xr[j] = y;
+                }
+            }
         }
-        for (j = 0; j < m; j++) xi[j] = xi[j] / d;
+        return;
+    }
+    if (m == 1) {
+        for (s0 = 0; s0 < n; s0 += 8) {
+            w = n - s0 < 8 ? n - s0 : 8;
+            for (r = 0; r < w; r++) {
+                i = forward ? s0 + r : n - 1 - s0 - r;
+                p[r] = t + i * n + (forward ? 0 : n - 1);
+                v[r] = x[i];
+            }
+            cs = forward ? 1 : -1;
+            if (w == 8) {
+                double y0 = v[0], y1 = v[1], y2 = v[2], y3 = v[3], y4 = v[4], y5 = v[5], y6 = v[6], y7 = v[7];
+                const double *xk = x + (forward ? 0 : n - 1), *xb = xk + s0 * cs;
+                for (q = 0; q < s0; q++) {
+                    if (xk + q * cs == xb) break;
+                    u = xk[q * cs];
+                    y0 = y0 - p[0][q * cs] * u;
+                    y1 = y1 - p[1][q * cs] * u;
+                    y2 = y2 - p[2][q * cs] * u;
+                    y3 = y3 - p[3][q * cs] * u;
+                    y4 = y4 - p[4][q * cs] * u;
+                    y5 = y5 - p[5][q * cs] * u;
+                    y6 = y6 - p[6][q * cs] * u;
+                    y7 = y7 - p[7][q * cs] * u;
+                }
+                v[0] = y0, v[1] = y1, v[2] = y2, v[3] = y3, v[4] = y4, v[5] = y5, v[6] = y6, v[7] = y7;
+            } else {
+                for (r = 0; r < w; r++) {
+                    y = v[r];
+                    for (q = 0; q < s0; q++) y = y - p[r][q * cs] * x[forward ? q : n - 1 - q];
+                    v[r] = y;
+                }
+            }
+            for (r = 0; r < w; r++) {
+                i = forward ? s0 + r : n - 1 - s0 - r;
+                y = v[r];
+                for (q = s0; q < s0 + r; q++) y = y - p[r][q * cs] * x[forward ? q : n - 1 - q];
+                x[i] = y / t[i * n + i];
+            }
+        }
+        return;
+    }
+    cs = (forward ? 1 : -1) * (transpose ? n : 1);
+    xs = (forward ? 1 : -1) * m;
+    for (i0 = 0; i0 < n; i0 += 64) {
+        long i1 = n - i0 < 64 ? n : i0 + 64;
+        for (j0 = 0; j0 < m; j0 = s + w) {
+            w = m >= 8 ? 8 : m;
+            s = m - j0 >= w ? j0 : m - w;
+            for (s0 = i0; s0 < i1; s0 += 4) {
+                const double *c[4];
+                const double *xk = x + (forward ? 0 : n - 1) * m + s;
+                long rows = i1 - s0 < 4 ? i1 - s0 : 4;
+                for (r = 0; r < rows; r++) {
+                    i = forward ? s0 + r : n - 1 - s0 - r;
+                    c[r] = t + (transpose ? i : i * n) + (forward ? 0 : (n - 1) * (transpose ? n : 1));
+                }
+                if (rows == 4 && w == 8) {
+                    double *x0 = x + (forward ? s0 : n - 1 - s0) * m + s, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
+                    const double *bk = xk, *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+                    double u0, u1, u2, u3;
+                    for (q = 0; q < 8; q++) {
+                        e[0][q] = x0[q];
+                        e[1][q] = x1[q];
+                        e[2][q] = x2[q];
+                        e[3][q] = x3[q];
+                    }
+                    for (k = 0; k < s0; k++) {
+                        if (bk == x0) break;
+                        u0 = *c0;
+                        u1 = *c1;
+                        u2 = *c2;
+                        u3 = *c3;
+                        for (q = 0; q < 8; q++) {
+                            y = bk[q];
+                            e[0][q] = e[0][q] - u0 * y;
+                            e[1][q] = e[1][q] - u1 * y;
+                            e[2][q] = e[2][q] - u2 * y;
+                            e[3][q] = e[3][q] - u3 * y;
+                        }
+                        bk += xs;
+                        c0 += cs;
+                        c1 += cs;
+                        c2 += cs;
+                        c3 += cs;
+                    }
+                    for (r = 0; r < 4; r++) {
+                        for (k = 0; k < r; k++) {
+                            u = c[r][(s0 + k) * cs];
+                            for (q = 0; q < 8; q++) e[r][q] = e[r][q] - u * e[k][q];
+                        }
+                        i = forward ? s0 + r : n - 1 - s0 - r;
+                        d = t[i * n + i];
+                        for (q = 0; q < 8; q++) e[r][q] = e[r][q] / d;
+                    }
+                    for (q = j0 - s; q < 8; q++) {
+                        x0[q] = e[0][q];
+                        x1[q] = e[1][q];
+                        x2[q] = e[2][q];
+                        x3[q] = e[3][q];
+                    }
+                } else {
+                    for (r = 0; r < rows; r++) {
+                        double *xi;
+                        i = forward ? s0 + r : n - 1 - s0 - r;
+                        xi = x + i * m + s;
+                        for (q = 0; q < w; q++) e[0][q] = xi[q];
+                        for (k = 0; k < s0 + r; k++) {
+                            const double *bk = xk + k * xs;
+                            u = c[r][k * cs];
+                            for (q = 0; q < w; q++) e[0][q] = e[0][q] - u * bk[q];
+                        }
+                        d = t[i * n + i];
+                        for (q = j0 - s; q < w; q++) xi[q] = e[0][q] / d;
+                    }
+                }
+            }
+        }
     }
 }
 )

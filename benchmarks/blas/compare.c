@@ -261,18 +261,18 @@ static void matmul_case(const char *problem, const char *name, long m, long k, l
     free(A), free(B), free(C1), free(C2);
 }
 
-static void p5_cases(long n) {
+static void p5_cases(long n, int cholesky_only) {
     char problem[32], shape[64];
     snprintf(problem, sizeof problem, "P5 n=%ld", n);
     double *S = gp_matrix(n);
     double tn, tb;
 
     /* X @ X^T (k = 2) and a square product. */
-    matmul_case(problem, "matmul X@X^T", n, 2, n);
-    matmul_case(problem, "matmul", n, n, n);
+    if (!cholesky_only) matmul_case(problem, "matmul X@X^T", n, 2, n);
+    if (!cholesky_only) matmul_case(problem, "matmul", n, n, n);
 
     /* LU factor. */
-    {
+    if (!cholesky_only) {
         ctx_t a = {0}, b = {0};
         a.n = b.n = n;
         a.S = b.S = S;
@@ -372,20 +372,21 @@ static void p4_cases(long batch) {
 
 int main(int argc, char **argv) {
     openblas_set_num_threads(1);
-    const char *only = argc > 1 ? argv[1] : "all"; /* all | p4 | p5 */
+    const char *only = argc > 1 ? argv[1] : "all"; /* all | p4 | p5 | chol (P5's Cholesky and triangular solves) */
     const char *bs = getenv("BATCH_SECONDS");
     if (bs) batch_seconds = atof(bs);
     printf("# nabla isa: %s; openblas core: %s; %s\n", isa_name(nabla_isa_level()), openblas_get_corename(),
            openblas_get_config());
     header();
-    if (strcmp(only, "p5") != 0) {
+    int chol = strcmp(only, "chol") == 0;
+    if (strcmp(only, "p5") != 0 && !chol) {
         p4_cases(64);
         p4_cases(1024);
     }
     if (strcmp(only, "p4") != 0) {
-        p5_cases(100);
-        p5_cases(400);
-        p5_cases(1000);
+        p5_cases(100, chol);
+        p5_cases(400, chol);
+        p5_cases(1000, chol);
     }
     return 0;
 }

@@ -6,7 +6,7 @@
 #
 #   benchmarks/blas/run.sh                 # both ISAs, 2 runs each
 #   RUNS=1 ISAS="avx2" benchmarks/blas/run.sh
-#   ONLY=p5 benchmarks/blas/run.sh         # p4 | p5 | all
+#   ONLY=p5 benchmarks/blas/run.sh         # p4 | p5 | chol (P5 Cholesky, triangular solves) | all
 #   DEFAULT_CORE=1 benchmarks/blas/run.sh  # also one run with OpenBLAS's own core choice
 #
 # The runtime is compiled the way Nabla compiles its optimised copy at first use
