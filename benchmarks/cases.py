@@ -1,4 +1,5 @@
-"""The benchmark cases P1-P5 and P8 at their sizes, shared by suite.py, peers/run_peers.py and report.py.
+"""The benchmark cases P1-P5 (P5 also in its Cholesky form, P5-chol) and P8 at their sizes, shared
+by suite.py, peers/run_peers.py and report.py.
 
 Each case: an id for the table, the problem key, the graph file in problems/, the dims given with
 --dim, the name of the hand-written C problem, and whether the quick run includes it.
@@ -18,6 +19,8 @@ CASES = [
     ("P4 64x784-128-10",    "p4",      "p4-mlp.nabla",             {"batch": 64, "n_in": 784, "n_hidden": 128, "n_classes": 10}, "p4", True),
     ("P5 n=100",            "p5",      "p5-gp.nabla",              {"n": 100},                   "p5",     True),
     ("P5 n=400",            "p5",      "p5-gp.nabla",              {"n": 400},                   "p5",     False),
+    ("P5-chol n=100",       "p5-chol", "p5-gp-cholesky.nabla",     {"n": 100},                   "p5-chol", True),
+    ("P5-chol n=400",       "p5-chol", "p5-gp-cholesky.nabla",     {"n": 400},                   "p5-chol", False),
     ("P8 RK4 T=100",        "p8",      "p8-rk4.nabla",             {"T": 100},                   "p8",     False),
     ("P8 RK4 T=1000",       "p8",      "p8-rk4.nabla",             {"T": 1000},                  "p8",     True),
     ("P8 RK4 T=10^5",       "p8",      "p8-rk4.nabla",             {"T": 100000},                "p8",     False),
@@ -26,7 +29,7 @@ CASES = [
 
 def cases(quick, problems=None):
     """The cases of a quick or a full run, as dicts; with `problems` (e.g. ["P8"]) only the cases
-    whose id starts with one of those words ("P2" is P2 alone, not P2-hvp)."""
+    whose id starts with one of those words ("P2" is P2 alone, not P2-hvp; "P5" is the LU form alone, not P5-chol)."""
     out = []
     for cid, problem, file, dims, cname, in_quick in CASES:
         if quick and not in_quick:

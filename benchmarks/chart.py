@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Draws the benchmark table as a chart: per problem (P1-P5 and P8), the time per call of value and
+"""Draws the benchmark table as a chart: per problem (P1-P5, P5-chol and P8), the time per call of value and
 derivatives of Nabla's two tiers, the hand-written C built with gcc -O3 and each peer, on a log
 scale (shorter is faster), from the JSON benchmarks/report.py writes.
 
@@ -43,7 +43,7 @@ def main():
     args = ap.parse_args()
     with open(args.json) as f:
         data = json.load(f)
-    cases = [c for c in data["cases"] if c["case"].split()[0] in ("P1", "P2", "P2-hvp", "P3", "P4", "P5", "P8")]
+    cases = [c for c in data["cases"] if c["case"].split()[0] in ("P1", "P2", "P2-hvp", "P3", "P4", "P5", "P5-chol", "P8")]
     height = 0.8 / len(SERIES)
     fig, ax = plt.subplots(figsize=(9, 0.62 * len(cases) + 1.6))
     for k, (label, read) in enumerate(SERIES):

@@ -448,6 +448,14 @@ def build(raw, command):
     if peers and peers.get("threads"):
         legend.append(f"Peers' threads: {peers['threads']}; peers' versions: "
                       + ", ".join(sorted({f"{r['label']} {r['version']}" for r in peers['results'] if r.get('version')})) + ".")
+    if any(r[0].startswith("P5-chol") for r in rows):
+        legend.append("P5-chol rows: P5 written the way GP libraries write it (`benchmarks/problems/p5-gp-cholesky.nabla`): "
+                      "L = cholesky(C), alpha = cho_solve(L, y), log|C| = 2 sum log diag L, next to the P5 rows' LU form "
+                      "(solve and logdet); same value and gradient. The hand-written C of both forms is the same Cholesky "
+                      "code (`benchmarks/c/problems.c`, P5). Peers: JAX `jnp.linalg.cholesky` and "
+                      "`jax.scipy.linalg.cho_solve`; PyTensor `pytensor.tensor.linalg` cholesky and cho_solve; CasADi "
+                      "has `chol` for SX only, so its form is an SX graph with the factor unrolled into scalar nodes "
+                      "(not run at n = 400).")
     legend.append("P6 rows: compile time of random elementwise-and-reduction graphs (value and gradient wrt every input), "
                   "front end = parse and differentiate (the interp backend's compile); peers are not run on P6.")
     if not bench_ok:

@@ -299,7 +299,7 @@ def main():
     ap.add_argument("--c-tcc")
     ap.add_argument("--out", required=True)
     ap.add_argument("--problems", help="only these problems of cases.py, comma-separated first words of the case ids "
-                    "(P1, P2, P2-hvp, P3, P4, P5, P8); default all")
+                    "(P1, P2, P2-hvp, P3, P4, P5, P5-chol, P8); default all")
     ap.add_argument("--no-p6", action="store_true")
     ap.add_argument("--no-p7", action="store_true", help="leave out the deep graphs (P7)")
     ap.add_argument("--only-p7", action="store_true", help="only the deep graphs: writes p7.json alone")

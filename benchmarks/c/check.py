@@ -37,6 +37,8 @@ CASES = [
     ("p4", "p4-mlp.nabla", {"batch": 64, "n_in": 784, "n_hidden": 128, "n_classes": 10}),
     ("p5", "p5-gp.nabla", {"n": 17}),
     ("p5", "p5-gp.nabla", {"n": 100}),
+    ("p5-chol", "p5-gp-cholesky.nabla", {"n": 17}),
+    ("p5-chol", "p5-gp-cholesky.nabla", {"n": 100}),
     ("p8", "p8-rk4.nabla", {"T": 1}),
     ("p8", "p8-rk4.nabla", {"T": 7}),
     ("p8", "p8-rk4.nabla", {"T": 1000}),
@@ -65,7 +67,7 @@ def inputs_for(problem, dims, rng):
             Y += row
         return [("X", u(b * ni)), ("Y", Y), ("W1", u(ni * nh, 0.1)), ("b1", u(nh, 0.1)),
                 ("W2", u(nh * nc, 0.3)), ("b2", u(nc, 0.1))]
-    if problem == "p5":
+    if problem in ("p5", "p5-chol"):
         n = dims["n"]
         return [("X", u(2 * n, 2.0)), ("y", u(n)), ("log_signal", [0.3]), ("log_length", [-0.4]),
                 ("log_noise", [-2.0])]

@@ -32,7 +32,9 @@ void p4_value_grad(long b, long ni, long nh, long nc, const double *X, const dou
 /* P5: Gaussian-process negative log marginal likelihood, squared-exponential kernel on 2-D
  * points X [n, 2], targets y [n]; hyperparameters log signal variance, log length-scale, log
  * noise variance. Cholesky factorisation; gradient 1/2 tr((C^-1 - a a^T) dC/dtheta), a = C^-1 y.
- * `scratch` holds at least p5_scratch_doubles(n) doubles. */
+ * `scratch` holds at least p5_scratch_doubles(n) doubles. The same code is the hand-written C of
+ * both P5 rows, the LU form (p5-gp.nabla) and the Cholesky form (p5-gp-cholesky.nabla, driver
+ * name p5-chol). */
 long p5_scratch_doubles(long n);
 void p5_forward(long n, const double *X, const double *y, const double *log_signal, const double *log_length,
                 const double *log_noise, double *nlml, double *scratch);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Runs the benchmark problems P1-P5 and P8 through the peers: JAX (jit), CasADi (VM and gcc JIT)
-and PyTensor (C backend), and writes their figures as JSON.
+"""Runs the benchmark problems P1-P5 (P5 also in its Cholesky form, P5-chol) and P8 through the
+peers: JAX (jit), CasADi (VM and gcc JIT) and PyTensor (C backend), and writes their figures as JSON.
 
     python3 benchmarks/peers/run_peers.py [--quick] [--out FILE] [--peers jax,casadi,casadi-jit,pytensor] [--deep]
     python3 benchmarks/peers/run_peers.py [--quick] --deep-only --out FILE
@@ -78,6 +78,12 @@ DEEP_STEPS = {"quick": {"casadi": [1000, 10000], "jax": [300, 1000]},
 DEEP_INPUTS = {"y0": 0.5, "a": -0.25}
 # CasADi's gcc JIT takes seconds to minutes on big expression graphs: only these cases.
 # P8's folded step compiles in under a second at every T (its C is a loop, not the unrolled steps).
+# CasADi's Cholesky is SX only (see run_casadi): its node count grows as n^3, so not at n = 400.
+CASADI_SKIP = {
+    "P5-chol n=400": "CasADi has chol for SX only (no MX chol in 3.8): the unrolled SX Cholesky with its gradient "
+                     "measured 1.19 million nodes at n = 100 (construction 1.4 s, 179 MiB) and 8.7 million at n = 200 "
+                     "(12.8 s, 0.9 GiB); growing as n^3, about 65 million nodes, 100 s and 7 GB at n = 400: not run",
+}
 CASADI_JIT_CASES = {"quick": {"P1", "P2 N=100", "P8 RK4 T=1000"},
                     "full": {"P1", "P2 N=100", "P2 N=1000", "P8 RK4 T=100", "P8 RK4 T=1000", "P8 RK4 T=10^5"}}
 
@@ -152,7 +158,7 @@ def make_inputs(problem, dims, seed=1):
         Y = np.zeros((b, nc))
         Y[np.arange(b), rng.integers(0, nc, size=b)] = 1.0
         return {"X": u(b, ni), "Y": Y, "W1": 0.1 * u(ni, nh), "b1": 0.1 * u(nh), "W2": 0.3 * u(nh, nc), "b2": 0.1 * u(nc)}
-    if problem == "p5":
+    if problem in ("p5", "p5-chol"):
         n = dims["n"]
         return {"X": 2.0 * u(n, 2), "y": u(n), "log_signal": np.float64(0.3), "log_length": np.float64(-0.4),
                 "log_noise": np.float64(-2.0)}
@@ -164,7 +170,8 @@ def make_inputs(problem, dims, seed=1):
 
 # What each problem differentiates with respect to.
 WRT = {"p1": ["x"], "p2": ["x"], "p2-hvp": ["x"], "p3": ["theta"], "p4": ["W1", "b1", "W2", "b2"],
-       "p5": ["log_signal", "log_length", "log_noise"], "p8": ["s0", "p"]}
+       "p5": ["log_signal", "log_length", "log_noise"], "p5-chol": ["log_signal", "log_length", "log_noise"],
+       "p8": ["s0", "p"]}
 
 
 def reference_value(problem, inp, dims=None):
@@ -186,7 +193,7 @@ def reference_value(problem, inp, dims=None):
         m = z.max(axis=1, keepdims=True)
         lsm = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
         return float(-np.sum(inp["Y"] * lsm) / z.shape[0])
-    if problem == "p5":
+    if problem in ("p5", "p5-chol"):
         X, y = inp["X"], inp["y"]
         n = len(y)
         sq = (X ** 2).sum(1)
@@ -303,6 +310,19 @@ def run_jax(problem, dims, inp, budget):
         # several times slower here.
         return 0.5 * y @ jnp.linalg.solve(C, y) + 0.5 * jnp.linalg.slogdet(C)[1] + 0.5 * n * jnp.log(2 * jnp.pi)
 
+    def p5_chol(ls, ll, ln, X, y):
+        # The way GP libraries write it (p5-gp-cholesky.nabla): one Cholesky factor, alpha by
+        # cho_solve (two triangular solves), log|C| = 2 sum log diag L.
+        from jax.scipy.linalg import cho_solve
+
+        n = y.shape[0]
+        sq = jnp.sum(X ** 2, axis=1)
+        d2 = sq[:, None] + sq[None, :] - 2 * X @ X.T
+        C = jnp.exp(ls) * jnp.exp(-0.5 * d2 / jnp.exp(2 * ll)) + jnp.exp(ln) * jnp.eye(n)
+        L = jnp.linalg.cholesky(C)
+        alpha = cho_solve((L, True), y)
+        return 0.5 * y @ alpha + jnp.sum(jnp.log(jnp.diag(L))) + 0.5 * n * jnp.log(2 * jnp.pi)
+
     def p8(s0, p):
         dt = p8_reference.DT
 
@@ -338,6 +358,9 @@ def run_jax(problem, dims, inp, budget):
     elif problem == "p5":
         vg = jax.value_and_grad(p5, argnums=(0, 1, 2))
         fwd, args = p5, tuple(a[k] for k in ["log_signal", "log_length", "log_noise", "X", "y"])
+    elif problem == "p5-chol":
+        vg = jax.value_and_grad(p5_chol, argnums=(0, 1, 2))
+        fwd, args = p5_chol, tuple(a[k] for k in ["log_signal", "log_length", "log_noise", "X", "y"])
     elif problem == "p8":
         vg = jax.value_and_grad(p8, argnums=(0, 1))
         fwd, args = p8, (a["s0"], a["p"])
@@ -416,6 +439,24 @@ def run_casadi(problem, dims, inp, budget, jit=False, jit_compiler="gcc"):
         ins = [X, y, ls, ll, ln]
         vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
         outs, fwd_outs = [nlml] + list(grads), [nlml]
+    elif problem == "p5-chol":
+        # CasADi 3.8 has chol for SX and DM only (not MX): the Cholesky form is an SX expression
+        # graph, the factor's ~n^3/6 multiply-adds unrolled into scalar nodes (1.19 million nodes
+        # with the gradient at n = 100), evaluated on CasADi's VM. chol gives the upper factor R,
+        # C = R^T R; ca.solve on a triangular SX matrix is a substitution.
+        n = dims["n"]
+        X, y = ca.SX.sym("X", n, 2), ca.SX.sym("y", n)
+        ls, ll, ln = ca.SX.sym("ls"), ca.SX.sym("ll"), ca.SX.sym("ln")
+        sq = ca.sum2(X ** 2)
+        d2 = ca.repmat(sq, 1, n) + ca.repmat(sq.T, n, 1) - 2 * ca.mtimes(X, X.T)
+        C = ca.exp(ls) * ca.exp(-0.5 * d2 / ca.exp(2 * ll)) + ca.exp(ln) * ca.SX.eye(n)
+        R = ca.chol(C)
+        alpha = ca.solve(R, ca.solve(R.T, y))
+        nlml = 0.5 * ca.dot(y, alpha) + ca.sum1(ca.log(ca.diag(R))) + 0.5 * n * math.log(2 * math.pi)
+        g = ca.gradient(nlml, ca.vertcat(ls, ll, ln))
+        ins = [X, y, ls, ll, ln]
+        vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
+        outs, fwd_outs = [nlml, g[0], g[1], g[2]], [nlml]
     elif problem == "p8":
         # One RK4 step as an SX Function, folded over T steps (Function.fold: a tower of loops of
         # at most 10 steps, not the unrolled expression); p, a non-accumulated input, is
@@ -507,6 +548,21 @@ def run_pytensor(problem, dims, inp, budget):
         C = pt.exp(ls) * pt.exp(-0.5 * d2 / pt.exp(2 * ll)) + pt.exp(ln) * pt.eye(n)
         # solve + slogdet, as the graph file does (measured faster here than Cholesky's gradient)
         f = 0.5 * pt.dot(y, pt.linalg.solve(C, y)) + 0.5 * pt.linalg.slogdet(C)[1] + 0.5 * n * math.log(2 * math.pi)
+        ins = [X, y, ls, ll, ln]
+        vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
+        outs = [f] + pytensor.grad(f, [ls, ll, ln])
+    elif problem == "p5-chol":
+        X, y = pt.dmatrix("X"), pt.dvector("y")
+        ls, ll, ln = pt.dscalar("ls"), pt.dscalar("ll"), pt.dscalar("ln")
+        n = dims["n"]
+        sq = pt.sum(X ** 2, axis=1)
+        d2 = sq[:, None] + sq[None, :] - 2 * pt.dot(X, X.T)
+        C = pt.exp(ls) * pt.exp(-0.5 * d2 / pt.exp(2 * ll)) + pt.exp(ln) * pt.eye(n)
+        # The way GP libraries write it (p5-gp-cholesky.nabla): pytensor.tensor.linalg cholesky,
+        # cho_solve (two triangular solves), log|C| = 2 sum log diag L.
+        L = pt.linalg.cholesky(C, lower=True)
+        alpha = pt.linalg.cho_solve((L, True), y)
+        f = 0.5 * pt.dot(y, alpha) + pt.sum(pt.log(pt.diag(L))) + 0.5 * n * math.log(2 * math.pi)
         ins = [X, y, ls, ll, ln]
         vals = [inp[k] for k in ["X", "y", "log_signal", "log_length", "log_noise"]]
         outs = [f] + pytensor.grad(f, [ls, ll, ln])
@@ -744,6 +800,8 @@ def orchestrate(args, bootstrap_error=None):
                    "dims": case["dims"]}
             if peer in import_errors:
                 row.update(status="n/a", reason=import_errors[peer])
+            elif peer == "casadi" and case["id"] in CASADI_SKIP:
+                row.update(status="skipped", reason=CASADI_SKIP[case["id"]])
             elif peer == "casadi-jit" and case["id"] not in CASADI_JIT_CASES["quick" if quick else "full"]:
                 row.update(status="skipped", reason="CasADi's gcc JIT is run on small cases only (compile takes seconds to minutes)")
             elif time.time() > budget_end:
@@ -787,7 +845,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(BENCH, "results", "peers.json"))
     ap.add_argument("--peers", default="jax,casadi,casadi-jit,pytensor")
     ap.add_argument("--problems", help="only these problems of cases.py, comma-separated first words of the case ids "
-                    "(P1, P2, P2-hvp, P3, P4, P5, P8); default all")
+                    "(P1, P2, P2-hvp, P3, P4, P5, P5-chol, P8); default all")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per (peer, case) (default 180 quick, 300 full)")
     ap.add_argument("--jit-timeout", type=float, default=0, help="seconds per CasADi JIT case (default 30 quick, 90 full)")
     ap.add_argument("--budget", type=float, default=0, help="seconds for all peers (default 480 quick, 1200 full)")
