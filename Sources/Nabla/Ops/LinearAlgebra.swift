@@ -193,10 +193,33 @@ extension LU {
         for piece in text.components(separatedBy: "NABLA_LINKAGE").dropFirst() {
             let definition = piece.trimmingCharacters(in: .whitespacesAndNewlines)
             let name = String(definition.prefix { $0 != "(" }.split(separator: " ").last!)
-            definitions[name] = "static " + definition
+            definitions[name] = "static " + brokenIntoLines(definition)
         }
         return definitions
     }()
+
+    /// The one-line text of a function (stringising keeps no line breaks) with a line break
+    /// after each statement and brace outside parentheses, so compilers can point into it (gcc
+    /// stops tracking columns on very long lines, and says so). The text holds no string or
+    /// character literals, so every `;`, `{` and `}` is code.
+    static func brokenIntoLines(_ definition: String) -> String {
+        var result = "", depth = 0, pendingBreak = false
+        result.reserveCapacity(definition.utf8.count + definition.utf8.count / 16)
+        for character in definition {
+            if pendingBreak {
+                pendingBreak = false
+                if character == " " { result.append("\n"); continue }
+            }
+            result.append(character)
+            switch character {
+            case "(": depth += 1
+            case ")": depth -= 1
+            case ";", "{", "}": pendingBreak = depth == 0
+            default: break
+            }
+        }
+        return result
+    }
 
     /// A function of the LU runtime, with its signature as runtime/include/nabla_runtime.h
     /// declares it.
