@@ -30,6 +30,9 @@
 #define nabla_lu_adjugate NABLA_PASTE(nabla_lu_adjugate, NABLA_VARIANT)
 #define nabla_cholesky NABLA_PASTE(nabla_cholesky, NABLA_VARIANT)
 #define nabla_triangular_solve NABLA_PASTE(nabla_triangular_solve, NABLA_VARIANT)
+#define nabla_lu_transposed_prepare NABLA_PASTE(nabla_lu_transposed_prepare, NABLA_VARIANT)
+#define nabla_lu_apply_transposed_columns NABLA_PASTE(nabla_lu_apply_transposed_columns, NABLA_VARIANT)
+#define nabla_triangular_solve_columns NABLA_PASTE(nabla_triangular_solve_columns, NABLA_VARIANT)
 
 #define NABLA_VARIANT avx512
 #define NABLA_LINKAGE static __attribute__((target("avx512f")))
@@ -57,6 +60,9 @@
 #undef nabla_lu_adjugate
 #undef nabla_cholesky
 #undef nabla_triangular_solve
+#undef nabla_lu_transposed_prepare
+#undef nabla_lu_apply_transposed_columns
+#undef nabla_triangular_solve_columns
 
 /* The variant to run: 2 for AVX-512, 1 for AVX2, 0 for the baseline (nabla_isa_level). */
 static int nabla_linalg_level(void) { return nabla_isa_level(); }
@@ -77,7 +83,65 @@ void nabla_lu_apply(long n, long m, const double *f, const double *pivots, doubl
     }
 }
 
+long nabla_lu_transposed_prepare(long n, long m, const double *f, double *x, long identity) {
+    switch (nabla_linalg_level()) {
+    case 2: return nabla_lu_transposed_prepare_avx512(n, m, f, x, identity);
+    case 1: return nabla_lu_transposed_prepare_avx2(n, m, f, x, identity);
+    default: return nabla_lu_transposed_prepare_baseline(n, m, f, x, identity);
+    }
+}
+
+void nabla_lu_apply_transposed_columns(long n, long m, const double *f, const double *pivots, double *x, long identity, long jb, long je) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_apply_transposed_columns_avx512(n, m, f, pivots, x, identity, jb, je); break;
+    case 1: nabla_lu_apply_transposed_columns_avx2(n, m, f, pivots, x, identity, jb, je); break;
+    default: nabla_lu_apply_transposed_columns_baseline(n, m, f, pivots, x, identity, jb, je); break;
+    }
+}
+
+/* Solves with this many multiply-adds or more (n^2 m, about a millisecond on one core) and at
+ * least 64 right-hand sides are split over the pool by blocks of whole 16-column strips:
+ * columns of right-hand sides never interact, and each column's arithmetic is the same in any
+ * block, so the results do not depend on the thread count. */
+#ifndef NABLA_PARALLEL_SOLVE
+#define NABLA_PARALLEL_SOLVE (1L << 22)
+#endif
+
+/* Columns per block for m right-hand sides, or 0 when the solve stays on this thread. There
+ * are m / width blocks, the last taking the columns left over, so every block is at least 16
+ * columns wide: the solves' strips, shifted left to end at a block's last column, then never
+ * reach into another block (whose columns another thread is writing). */
+static long solve_block_width(long n, long m) {
+    long threads, blocks;
+    if (m < 64 || (double)n * (double)n * (double)m < (double)NABLA_PARALLEL_SOLVE) return 0;
+    threads = nabla_threads();
+    if (threads <= 1) return 0;
+    blocks = 2 * threads;
+    return m / blocks / 16 * 16 > 16 ? m / blocks / 16 * 16 : 16;
+}
+
+struct solve_columns {
+    long n, m, width, lower, transpose, identity;
+    const double *t, *pivots;
+    double *x;
+};
+
+static void lu_transposed_part(void *context, long part) {
+    const struct solve_columns *w = (const struct solve_columns *)context;
+    long jb = part * w->width, je = (part + 1) * w->width + w->width > w->m ? w->m : jb + w->width;
+    nabla_lu_apply_transposed_columns(w->n, w->m, w->t, w->pivots, w->x, w->identity, jb, je);
+}
+
 void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
+    long width = solve_block_width(n, m);
+    if (width > 0) {
+        struct solve_columns work;
+        work.n = n; work.m = m; work.width = width; work.lower = 0; work.transpose = 0;
+        work.identity = nabla_lu_transposed_prepare(n, m, f, x, identity);
+        work.t = f; work.pivots = pivots; work.x = x;
+        nabla_parallel(m / width, lu_transposed_part, &work);
+        return;
+    }
     switch (nabla_linalg_level()) {
     case 2: nabla_lu_apply_transposed_avx512(n, m, f, pivots, x, identity); break;
     case 1: nabla_lu_apply_transposed_avx2(n, m, f, pivots, x, identity); break;
@@ -117,7 +181,31 @@ void nabla_cholesky(long n, const double *a, double *l) {
     }
 }
 
+void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_triangular_solve_columns_avx512(n, m, t, x, lower, transpose, jb, je); break;
+    case 1: nabla_triangular_solve_columns_avx2(n, m, t, x, lower, transpose, jb, je); break;
+    default: nabla_triangular_solve_columns_baseline(n, m, t, x, lower, transpose, jb, je); break;
+    }
+}
+
+static void triangular_part(void *context, long part) {
+    const struct solve_columns *w = (const struct solve_columns *)context;
+    long jb = part * w->width, je = (part + 1) * w->width + w->width > w->m ? w->m : jb + w->width;
+    nabla_triangular_solve_columns(w->n, w->m, w->t, w->x, w->lower, w->transpose, jb, je);
+}
+
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
+    long width = solve_block_width(n, m);
+    if (width > 0) {
+        struct solve_columns work;
+        long s;
+        if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
+        work.n = n; work.m = m; work.width = width; work.lower = lower; work.transpose = transpose; work.identity = 0;
+        work.t = t; work.pivots = 0; work.x = x;
+        nabla_parallel(m / width, triangular_part, &work);
+        return;
+    }
     switch (nabla_linalg_level()) {
     case 2: nabla_triangular_solve_avx512(n, m, t, b, x, lower, transpose); break;
     case 1: nabla_triangular_solve_avx2(n, m, t, b, x, lower, transpose); break;

@@ -305,11 +305,9 @@ NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double 
         }
     }
 }
-NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
-    long i, j, k, p, q, r, i0, j0, s, w, k0;
-    double t, d, l, u, y, x0, x1, x2, x3;
-    double c[4][16], e[48];
-    const double *b;
+NABLA_LINKAGE long nabla_lu_transposed_prepare(long n, long m, const double *f, double *x, long identity) {
+    long i, j;
+    double u;
     if (identity) {
         for (i = 0; i < n * m; i++) x[i] = 0.0;
         for (i = 0; i < n && i < m; i++) x[i * m + i] = 1.0;
@@ -322,6 +320,13 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
             identity &= u - u == 0.0;
         }
     }
+    return identity;
+}
+NABLA_LINKAGE void nabla_lu_apply_transposed_columns(long n, long m, const double *f, const double *pivots, double *x, long identity, long jb, long je) {
+    long i, k, p, q, r, i0, j0, s, w, k0;
+    double t, d, l, u, y, x0, x1, x2, x3;
+    double c[4][16], e[48];
+    const double *b;
     if (m == 1) {
         for (k = 0; k < n; k++) {
             x[k] = x[k] / f[k * n + k];
@@ -334,15 +339,15 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
             for (k = 0; k < i; k++) {
                 u = f[k * n + i];
                 b = x + k * m;
-                for (q = 0; q < m; q++) xi[q] -= u * b[q];
+                for (q = jb; q < je; q++) xi[q] -= u * b[q];
             }
             d = f[i * n + i];
-            for (q = 0; q < m; q++) xi[q] = xi[q] / d;
+            for (q = jb; q < je; q++) xi[q] = xi[q] / d;
         }
     } else {
         for (i0 = 0; i0 < n; i0 += 4) {
-            for (j0 = 0; j0 < m; j0 = s + 16) {
-                s = m - j0 < 16 ? m - 16 : j0;
+            for (j0 = jb; j0 < je; j0 = s + 16) {
+                s = je - j0 < 16 ? je - 16 : j0;
                 k0 = identity ? (s < i0 ? s : i0) : 0;
                 if (identity && s > i0 + 3) {
                     for (i = i0; i < i0 + 4 && i < n; i++) {
@@ -391,9 +396,9 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
             }
         }
     }
-    for (j0 = 0; j0 < m; j0 = s + w) {
-        w = m - j0 >= 48 && n > 112 ? 48 : m - j0 >= 32 ? 32 : m >= 8 ? 8 : m;
-        s = m - j0 >= w ? j0 : m - w;
+    for (j0 = jb; j0 < je; j0 = s + w) {
+        w = je - j0 >= 48 && n > 112 ? 48 : je - j0 >= 32 ? 32 : je - jb >= 8 ? 8 : je - jb;
+        s = je - j0 >= w ? j0 : je - w;
         for (k = n - 1; k >= 0; k--) {
             double *xk = x + k * m + s;
             if (f[k * n + k] != 0.0) {
@@ -439,6 +444,10 @@ NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, co
             }
         }
     }
+}
+NABLA_LINKAGE void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
+    identity = nabla_lu_transposed_prepare(n, m, f, x, identity);
+    nabla_lu_apply_transposed_columns(n, m, f, pivots, x, identity, 0, m);
 }
 NABLA_LINKAGE double nabla_lu_det(long n, const double *f, const double *pivots) {
     long k, swaps = 0;
@@ -548,10 +557,91 @@ NABLA_LINKAGE void nabla_cholesky(long n, const double *a, double *l) {
     }
     for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) l[i * n + j] = 0.0;
 }
-NABLA_LINKAGE void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
-    long i, j, k, q, r, s, s0, w, j0, i0, cs, xs, forward = lower != transpose;
-    double d, u, y, v[8];
+NABLA_LINKAGE void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je) {
+    long i, k, q, r, s, s0, w, j0, i0, cs, xs, forward = lower != transpose;
+    double d, u, y;
     double e[4][8];
+    cs = (forward ? 1 : -1) * (transpose ? n : 1);
+    xs = (forward ? 1 : -1) * m;
+    for (i0 = 0; i0 < n; i0 += 64) {
+        long i1 = n - i0 < 64 ? n : i0 + 64;
+        for (j0 = jb; j0 < je; j0 = s + w) {
+            w = je - jb >= 8 ? 8 : je - jb;
+            s = je - j0 >= w ? j0 : je - w;
+            for (s0 = i0; s0 < i1; s0 += 4) {
+                const double *c[4];
+                const double *xk = x + (forward ? 0 : n - 1) * m + s;
+                long rows = i1 - s0 < 4 ? i1 - s0 : 4;
+                for (r = 0; r < rows; r++) {
+                    i = forward ? s0 + r : n - 1 - s0 - r;
+                    c[r] = t + (transpose ? i : i * n) + (forward ? 0 : (n - 1) * (transpose ? n : 1));
+                }
+                if (rows == 4 && w == 8) {
+                    double *x0 = x + (forward ? s0 : n - 1 - s0) * m + s, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
+                    const double *bk = xk, *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+                    double u0, u1, u2, u3;
+                    for (q = 0; q < 8; q++) {
+                        e[0][q] = x0[q];
+                        e[1][q] = x1[q];
+                        e[2][q] = x2[q];
+                        e[3][q] = x3[q];
+                    }
+                    for (k = 0; k < s0; k++) {
+                        if (bk == x0) break;
+                        u0 = *c0;
+                        u1 = *c1;
+                        u2 = *c2;
+                        u3 = *c3;
+                        for (q = 0; q < 8; q++) {
+                            y = bk[q];
+                            e[0][q] = e[0][q] - u0 * y;
+                            e[1][q] = e[1][q] - u1 * y;
+                            e[2][q] = e[2][q] - u2 * y;
+                            e[3][q] = e[3][q] - u3 * y;
+                        }
+                        bk += xs;
+                        c0 += cs;
+                        c1 += cs;
+                        c2 += cs;
+                        c3 += cs;
+                    }
+                    for (r = 0; r < 4; r++) {
+                        for (k = 0; k < r; k++) {
+                            u = c[r][(s0 + k) * cs];
+                            for (q = 0; q < 8; q++) e[r][q] = e[r][q] - u * e[k][q];
+                        }
+                        i = forward ? s0 + r : n - 1 - s0 - r;
+                        d = t[i * n + i];
+                        for (q = 0; q < 8; q++) e[r][q] = e[r][q] / d;
+                    }
+                    for (q = j0 - s; q < 8; q++) {
+                        x0[q] = e[0][q];
+                        x1[q] = e[1][q];
+                        x2[q] = e[2][q];
+                        x3[q] = e[3][q];
+                    }
+                } else {
+                    for (r = 0; r < rows; r++) {
+                        double *xi;
+                        i = forward ? s0 + r : n - 1 - s0 - r;
+                        xi = x + i * m + s;
+                        for (q = 0; q < w; q++) e[0][q] = xi[q];
+                        for (k = 0; k < s0 + r; k++) {
+                            const double *bk = xk + k * xs;
+                            u = c[r][k * cs];
+                            for (q = 0; q < w; q++) e[0][q] = e[0][q] - u * bk[q];
+                        }
+                        d = t[i * n + i];
+                        for (q = j0 - s; q < w; q++) xi[q] = e[0][q] / d;
+                    }
+                }
+            }
+        }
+    }
+}
+NABLA_LINKAGE void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
+    long i, j, k, q, r, s, s0, w, cs, forward = lower != transpose;
+    double u, y, v[8];
     const double *p[8];
     if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
     if (m == 1 && transpose) {
@@ -640,82 +730,6 @@ NABLA_LINKAGE void nabla_triangular_solve(long n, long m, const double *t, const
         }
         return;
     }
-    cs = (forward ? 1 : -1) * (transpose ? n : 1);
-    xs = (forward ? 1 : -1) * m;
-    for (i0 = 0; i0 < n; i0 += 64) {
-        long i1 = n - i0 < 64 ? n : i0 + 64;
-        for (j0 = 0; j0 < m; j0 = s + w) {
-            w = m >= 8 ? 8 : m;
-            s = m - j0 >= w ? j0 : m - w;
-            for (s0 = i0; s0 < i1; s0 += 4) {
-                const double *c[4];
-                const double *xk = x + (forward ? 0 : n - 1) * m + s;
-                long rows = i1 - s0 < 4 ? i1 - s0 : 4;
-                for (r = 0; r < rows; r++) {
-                    i = forward ? s0 + r : n - 1 - s0 - r;
-                    c[r] = t + (transpose ? i : i * n) + (forward ? 0 : (n - 1) * (transpose ? n : 1));
-                }
-                if (rows == 4 && w == 8) {
-                    double *x0 = x + (forward ? s0 : n - 1 - s0) * m + s, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
-                    const double *bk = xk, *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
-                    double u0, u1, u2, u3;
-                    for (q = 0; q < 8; q++) {
-                        e[0][q] = x0[q];
-                        e[1][q] = x1[q];
-                        e[2][q] = x2[q];
-                        e[3][q] = x3[q];
-                    }
-                    for (k = 0; k < s0; k++) {
-                        if (bk == x0) break;
-                        u0 = *c0;
-                        u1 = *c1;
-                        u2 = *c2;
-                        u3 = *c3;
-                        for (q = 0; q < 8; q++) {
-                            y = bk[q];
-                            e[0][q] = e[0][q] - u0 * y;
-                            e[1][q] = e[1][q] - u1 * y;
-                            e[2][q] = e[2][q] - u2 * y;
-                            e[3][q] = e[3][q] - u3 * y;
-                        }
-                        bk += xs;
-                        c0 += cs;
-                        c1 += cs;
-                        c2 += cs;
-                        c3 += cs;
-                    }
-                    for (r = 0; r < 4; r++) {
-                        for (k = 0; k < r; k++) {
-                            u = c[r][(s0 + k) * cs];
-                            for (q = 0; q < 8; q++) e[r][q] = e[r][q] - u * e[k][q];
-                        }
-                        i = forward ? s0 + r : n - 1 - s0 - r;
-                        d = t[i * n + i];
-                        for (q = 0; q < 8; q++) e[r][q] = e[r][q] / d;
-                    }
-                    for (q = j0 - s; q < 8; q++) {
-                        x0[q] = e[0][q];
-                        x1[q] = e[1][q];
-                        x2[q] = e[2][q];
-                        x3[q] = e[3][q];
-                    }
-                } else {
-                    for (r = 0; r < rows; r++) {
-                        double *xi;
-                        i = forward ? s0 + r : n - 1 - s0 - r;
-                        xi = x + i * m + s;
-                        for (q = 0; q < w; q++) e[0][q] = xi[q];
-                        for (k = 0; k < s0 + r; k++) {
-                            const double *bk = xk + k * xs;
-                            u = c[r][k * cs];
-                            for (q = 0; q < w; q++) e[0][q] = e[0][q] - u * bk[q];
-                        }
-                        d = t[i * n + i];
-                        for (q = j0 - s; q < w; q++) xi[q] = e[0][q] / d;
-                    }
-                }
-            }
-        }
-    }
+    nabla_triangular_solve_columns(n, m, t, x, lower, transpose, 0, m);
 }
 )

@@ -51,6 +51,31 @@ struct ThreadTests {
         }
     }
 
+    /// P5 in its LU and its Cholesky forms at n = 200: the gradients' solves with 200
+    /// right-hand sides (A^-T from the LU factors, triangular solves) are split by columns.
+    @Test(arguments: ["benchmarks/problems/p5-gp.nabla", "benchmarks/problems/p5-gp-cholesky.nabla"])
+    func solvesWithManyRightHandSidesGiveTheSameBits(_ file: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let program = try NablaProgram(contentsOfFile: root.appendingPathComponent(file).path, dims: ["n": 200])
+        var rng = SeededRandom(seed: 5)
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = .random(program.graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+        let reference = try Interpreter.evaluate(program.graph, inputs: inputs)
+        let kernels = [("tcc", try Kernel(program.graph)), ("cc", try Kernel(program.graph, backend: .cc))]
+        let original = KernelRuntime.threadCount
+        defer { KernelRuntime.threadCount = original }
+        for count in [1, 2, 3] {
+            KernelRuntime.threadCount = count
+            for (tier, kernel) in kernels {
+                let outputs = try kernel(inputs)
+                for port in program.graph.outputs {
+                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
+                    #expect(sameBits(got, want), "\(file), \(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
+                }
+            }
+        }
+    }
+
     @Test func concurrentCallersWhileThePoolIsBusy() throws {
         let (graph, inputs) = try Self.productGraph()
         let reference = try Interpreter.evaluate(graph, inputs: inputs)

@@ -51,6 +51,13 @@ void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x)
  * of nabla_linalg_code.h. */
 void nabla_cholesky(long n, const double *a, double *l);
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose);
+/* Pieces of the two solves above: the transposed LU solve's set-up (the identity, when asked
+ * for, and whether its shortcut applies) and either solve for the right-hand sides in columns
+ * [jb, je) alone (x already holding them). The runtime splits large solves into such pieces
+ * over its threads; standalone C calls them over all columns. */
+long nabla_lu_transposed_prepare(long n, long m, const double *f, double *x, long identity);
+void nabla_lu_apply_transposed_columns(long n, long m, const double *f, const double *pivots, double *x, long identity, long jb, long je);
+void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je);
 
 /* The text of those functions (with the token NABLA_LINKAGE before each), for standalone C. */
 extern const char nabla_linalg_source[];

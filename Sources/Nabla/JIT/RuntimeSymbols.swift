@@ -18,6 +18,10 @@ enum RuntimeSymbols {
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
         ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        // Called by the definitions above in standalone C (declared by kernels that call those).
+        ("nabla_lu_transposed_prepare", unsafeBitCast(nabla_lu_transposed_prepare as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int) -> Int, to: UnsafeRawPointer.self)),
+        ("nabla_lu_apply_transposed_columns", unsafeBitCast(nabla_lu_apply_transposed_columns as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_triangular_solve_columns", unsafeBitCast(nabla_triangular_solve_columns as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int, Int, Int) -> Void, to: UnsafeRawPointer.self)),
         // Not called by kernels: the controls of the runtime's thread pool (`KernelRuntime.threadCount`).
         ("nabla_threads", unsafeBitCast(nabla_threads as @convention(c) () -> Int32, to: UnsafeRawPointer.self)),
         ("nabla_set_threads", unsafeBitCast(nabla_set_threads as @convention(c) (Int32) -> Void, to: UnsafeRawPointer.self)),

@@ -85,7 +85,14 @@ enum Triangular {
     static let solveFunction = CFunction("nabla_triangular_solve", returns: .void, [
         .init(.long, "n"), .init(.long, "m"), .init(.constDoublePointer, "t"), .init(.constDoublePointer, "b"),
         .init(.doublePointer, "x"), .init(.long, "lower"), .init(.long, "transpose"),
-    ], origin: .runtime(standalone: LU.runtimeText["nabla_triangular_solve"]))
+    ], origin: .runtime(standalone: LU.runtimeText["nabla_triangular_solve"]), calls: [solveColumnsFunction])
+
+    /// The solve for the right-hand sides in columns [jb, je) alone, which `solveFunction`
+    /// calls (the runtime runs blocks of columns on several threads).
+    static let solveColumnsFunction = CFunction("nabla_triangular_solve_columns", returns: .void, [
+        .init(.long, "n"), .init(.long, "m"), .init(.constDoublePointer, "t"), .init(.doublePointer, "x"),
+        .init(.long, "lower"), .init(.long, "transpose"), .init(.long, "jb"), .init(.long, "je"),
+    ], origin: .runtime(standalone: LU.runtimeText["nabla_triangular_solve_columns"]))
 
     /// The C of `triangle`.
     static let triangleHelper = CFunction("nabla_triangle", returns: .void, [

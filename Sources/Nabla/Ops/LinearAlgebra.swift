@@ -235,10 +235,19 @@ extension LU {
     static let applyFactors = runtime("nabla_lu_apply", returns: .void, [
         P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
     ])
+    /// The pieces `applyTransposedFactors` is made of (the runtime runs blocks of columns on
+    /// several threads).
+    static let transposedPrepare = runtime("nabla_lu_transposed_prepare", returns: .long, [
+        P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.doublePointer, "x"), P(.long, "identity"),
+    ])
+    static let applyTransposedColumns = runtime("nabla_lu_apply_transposed_columns", returns: .void, [
+        P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
+        P(.long, "identity"), P(.long, "jb"), P(.long, "je"),
+    ])
     static let applyTransposedFactors = runtime("nabla_lu_apply_transposed", returns: .void, [
         P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
         P(.long, "identity"),
-    ])
+    ], calls: [transposedPrepare, applyTransposedColumns])
     static let det = runtime("nabla_lu_det", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots")])
     static let adjugate = runtime("nabla_lu_adjugate", returns: .void, [
         P(.long, "n"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
@@ -246,7 +255,7 @@ extension LU {
     static let logAbsDet = runtime("nabla_lu_logabsdet", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f")],
                                    calls: [.fabs, .log])
     /// Every function above, for tests.
-    static let runtimeFunctions = [factor, applyFactors, applyTransposedFactors, det, adjugate, logAbsDet]
+    static let runtimeFunctions = [factor, applyFactors, transposedPrepare, applyTransposedColumns, applyTransposedFactors, det, adjugate, logAbsDet]
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
