@@ -203,18 +203,25 @@ extension LU {
     /// stops tracking columns on very long lines, and says so). The text holds no string or
     /// character literals, so every `;`, `{` and `}` is code.
     static func brokenIntoLines(_ definition: String) -> String {
-        var result = "", depth = 0, pendingBreak = false
-        result.reserveCapacity(definition.utf8.count + definition.utf8.count / 16)
+        var result = "", parentheses = 0, braces = 0, breakAfter = false, newline = false
+        result.reserveCapacity(definition.utf8.count + definition.utf8.count / 8)
         for character in definition {
-            if pendingBreak {
-                pendingBreak = false
-                if character == " " { result.append("\n"); continue }
+            if breakAfter {
+                breakAfter = false
+                if character == " " { newline = true; continue }
+            }
+            if newline {
+                newline = false
+                // Indented by the braces open, so nothing but the definition starts a line.
+                result += "\n" + String(repeating: "    ", count: max(1, braces - (character == "}" ? 1 : 0)))
             }
             result.append(character)
             switch character {
-            case "(": depth += 1
-            case ")": depth -= 1
-            case ";", "{", "}": pendingBreak = depth == 0
+            case "(": parentheses += 1
+            case ")": parentheses -= 1
+            case "{": braces += 1; breakAfter = parentheses == 0
+            case "}": braces -= 1; breakAfter = parentheses == 0
+            case ";": breakAfter = parentheses == 0
             default: break
             }
         }
