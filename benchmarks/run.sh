@@ -14,7 +14,8 @@
 # minutes; P7 (deep graphs) and its peers add about 1 and 4 minutes (all once nabla is built and
 # the peers are installed: the first run spends about 5 minutes creating benchmarks/.venv).
 # --no-p7 leaves out the deep graphs and their peers. --no-build uses the nabla already built in
-# .build/release; --nabla PATH uses that nabla instead (and builds nothing).
+# .build/release; --nabla PATH uses that nabla instead (and builds nothing). NABLA_ISA=avx2 (or
+# baseline) narrows Nabla's kernels and the hand-written C's -march alike (not the peers').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -39,7 +40,7 @@ for arg in "$@"; do
         --no-build) build=0 ;;
         --nabla) expect_nabla=1 ;;
         --nabla=*) nabla=${arg#--nabla=}; build=0 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: benchmarks/run.sh [--quick] [--no-peers] [--no-p6] [--no-p7] [--no-build] [--nabla PATH]" >&2; exit 2 ;;
     esac
 done
@@ -72,7 +73,13 @@ fi
 
 echo "== building the hand-written C" >&2
 csrc=(benchmarks/c/driver.c benchmarks/c/problems.c)
-gcc -O3 -march=native -std=c99 -Wall -Wextra -o "$bin/bench_c_gcc" "${csrc[@]}" -lm
+# The hand-written C gets the instruction set Nabla's kernels get (NABLA_ISA narrows both).
+case "${NABLA_ISA:-}" in
+    avx2) march=(-march=native -mno-avx512f) ;;
+    baseline) march=(-march=x86-64 -mtune=native) ;;
+    *) march=(-march=native) ;;
+esac
+gcc -O3 "${march[@]}" -std=c99 -Wall -Wextra -o "$bin/bench_c_gcc" "${csrc[@]}" -lm
 c_args=(--c-gcc "$bin/bench_c_gcc")
 if command -v tcc >/dev/null 2>&1 && tcc -o "$bin/bench_c_tcc" "${csrc[@]}" -lm; then
     c_args+=(--c-tcc "$bin/bench_c_tcc")
