@@ -23,6 +23,10 @@
 #define NABLA_PASTE2(name, suffix) name##_##suffix
 #define NABLA_PASTE(name, suffix) NABLA_PASTE2(name, suffix)
 #define nabla_lu_factor NABLA_PASTE(nabla_lu_factor, NABLA_VARIANT)
+#define nabla_lu_panel NABLA_PASTE(nabla_lu_panel, NABLA_VARIANT)
+#define nabla_lu_panel_rows NABLA_PASTE(nabla_lu_panel_rows, NABLA_VARIANT)
+#define nabla_lu_update_rows NABLA_PASTE(nabla_lu_update_rows, NABLA_VARIANT)
+#define nabla_lu_finish NABLA_PASTE(nabla_lu_finish, NABLA_VARIANT)
 #define nabla_lu_apply NABLA_PASTE(nabla_lu_apply, NABLA_VARIANT)
 #define nabla_lu_apply_transposed NABLA_PASTE(nabla_lu_apply_transposed, NABLA_VARIANT)
 #define nabla_lu_det NABLA_PASTE(nabla_lu_det, NABLA_VARIANT)
@@ -53,6 +57,10 @@
 #undef NABLA_VARIANT
 
 #undef nabla_lu_factor
+#undef nabla_lu_panel
+#undef nabla_lu_panel_rows
+#undef nabla_lu_update_rows
+#undef nabla_lu_finish
 #undef nabla_lu_apply
 #undef nabla_lu_apply_transposed
 #undef nabla_lu_det
@@ -67,7 +75,85 @@
 /* The variant to run: 2 for AVX-512, 1 for AVX2, 0 for the baseline (nabla_isa_level). */
 static int nabla_linalg_level(void) { return nabla_isa_level(); }
 
+long nabla_lu_panel(long n, double *a, double *pivots, long j0, long j1) {
+    switch (nabla_linalg_level()) {
+    case 2: return nabla_lu_panel_avx512(n, a, pivots, j0, j1);
+    case 1: return nabla_lu_panel_avx2(n, a, pivots, j0, j1);
+    default: return nabla_lu_panel_baseline(n, a, pivots, j0, j1);
+    }
+}
+
+void nabla_lu_panel_rows(long n, double *a, const double *pivots, long j0, long j1) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_panel_rows_avx512(n, a, pivots, j0, j1); break;
+    case 1: nabla_lu_panel_rows_avx2(n, a, pivots, j0, j1); break;
+    default: nabla_lu_panel_rows_baseline(n, a, pivots, j0, j1); break;
+    }
+}
+
+void nabla_lu_update_rows(long n, double *a, long j0, long j1, long ib, long ie) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_update_rows_avx512(n, a, j0, j1, ib, ie); break;
+    case 1: nabla_lu_update_rows_avx2(n, a, j0, j1, ib, ie); break;
+    default: nabla_lu_update_rows_baseline(n, a, j0, j1, ib, ie); break;
+    }
+}
+
+void nabla_lu_finish(long n, double *a, const double *pivots) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_lu_finish_avx512(n, a, pivots); break;
+    case 1: nabla_lu_finish_avx2(n, a, pivots); break;
+    default: nabla_lu_finish_baseline(n, a, pivots); break;
+    }
+}
+
+/* Trailing updates of at least this many multiply-adds ((rows left)^2 x 16) are split over the
+ * pool by blocks of rows: each row's update reads the panel's rows and writes only itself, and
+ * its arithmetic is the same in any block, so the factors do not depend on the thread count. */
+#ifndef NABLA_PARALLEL_LU
+#define NABLA_PARALLEL_LU (1L << 20)
+#endif
+
+struct lu_rows {
+    long n, j0, j1, rows, parts;
+    double *a;
+};
+
+static void lu_rows_part(void *context, long part) {
+    const struct lu_rows *w = (const struct lu_rows *)context;
+    long ib = w->j1 + part * w->rows, ie = part == w->parts - 1 ? w->n : ib + w->rows;
+    nabla_lu_update_rows(w->n, w->a, w->j0, w->j1, ib, ie);
+}
+
+/* nabla_lu_factor of nabla_linalg_code.h, step for step, with the trailing updates split. */
+static long lu_factor_parallel(long n, const double *source, double *a, double *pivots, long threads) {
+    long i, j0, j1, rest, swaps = 0;
+    struct lu_rows work;
+    if (source != a) {
+        for (i = 0; i < n * n; i++) a[i] = source[i];
+    }
+    for (j0 = 0; j0 < n; j0 = j1) {
+        j1 = n - j0 < 16 ? n : j0 + 16;
+        swaps += nabla_lu_panel(n, a, pivots, j0, j1);
+        if (j1 == n) break;
+        nabla_lu_panel_rows(n, a, pivots, j0, j1);
+        rest = n - j1;
+        if ((double)rest * (double)rest * 16.0 >= (double)NABLA_PARALLEL_LU) {
+            work.n = n; work.j0 = j0; work.j1 = j1; work.a = a;
+            work.rows = rest / (2 * threads) / 4 * 4 > 4 ? rest / (2 * threads) / 4 * 4 : 4;
+            work.parts = rest / work.rows;
+            nabla_parallel(work.parts, lu_rows_part, &work);
+        } else {
+            nabla_lu_update_rows(n, a, j0, j1, j1, n);
+        }
+    }
+    nabla_lu_finish(n, a, pivots);
+    return swaps;
+}
+
 long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
+    long threads = (double)n * (double)n * 16.0 >= 4.0 * (double)NABLA_PARALLEL_LU ? nabla_threads() : 1;
+    if (threads > 1) return lu_factor_parallel(n, source, a, pivots, threads);
     switch (nabla_linalg_level()) {
     case 2: return nabla_lu_factor_avx512(n, source, a, pivots);
     case 1: return nabla_lu_factor_avx2(n, source, a, pivots);

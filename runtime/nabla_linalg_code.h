@@ -129,101 +129,108 @@
  * above.
  */
 NABLA_LINALG(
-NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
-    long i, j, k, p, q, i0, c0, s, j0, j1, nan, swaps = 0;
-    double best, t, d, l, y, x0, x1, x2, x3;
+NABLA_LINKAGE long nabla_lu_panel(long n, double *a, double *pivots, long j0, long j1) {
+    long i, j, k, p, q, s, nan, swaps = 0;
+    double best, t, d, l, y;
     double c[4][16];
-    const double *b;
-    if (source != a) {
-        for (i = 0; i < n * n; i++) a[i] = source[i];
-    }
-    for (j0 = 0; j0 < n; j0 = j1) {
-        j1 = n - j0 < 16 ? n : j0 + 16;
-        for (k = j0; k < j1; k++) {
-            best = 0.0;
-            nan = 0;
-            for (i = k; i < n; i++) {
-                t = fabs(a[i * n + k]);
-                best = t > best ? t : best;
-                nan |= t != t;
-            }
-            if (nan) {
-                for (p = n - 1; a[p * n + k] == a[p * n + k]; p--) {}
-            } else {
-                for (p = k; fabs(a[p * n + k]) != best; p++) {}
-            }
-            pivots[k] = (double)p;
-            if (p != k) {
-                for (j = 0; j < j1; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
-                swaps++;
-            }
-            d = a[k * n + k];
-            if (d == 0.0) continue;
-            if (j1 < 16) {
-                for (i = k + 1; i < n; i++) {
-                    l = a[i * n + k] / d;
-                    a[i * n + k] = l;
-                    for (j = k + 1; j < j1; j++) a[i * n + j] -= l * a[k * n + j];
-                }
-                continue;
-            }
-            s = j1 - 16;
-            for (q = 0; q < 16; q++) c[0][q] = a[k * n + s + q];
+    for (k = j0; k < j1; k++) {
+        best = 0.0;
+        nan = 0;
+        for (i = k; i < n; i++) {
+            t = fabs(a[i * n + k]);
+            best = t > best ? t : best;
+            nan |= t != t;
+        }
+        if (nan) {
+            for (p = n - 1; a[p * n + k] == a[p * n + k]; p--) {}
+        } else {
+            for (p = k; fabs(a[p * n + k]) != best; p++) {}
+        }
+        pivots[k] = (double)p;
+        if (p != k) {
+            for (j = 0; j < j1; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+            swaps++;
+        }
+        d = a[k * n + k];
+        if (d == 0.0) continue;
+        if (j1 < 16) {
             for (i = k + 1; i < n; i++) {
                 l = a[i * n + k] / d;
-                for (q = 0; q < 16; q++) {
-                    y = a[i * n + s + q] - l * c[0][q];
-                    a[i * n + s + q] = s + q > k ? y : a[i * n + s + q];
-                }
                 a[i * n + k] = l;
+                for (j = k + 1; j < j1; j++) a[i * n + j] -= l * a[k * n + j];
             }
+            continue;
         }
-        if (j1 == n) break;
-        for (k = j0; k < j1; k++) {
-            p = (long)pivots[k];
-            if (p != k) {
-                for (j = j1; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+        s = j1 - 16;
+        for (q = 0; q < 16; q++) c[0][q] = a[k * n + s + q];
+        for (i = k + 1; i < n; i++) {
+            l = a[i * n + k] / d;
+            for (q = 0; q < 16; q++) {
+                y = a[i * n + s + q] - l * c[0][q];
+                a[i * n + s + q] = s + q > k ? y : a[i * n + s + q];
             }
-        }
-        for (i = j0 + 1; i < j1; i++) {
-            for (k = j0; k < i; k++) {
-                if (a[k * n + k] == 0.0) continue;
-                l = a[i * n + k];
-                for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
-            }
-        }
-        for (i0 = j1; i0 + 4 <= n && n - j1 >= 16; i0 += 4) {
-            for (c0 = j1; c0 < n; c0 = s + 16) {
-                s = n - c0 < 16 ? n - 16 : c0;
-                for (i = 0; i < 4; i++)
-                    for (q = 0; q < 16; q++) c[i][q] = a[(i0 + i) * n + s + q];
-                for (k = j0; k < j1; k++) {
-                    if (a[k * n + k] == 0.0) continue;
-                    b = a + k * n + s;
-                    x0 = a[i0 * n + k];
-                    x1 = a[(i0 + 1) * n + k];
-                    x2 = a[(i0 + 2) * n + k];
-                    x3 = a[(i0 + 3) * n + k];
-                    for (q = 0; q < 16; q++) {
-                        y = b[q];
-                        c[0][q] -= x0 * y;
-                        c[1][q] -= x1 * y;
-                        c[2][q] -= x2 * y;
-                        c[3][q] -= x3 * y;
-                    }
-                }
-                for (i = 0; i < 4; i++)
-                    for (q = c0 - s; q < 16; q++) a[(i0 + i) * n + s + q] = c[i][q];
-            }
-        }
-        for (i = i0; i < n; i++) {
-            for (k = j0; k < j1; k++) {
-                if (a[k * n + k] == 0.0) continue;
-                l = a[i * n + k];
-                for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
-            }
+            a[i * n + k] = l;
         }
     }
+    return swaps;
+}
+NABLA_LINKAGE void nabla_lu_panel_rows(long n, double *a, const double *pivots, long j0, long j1) {
+    long i, j, k, p;
+    double t, l;
+    for (k = j0; k < j1; k++) {
+        p = (long)pivots[k];
+        if (p != k) {
+            for (j = j1; j < n; j++) { t = a[k * n + j]; a[k * n + j] = a[p * n + j]; a[p * n + j] = t; }
+        }
+    }
+    for (i = j0 + 1; i < j1; i++) {
+        for (k = j0; k < i; k++) {
+            if (a[k * n + k] == 0.0) continue;
+            l = a[i * n + k];
+            for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
+        }
+    }
+}
+NABLA_LINKAGE void nabla_lu_update_rows(long n, double *a, long j0, long j1, long ib, long ie) {
+    long i, j, k, q, i0, c0, s;
+    double l, y, x0, x1, x2, x3;
+    double c[4][16];
+    const double *b;
+    for (i0 = ib; i0 + 4 <= ie && n - j1 >= 16; i0 += 4) {
+        for (c0 = j1; c0 < n; c0 = s + 16) {
+            s = n - c0 < 16 ? n - 16 : c0;
+            for (i = 0; i < 4; i++)
+                for (q = 0; q < 16; q++) c[i][q] = a[(i0 + i) * n + s + q];
+            for (k = j0; k < j1; k++) {
+                if (a[k * n + k] == 0.0) continue;
+                b = a + k * n + s;
+                x0 = a[i0 * n + k];
+                x1 = a[(i0 + 1) * n + k];
+                x2 = a[(i0 + 2) * n + k];
+                x3 = a[(i0 + 3) * n + k];
+                for (q = 0; q < 16; q++) {
+                    y = b[q];
+                    c[0][q] -= x0 * y;
+                    c[1][q] -= x1 * y;
+                    c[2][q] -= x2 * y;
+                    c[3][q] -= x3 * y;
+                }
+            }
+            for (i = 0; i < 4; i++)
+                for (q = c0 - s; q < 16; q++) a[(i0 + i) * n + s + q] = c[i][q];
+        }
+    }
+    for (i = i0; i < ie; i++) {
+        for (k = j0; k < j1; k++) {
+            if (a[k * n + k] == 0.0) continue;
+            l = a[i * n + k];
+            for (j = j1; j < n; j++) a[i * n + j] -= l * a[k * n + j];
+        }
+    }
+}
+NABLA_LINKAGE void nabla_lu_finish(long n, double *a, const double *pivots) {
+    long i, j, k, p;
+    double t;
     for (k = n - 1; k > 0; k--) {
         p = (long)pivots[k];
         if (p != k) {
@@ -237,6 +244,20 @@ NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, doub
             a[(n - 1 - k) * n + n - 1 - i] = t;
         }
     }
+}
+NABLA_LINKAGE long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
+    long i, j0, j1, swaps = 0;
+    if (source != a) {
+        for (i = 0; i < n * n; i++) a[i] = source[i];
+    }
+    for (j0 = 0; j0 < n; j0 = j1) {
+        j1 = n - j0 < 16 ? n : j0 + 16;
+        swaps += nabla_lu_panel(n, a, pivots, j0, j1);
+        if (j1 == n) break;
+        nabla_lu_panel_rows(n, a, pivots, j0, j1);
+        nabla_lu_update_rows(n, a, j0, j1, j1, n);
+    }
+    nabla_lu_finish(n, a, pivots);
     return swaps;
 }
 NABLA_LINKAGE void nabla_lu_apply(long n, long m, const double *f, const double *pivots, double *x) {

@@ -51,6 +51,14 @@ void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x)
  * of nabla_linalg_code.h. */
 void nabla_cholesky(long n, const double *a, double *l);
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose);
+/* The steps of nabla_lu_factor, which the runtime runs with the trailing updates split over
+ * its threads: factor the panel of columns [j0, j1) (returns its row swaps), apply its swaps
+ * and its triangle to the panel's rows right of it, update rows [ib, ie) below it, and finish
+ * (the remaining swaps and the factors' final layout). */
+long nabla_lu_panel(long n, double *a, double *pivots, long j0, long j1);
+void nabla_lu_panel_rows(long n, double *a, const double *pivots, long j0, long j1);
+void nabla_lu_update_rows(long n, double *a, long j0, long j1, long ib, long ie);
+void nabla_lu_finish(long n, double *a, const double *pivots);
 /* Pieces of the two solves above: the transposed LU solve's set-up (the identity, when asked
  * for, and whether its shortcut applies) and either solve for the right-hand sides in columns
  * [jb, je) alone (x already holding them). The runtime splits large solves into such pieces

@@ -19,6 +19,10 @@ enum RuntimeSymbols {
         ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
         // Called by the definitions above in standalone C (declared by kernels that call those).
+        ("nabla_lu_panel", unsafeBitCast(nabla_lu_panel as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Int, to: UnsafeRawPointer.self)),
+        ("nabla_lu_panel_rows", unsafeBitCast(nabla_lu_panel_rows as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_update_rows", unsafeBitCast(nabla_lu_update_rows as @convention(c) (Int, UnsafeMutablePointer<Double>?, Int, Int, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_lu_finish", unsafeBitCast(nabla_lu_finish as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_transposed_prepare", unsafeBitCast(nabla_lu_transposed_prepare as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int) -> Int, to: UnsafeRawPointer.self)),
         ("nabla_lu_apply_transposed_columns", unsafeBitCast(nabla_lu_apply_transposed_columns as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int, Int) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve_columns", unsafeBitCast(nabla_triangular_solve_columns as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int, Int, Int) -> Void, to: UnsafeRawPointer.self)),

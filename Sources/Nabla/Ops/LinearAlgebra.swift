@@ -236,9 +236,22 @@ extension LU {
     }
 
     private typealias P = CFunction.Parameter
+    /// The steps `factor` is made of (the runtime splits the trailing updates over threads).
+    static let panel = runtime("nabla_lu_panel", returns: .long, [
+        P(.long, "n"), P(.doublePointer, "a"), P(.doublePointer, "pivots"), P(.long, "j0"), P(.long, "j1"),
+    ], calls: [.fabs])
+    static let panelRows = runtime("nabla_lu_panel_rows", returns: .void, [
+        P(.long, "n"), P(.doublePointer, "a"), P(.constDoublePointer, "pivots"), P(.long, "j0"), P(.long, "j1"),
+    ])
+    static let updateRows = runtime("nabla_lu_update_rows", returns: .void, [
+        P(.long, "n"), P(.doublePointer, "a"), P(.long, "j0"), P(.long, "j1"), P(.long, "ib"), P(.long, "ie"),
+    ])
+    static let finish = runtime("nabla_lu_finish", returns: .void, [
+        P(.long, "n"), P(.doublePointer, "a"), P(.constDoublePointer, "pivots"),
+    ])
     static let factor = runtime("nabla_lu_factor", returns: .long, [
         P(.long, "n"), P(.constDoublePointer, "source"), P(.doublePointer, "a"), P(.doublePointer, "pivots"),
-    ], calls: [.fabs])
+    ], calls: [panel, panelRows, updateRows, finish])
     static let applyFactors = runtime("nabla_lu_apply", returns: .void, [
         P(.long, "n"), P(.long, "m"), P(.constDoublePointer, "f"), P(.constDoublePointer, "pivots"), P(.doublePointer, "x"),
     ])
@@ -262,7 +275,7 @@ extension LU {
     static let logAbsDet = runtime("nabla_lu_logabsdet", returns: .double, [P(.long, "n"), P(.constDoublePointer, "f")],
                                    calls: [.fabs, .log])
     /// Every function above, for tests.
-    static let runtimeFunctions = [factor, applyFactors, transposedPrepare, applyTransposedColumns, applyTransposedFactors, det, adjugate, logAbsDet]
+    static let runtimeFunctions = [panel, panelRows, updateRows, finish, factor, applyFactors, transposedPrepare, applyTransposedColumns, applyTransposedFactors, det, adjugate, logAbsDet]
 }
 
 /// The order n of a square matrix shape, or a shape error naming `op`.
