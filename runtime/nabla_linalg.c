@@ -115,18 +115,17 @@ void nabla_lu_finish(long n, double *a, const double *pivots) {
 #endif
 
 struct lu_rows {
-    long n, j0, j1, rows, parts;
+    long n, j0, j1;
     double *a;
 };
 
-static void lu_rows_part(void *context, long part) {
+static void lu_rows(void *context, long ib, long ie) {
     const struct lu_rows *w = (const struct lu_rows *)context;
-    long ib = w->j1 + part * w->rows, ie = part == w->parts - 1 ? w->n : ib + w->rows;
     nabla_lu_update_rows(w->n, w->a, w->j0, w->j1, ib, ie);
 }
 
 /* nabla_lu_factor of nabla_linalg_code.h, step for step, with the trailing updates split. */
-static long lu_factor_parallel(long n, const double *source, double *a, double *pivots, long threads) {
+static long lu_factor_parallel(long n, const double *source, double *a, double *pivots) {
     long i, j0, j1, rest, swaps = 0;
     struct lu_rows work;
     if (source != a) {
@@ -140,9 +139,8 @@ static long lu_factor_parallel(long n, const double *source, double *a, double *
         rest = n - j1;
         if ((double)rest * (double)rest * 16.0 >= (double)NABLA_PARALLEL_LU) {
             work.n = n; work.j0 = j0; work.j1 = j1; work.a = a;
-            work.rows = rest / (2 * threads) / 4 * 4 > 4 ? rest / (2 * threads) / 4 * 4 : 4;
-            work.parts = rest / work.rows;
-            nabla_parallel(work.parts, lu_rows_part, &work);
+            /* Whole 4-row tiles per block. */
+            nabla_parallel_blocks(j1, n, 4, lu_rows, &work);
         } else {
             nabla_lu_update_rows(n, a, j0, j1, j1, n);
         }
@@ -152,8 +150,7 @@ static long lu_factor_parallel(long n, const double *source, double *a, double *
 }
 
 long nabla_lu_factor(long n, const double *source, double *a, double *pivots) {
-    long threads = (double)n * (double)n * 16.0 >= 4.0 * (double)NABLA_PARALLEL_LU ? nabla_threads() : 1;
-    if (threads > 1) return lu_factor_parallel(n, source, a, pivots, threads);
+    if ((double)n * (double)n * 16.0 >= 4.0 * (double)NABLA_PARALLEL_LU && nabla_threads() > 1) return lu_factor_parallel(n, source, a, pivots);
     switch (nabla_linalg_level()) {
     case 2: return nabla_lu_factor_avx512(n, source, a, pivots);
     case 1: return nabla_lu_factor_avx2(n, source, a, pivots);
@@ -193,39 +190,31 @@ void nabla_lu_apply_transposed_columns(long n, long m, const double *f, const do
 #define NABLA_PARALLEL_SOLVE (1L << 22)
 #endif
 
-/* Columns per block for m right-hand sides, or 0 when the solve stays on this thread. There
- * are m / width blocks, the last taking the columns left over, so every block is at least 16
- * columns wide: the solves' strips, shifted left to end at a block's last column, then never
- * reach into another block (whose columns another thread is writing). */
-static long solve_block_width(long n, long m) {
-    long threads, blocks;
-    if (m < 64 || (double)n * (double)n * (double)m < (double)NABLA_PARALLEL_SOLVE) return 0;
-    threads = nabla_threads();
-    if (threads <= 1) return 0;
-    blocks = 2 * threads;
-    return m / blocks / 16 * 16 > 16 ? m / blocks / 16 * 16 : 16;
+/* Whether a solve for m right-hand sides is split over the threads. Its blocks are whole
+ * 16-column strips and at least one strip wide, so the solves' strips, shifted left to end at
+ * a block's last column, never reach into another block (whose columns another thread is
+ * writing). */
+static int solve_in_parallel(long n, long m) {
+    return m >= 64 && (double)n * (double)n * (double)m >= (double)NABLA_PARALLEL_SOLVE && nabla_threads() > 1;
 }
 
-struct solve_columns {
-    long n, m, width, lower, transpose, identity;
-    const double *t, *pivots;
+struct lu_transposed_operands {
+    long n, m, identity;
+    const double *f, *pivots;
     double *x;
 };
 
-static void lu_transposed_part(void *context, long part) {
-    const struct solve_columns *w = (const struct solve_columns *)context;
-    long jb = part * w->width, je = (part + 1) * w->width + w->width > w->m ? w->m : jb + w->width;
-    nabla_lu_apply_transposed_columns(w->n, w->m, w->t, w->pivots, w->x, w->identity, jb, je);
+static void lu_transposed_columns(void *context, long jb, long je) {
+    const struct lu_transposed_operands *w = (const struct lu_transposed_operands *)context;
+    nabla_lu_apply_transposed_columns(w->n, w->m, w->f, w->pivots, w->x, w->identity, jb, je);
 }
 
 void nabla_lu_apply_transposed(long n, long m, const double *f, const double *pivots, double *x, long identity) {
-    long width = solve_block_width(n, m);
-    if (width > 0) {
-        struct solve_columns work;
-        work.n = n; work.m = m; work.width = width; work.lower = 0; work.transpose = 0;
+    if (solve_in_parallel(n, m)) {
+        struct lu_transposed_operands work;
+        work.n = n; work.m = m; work.f = f; work.pivots = pivots; work.x = x;
         work.identity = nabla_lu_transposed_prepare(n, m, f, x, identity);
-        work.t = f; work.pivots = pivots; work.x = x;
-        nabla_parallel(m / width, lu_transposed_part, &work);
+        nabla_parallel_blocks(0, m, 16, lu_transposed_columns, &work);
         return;
     }
     switch (nabla_linalg_level()) {
@@ -275,21 +264,24 @@ void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, 
     }
 }
 
-static void triangular_part(void *context, long part) {
-    const struct solve_columns *w = (const struct solve_columns *)context;
-    long jb = part * w->width, je = (part + 1) * w->width + w->width > w->m ? w->m : jb + w->width;
+struct triangular_operands {
+    long n, m, lower, transpose;
+    const double *t;
+    double *x;
+};
+
+static void triangular_columns(void *context, long jb, long je) {
+    const struct triangular_operands *w = (const struct triangular_operands *)context;
     nabla_triangular_solve_columns(w->n, w->m, w->t, w->x, w->lower, w->transpose, jb, je);
 }
 
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
-    long width = solve_block_width(n, m);
-    if (width > 0) {
-        struct solve_columns work;
+    if (solve_in_parallel(n, m)) {
+        struct triangular_operands work;
         long s;
         if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
-        work.n = n; work.m = m; work.width = width; work.lower = lower; work.transpose = transpose; work.identity = 0;
-        work.t = t; work.pivots = 0; work.x = x;
-        nabla_parallel(m / width, triangular_part, &work);
+        work.n = n; work.m = m; work.lower = lower; work.transpose = transpose; work.t = t; work.x = x;
+        nabla_parallel_blocks(0, m, 16, triangular_columns, &work);
         return;
     }
     switch (nabla_linalg_level()) {

@@ -134,3 +134,31 @@ void nabla_parallel(long parts, void (*task)(void *context, long part), void *co
     pthread_mutex_unlock(&pool_lock);
     __atomic_store_n(&pool_busy, 0, __ATOMIC_RELEASE);
 }
+
+/* One nabla_parallel_blocks call: the task and how its range is cut. */
+struct nabla_blocks {
+    void (*task)(void *context, long begin, long end);
+    void *context;
+    long begin, end, width, parts;
+};
+
+static void run_block(void *context, long part) {
+    const struct nabla_blocks *b = (const struct nabla_blocks *)context;
+    long first = b->begin + part * b->width;
+    b->task(b->context, first, part == b->parts - 1 ? b->end : first + b->width);
+}
+
+void nabla_parallel_blocks(long begin, long end, long granule, void (*task)(void *context, long begin, long end), void *context) {
+    struct nabla_blocks blocks;
+    long count = end - begin, threads = nabla_threads(), width;
+    if (count <= 0) return;
+    width = count / (2 * threads) / granule * granule;
+    if (width < granule) width = granule;
+    blocks.task = task;
+    blocks.context = context;
+    blocks.begin = begin;
+    blocks.end = end;
+    blocks.width = width;
+    blocks.parts = count / width > 0 ? count / width : 1;
+    nabla_parallel(blocks.parts, run_block, &blocks);
+}

@@ -449,33 +449,28 @@ static void matmul_serial(long m, long k, long n, const double *restrict A, cons
 
 /* Blocks of rows of C, each a product of its own: every element of C is computed as the serial
  * product computes it, whichever thread does it. */
-struct matmul_rows {
-    long m, k, n, rows;
+struct matmul_operands {
+    long k, n;
     const double *A, *B;
     double *C;
 };
 
-static void matmul_rows_part(void *context, long part) {
-    const struct matmul_rows *w = (const struct matmul_rows *)context;
-    long r0 = part * w->rows, r1 = r0 + w->rows < w->m ? r0 + w->rows : w->m;
+static void matmul_rows(void *context, long r0, long r1) {
+    const struct matmul_operands *w = (const struct matmul_operands *)context;
     matmul_serial(r1 - r0, w->k, w->n, w->A + r0 * w->k, w->B, w->C + r0 * w->n);
 }
 
 void nabla_matmul(long m, long k, long n, const double *restrict A, const double *restrict B,
                   double *restrict C) {
-    long threads;
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (long i = 0; i < m * n; i++) C[i] = 0.0;
         return;
     }
-    threads = (double)m * (double)k * (double)n >= (double)NABLA_PARALLEL_MATMUL && m >= 32 ? nabla_threads() : 1;
-    if (threads > 1) {
-        /* Two blocks per thread, of whole 16-row tiles, so a thread slowed by other work
-         * leaves its second block to the others. */
-        long blocks = 2 * threads, rows = ((m + blocks - 1) / blocks + 15) / 16 * 16;
-        struct matmul_rows work = {m, k, n, rows, A, B, C};
-        nabla_parallel((m + rows - 1) / rows, matmul_rows_part, &work);
+    if ((double)m * (double)k * (double)n >= (double)NABLA_PARALLEL_MATMUL && m >= 32 && nabla_threads() > 1) {
+        /* Whole 16-row tiles per block. */
+        struct matmul_operands work = {k, n, A, B, C};
+        nabla_parallel_blocks(0, m, 16, matmul_rows, &work);
         return;
     }
     matmul_serial(m, k, n, A, B, C);

@@ -30,6 +30,10 @@ void nabla_set_threads(int count);
  * caller's among them, and returns when all are done; on the calling thread alone, in order,
  * when the pool is serving another call. Parts must write disjoint memory. */
 void nabla_parallel(long parts, void (*task)(void *context, long part), void *context);
+/* Cuts [begin, end) into blocks of whole granules, about two per thread and each at least one
+ * granule (the last also takes what is left over, so no block is narrower), and runs
+ * task(context, block begin, block end) for each block as nabla_parallel runs parts. */
+void nabla_parallel_blocks(long begin, long end, long granule, void (*task)(void *context, long begin, long end), void *context);
 
 /* C[m x n] = A[m x k] * B[k x n], all row-major and contiguous; C must not alias A or B. Large
  * products are split by rows over the threads; the result does not depend on their number. */
