@@ -12,7 +12,7 @@ struct NablaCommand: ParsableCommand {
         commandName: "nabla",
         abstract: "Compile differentiable computation graphs to native kernels.",
         version: "0.1.0",
-        subcommands: [Compile.self, Run.self, Check.self, GraphCommand.self, Bench.self])
+        subcommands: [Compile.self, Run.self, Check.self, Derive.self, GraphCommand.self, Bench.self])
 
     static func main() {
         do {

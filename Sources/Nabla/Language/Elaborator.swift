@@ -31,7 +31,9 @@ struct Elaborator {
     var outputNames: Set<String> = []
     var derivativeOutputs: [(name: String, tensor: Tensor)] = []
     /// For each derivative output: the function it differentiates, the variable, the direction.
-    var derivativeSources: [(output: String, function: Tensor, wrt: String, along: String?, layout: JacobianLayout)] = []
+    var derivativeSources: [DerivativeSource] = []
+    /// The node of each top-level binding (outputs included) by name, for formulas.
+    var bindingNodes: [(name: String, node: Int)] = []
     /// Layout of `jacobian` outputs.
     var jacobianLayout: JacobianLayout = .numerator
     /// Where each name was first declared, for "already declared" notes.
@@ -42,6 +44,21 @@ struct Elaborator {
     var beingDefined: String?
 
     var outputs: [(name: String, tensor: Tensor)] { forwardOutputs + derivativeOutputs }
+
+    /// What a derivative output is the derivative of, recorded as it is built.
+    struct DerivativeSource {
+        let output: String
+        let kind: DerivativeKind
+        /// The differentiated binding's name, and its tensor (the gradient, for Hessians and HVPs).
+        let of: String
+        let function: Tensor
+        let wrt: String
+        let variable: Tensor
+        let along: String?
+        let layout: JacobianLayout
+        /// The output's tensor.
+        let result: Tensor
+    }
 
     /// Thrown inside elaboration once a diagnostic has been recorded.
     struct Reported: Error {}
@@ -140,6 +157,7 @@ struct Elaborator {
                 throw error
             }
             values[name.text] = tensor
+            bindingNodes.append((name.text, tensor.id))
             if isOutput { try addOutput(name.text, tensor, at: name.span, derivative: false) }
 
         case let .export(name):
@@ -201,10 +219,10 @@ struct Elaborator {
                     throw error("'grad' needs a scalar, but \(of.quoted) has shape \(y.shape); use 'jacobian' or 'jvp' for tensors", at: of.span)
                 }
                 let gradients = try gradient(of: y, wrt: variables)
-                for (name, g) in zip(wrt, gradients) {
+                for ((name, g), x) in zip(zip(wrt, gradients), variables) {
                     let output = "d\(of.text)/d\(name.text)"
                     try addOutput(output, g, at: name.span, derivative: true)
-                    derivativeSources.append((output, y, name.text, nil, .numerator))
+                    derivativeSources.append(DerivativeSource(output: output, kind: kind, of: of.text, function: y, wrt: name.text, variable: x, along: nil, layout: .numerator, result: g))
                 }
             case .hvp, .hessian:
                 guard y.shape.isScalar else {
@@ -215,13 +233,15 @@ struct Elaborator {
                     if kind == .hessian {
                         let output = "d2\(of.text)/d\(name.text)2"
                         try checkDerivativeSize(of: g, wrt: x, kind, at: name.span)
-                        try addOutput(output, try jacobian(of: g, wrt: x, mode: .forward), at: name.span, derivative: true)
-                        derivativeSources.append((output, g, name.text, nil, .numerator))
+                        let h = try jacobian(of: g, wrt: x, mode: .forward)
+                        try addOutput(output, h, at: name.span, derivative: true)
+                        derivativeSources.append(DerivativeSource(output: output, kind: kind, of: of.text, function: g, wrt: name.text, variable: x, along: nil, layout: .numerator, result: h))
                     } else {
                         let (along, v) = try direction(along!, for: name, x)
                         let output = "d2\(of.text)/d\(name.text)2.\(along.text)"
-                        try addOutput(output, try jvp(of: g, wrt: x, tangent: v), at: name.span, derivative: true)
-                        derivativeSources.append((output, g, name.text, along.text, .numerator))
+                        let hv = try jvp(of: g, wrt: x, tangent: v)
+                        try addOutput(output, hv, at: name.span, derivative: true)
+                        derivativeSources.append(DerivativeSource(output: output, kind: kind, of: of.text, function: g, wrt: name.text, variable: x, along: along.text, layout: .numerator, result: hv))
                     }
                 }
             case .jacobian, .jvp:
@@ -229,13 +249,15 @@ struct Elaborator {
                     if kind == .jacobian {
                         let output = "d\(of.text)/d\(name.text)"
                         try checkDerivativeSize(of: y, wrt: x, kind, at: name.span)
-                        try addOutput(output, try jacobian(of: y, wrt: x, layout: jacobianLayout), at: name.span, derivative: true)
-                        derivativeSources.append((output, y, name.text, nil, jacobianLayout))
+                        let j = try jacobian(of: y, wrt: x, layout: jacobianLayout)
+                        try addOutput(output, j, at: name.span, derivative: true)
+                        derivativeSources.append(DerivativeSource(output: output, kind: kind, of: of.text, function: y, wrt: name.text, variable: x, along: nil, layout: jacobianLayout, result: j))
                     } else {
                         let (along, v) = try direction(along!, for: name, x)
                         let output = "d\(of.text)/d\(name.text).\(along.text)"
-                        try addOutput(output, try jvp(of: y, wrt: x, tangent: v), at: name.span, derivative: true)
-                        derivativeSources.append((output, y, name.text, along.text, .numerator))
+                        let jv = try jvp(of: y, wrt: x, tangent: v)
+                        try addOutput(output, jv, at: name.span, derivative: true)
+                        derivativeSources.append(DerivativeSource(output: output, kind: kind, of: of.text, function: y, wrt: name.text, variable: x, along: along.text, layout: .numerator, result: jv))
                     }
                 }
             }

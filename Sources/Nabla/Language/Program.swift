@@ -25,6 +25,13 @@ public struct NablaProgram: Sendable {
         return copy.pruned()
     }
 
+    /// Layout of the file's `jacobian` outputs.
+    public let jacobianLayout: JacobianLayout
+    /// Each top-level binding's node in the builder (`DerivativeOutput`'s nodes), for formulas.
+    let bindingNodes: [(name: String, node: Int)]
+    /// Every node built, when no derivative output holds them already.
+    let builtGraph: Graph?
+
     /// Largest element count one tensor may have (2^28, 2 GiB of doubles), so no file can make Nabla allocate
     /// without bound.
     public static let maximumElements = 1 << 28
@@ -95,8 +102,12 @@ public struct NablaProgram: Sendable {
         derivatives = elaborator.derivativeSources.map { source in
             DerivativeOutput(
                 name: source.output, built: built, functionNode: source.function.id,
-                variable: source.wrt, direction: source.along, layout: source.layout)
+                variable: source.wrt, direction: source.along, layout: source.layout,
+                kind: source.kind, functionName: source.of, variableNode: source.variable.id, resultNode: source.result.id)
         }
+        bindingNodes = elaborator.bindingNodes
+        builtGraph = derivatives.isEmpty ? built : nil
+        self.jacobianLayout = jacobianLayout
         self.file = file
         self.dims = declared.map { ($0, elaborator.dims[$0]!) }
         self.inputSpans = elaborator.inputSpans
@@ -116,8 +127,16 @@ public struct DerivativeOutput: Sendable {
     /// Name of the output.
     public let name: String
     /// Every node of the program's builder, and which of them is the differentiated function.
-    private let built: Graph
-    private let functionNode: Int
+    let built: Graph
+    let functionNode: Int
+    /// Which directive made the output.
+    public let kind: DerivativeKind
+    /// The name of the differentiated binding (for Hessians and HVPs: of the scalar, whose
+    /// gradient `function` is).
+    public let functionName: String
+    /// The nodes of the variable and of the output itself in `built`.
+    let variableNode: Int
+    let resultNode: Int
 
     /// A graph with the same inputs and one output `f`, the differentiated function.
     public var function: Graph {
@@ -131,7 +150,12 @@ public struct DerivativeOutput: Sendable {
     /// variable-major (denominator).
     public let layout: JacobianLayout
 
-    init(name: String, built: Graph, functionNode: Int, variable: String, direction: String?, layout: JacobianLayout) {
+    init(name: String, built: Graph, functionNode: Int, variable: String, direction: String?, layout: JacobianLayout,
+         kind: DerivativeKind, functionName: String, variableNode: Int, resultNode: Int) {
+        self.kind = kind
+        self.functionName = functionName
+        self.variableNode = variableNode
+        self.resultNode = resultNode
         self.name = name
         self.built = built
         self.functionNode = functionNode
