@@ -195,6 +195,19 @@ struct FormulaTests {
         #expect((errors[formula.name] ?? .infinity) < 1e-12)
     }
 
+    /// A Jacobian by a matrix whose directional derivative names intermediates that read the
+    /// direction: the NumPy form computes them inside its function of the direction.
+    @Test func directionalFormulasComputeTheirIntermediatesPerDirection() throws {
+        let program = try NablaProgram(source: "input X: [2, 2]\noutput Y = sin(X @ X) @ sin(X @ X) + X\njacobian Y wrt X\n", fileName: "j.nabla")
+        let formula = try #require(try program.derivativeFormulas().first)
+        #expect(formula.definitions.contains { $0.term.mentions("V") })
+        var rng = SeededRandom(seed: 4)
+        let inputs = ["X": TensorData.random([2, 2], in: -1...1, using: &rng)]
+        let computed = try Kernel(program.graph)(inputs)
+        let errors = try numpyErrors([formula], inputs: inputs, expected: computed)
+        #expect((errors[formula.name] ?? .infinity) < 1e-12, "\(formula.rendered(.numpy))")
+    }
+
     @Test func pythonKeywordsAndOutputNamesBecomeIdentifiers() throws {
         let program = try NablaProgram(source: "input lambda: [2]\ninput x: [2]\noutput f = dot(lambda, x)\ngrad f wrt x\n", fileName: "k.nabla")
         let numpy = try program.derivativeFormulas()[0].rendered(.numpy)
@@ -215,5 +228,46 @@ struct FormulaTests {
         let computed = try Kernel(program.graph)(inputs)
         let errors = try numpyErrors([formula], inputs: inputs, expected: computed)
         #expect((errors[formula.name] ?? .infinity) < 1e-10)
+    }
+}
+
+@Suite("nabla derive", .serialized)
+struct DeriveCommandTests {
+    @Test func printsEachFormat() throws {
+        let text = try runNabla(["derive", example("linear-residual.nabla")])
+        #expect(text.status == 0 && text.err == "")
+        #expect(text.out == "dL/dx = -eᵀA    [3]\n  where e = y - Ax    [4]\n\ndL/dA = -exᵀ    [4, 3]\n  where e = y - Ax    [4]\n")
+        let latex = try runNabla(["derive", example("linear-residual.nabla"), "--format", "latex"])
+        #expect(latex.status == 0)
+        #expect(latex.out.hasPrefix("\\frac{\\partial L}{\\partial x} = -e^{\\top}A\n\\text{where } e = y - Ax\n"))
+        let numpy = try runNabla(["derive", example("linear-residual.nabla"), "--format", "numpy", "--expand-bindings"])
+        #expect(numpy.status == 0)
+        #expect(numpy.out.hasPrefix("import numpy as np\n\ndL_dx = "))
+        #expect(!numpy.out.contains("e = "))
+        let denominator = try runNabla(["derive", example("least-squares.nabla"), "--jacobian-layout", "denominator"])
+        #expect(denominator.out.hasPrefix("dL/dtheta = -Φᵀe    [3]"))
+    }
+
+    @Test func refusesWhatDoesNotApply() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plain = directory.appendingPathComponent("plain.nabla")
+        try "input x\noutput f = sin(x)\n".write(to: plain, atomically: true, encoding: .utf8)
+        let none = try runNabla(["derive", plain.path])
+        #expect(none.status == 2 && none.out == "")
+        #expect(none.err.contains("has no derivative outputs to derive"))
+        let layout = try runNabla(["derive", example("hessians.nabla").replacingOccurrences(of: "hessians", with: "matrix-inverse"), "--jacobian-layout", "denominator"])
+        #expect(layout.status == 0)
+        let jvpOnly = directory.appendingPathComponent("jvp.nabla")
+        try "input x: [2]\ninput v: [2]\noutput f = sin(x)\njvp f wrt x along v\n".write(to: jvpOnly, atomically: true, encoding: .utf8)
+        let notApplying = try runNabla(["derive", jvpOnly.path, "--jacobian-layout", "denominator"])
+        #expect(notApplying.status == 2)
+        #expect(notApplying.err.contains("--jacobian-layout does not apply"))
+        let format = try runNabla(["derive", example("least-squares.nabla"), "--format", "mathml"])
+        #expect(format.status == 2 && format.err.contains("mathml"))
+        let broken = directory.appendingPathComponent("broken.nabla")
+        try "input x\noutput f = sin(y)\ngrad f wrt x\n".write(to: broken, atomically: true, encoding: .utf8)
+        let unknown = try runNabla(["derive", broken.path])
+        #expect(unknown.status == 2 && unknown.err.contains("broken.nabla:2:"))
     }
 }

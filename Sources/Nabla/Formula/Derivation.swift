@@ -64,18 +64,48 @@ extension NablaProgram {
         var names: [Int: String] = [:]
         for (old, name) in bindings { names[tensors[old].id] = name }
         var terms = GraphTerms(nodes: builder.nodes, inputNames: Dictionary(builder.inputPorts.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a }),
-                               bindingNames: names, keepingInline: direction)
+                               bindingNames: names)
+        terms.reserve(direction)
         let term = Algebra.oriented(try terms.term(of: dy.id), row: false)
         let layout = d.kind == .hessian ? JacobianLayout.numerator : d.layout
-        if x.shape.rank == 0, let j = LinearMap.substituting(direction, with: Algebra.number(1), in: term) {
-            return Formula(subject: subject, result: j, definitions: terms.definitions)
+        let directional = Formula(subject: subject, result: term, definitions: terms.definitions, directional: (direction, x.shape, layout))
+        guard x.shape.rank <= 1, y.shape.rank <= 1,
+              let (j, definitions) = matrixOfLinearTerm(term, terms.definitions, direction: direction, variable: x.shape, terms: &terms) else {
+            return directional
         }
-        if x.shape.rank == 1, y.shape.rank <= 1, let j = LinearMap.matrix(of: term, direction: direction, n: x.shape[0]) {
-            let result = y.shape.rank == 0 ? Algebra.oriented(j, row: layout == .numerator)
-                : (layout == .numerator ? j : Algebra.transposed(j))
-            return Formula(subject: subject, result: result, definitions: terms.definitions)
+        let result = y.shape.rank == 0 && x.shape.rank == 1 ? Algebra.oriented(j, row: layout == .numerator)
+            : (layout == .numerator || x.shape.rank == 0 ? j : Algebra.transposed(j))
+        return Formula(subject: subject, result: result, definitions: definitions)
+    }
+
+    /// J with `term` = J v, reading the named terms that depend on v in order: each becomes the
+    /// definition of its own matrix, so long chains stay one line per step.
+    private func matrixOfLinearTerm(_ term: Term, _ definitions: [Definition], direction: String, variable: Shape,
+                                    terms: inout GraphTerms) -> (Term, [Definition])? {
+        var kept: [Definition] = []
+        if variable.rank == 0 {
+            // A scalar direction: J is the term at v = 1.
+            var values = [direction: Algebra.number(1)]
+            var dependent: Set<String> = [direction]
+            for definition in definitions {
+                guard definition.term.mentionsAny(dependent) else { kept.append(definition); continue }
+                guard let j = LinearMap.substituting(values, in: definition.term) else { return nil }
+                let name = terms.freshName("J")
+                values[definition.name] = Algebra.symbol(name, j.shape, row: j.row)
+                dependent.insert(definition.name)
+                kept.append(Definition(name: name, term: j, origin: .intermediate))
+            }
+            return LinearMap.substituting(values, in: term).map { ($0, kept) }
         }
-        return Formula(subject: subject, result: term, definitions: terms.definitions, directional: (direction, x.shape, layout))
+        var map = LinearMap(direction: direction, n: variable[0])
+        for definition in definitions {
+            guard definition.term.mentionsAny(map.dependent) else { kept.append(definition); continue }
+            guard let j = map.matrix(of: definition.term) else { return nil }
+            let name = terms.freshName("J")
+            map.learn(definition.name, Algebra.symbol(name, j.shape, row: j.row))
+            kept.append(Definition(name: name, term: j, origin: .intermediate))
+        }
+        return map.matrix(of: term).map { ($0, kept) }
     }
 
     private func freshDirection(_ taken: Set<String>) -> String {

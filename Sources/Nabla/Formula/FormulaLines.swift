@@ -77,16 +77,32 @@ extension Formula {
     func renderedNumPy() -> String {
         let r = NumPyRenderer()
         var lines: [String] = []
-        for definition in definitions { lines += numpyDefinition(definition, r, indent: "") }
         let target = Formula.pythonIdentifier(name)
         if let directional {
+            // J applied to a direction, as a function of it with the definitions that read it,
+            // applied to each basis direction and stacked.
+            var dependent: Set<String> = [directional.direction]
+            var inner: [String] = []
+            for definition in definitions {
+                if definition.term.mentionsAny(dependent) {
+                    dependent.insert(definition.name)
+                    inner += numpyDefinition(definition, r, indent: "    ")
+                } else {
+                    lines += numpyDefinition(definition, r, indent: "")
+                }
+            }
+            let function = "_along_" + target
+            lines.append("def \(function)(\(r.pythonName(directional.direction))):")
+            lines += inner
+            lines.append("    return np.broadcast_to(np.asarray(\(r.render(result)), dtype=float), \(r.tuple(result.shape)))")
             let n = directional.variable.count
-            let columns = "np.array([(lambda \(r.pythonName(directional.direction)): \(r.render(result)))(e) for e in np.eye(\(n)).reshape((\(n),) + \(r.tuple(directional.variable)))])"
+            let columns = "np.array([\(function)(e) for e in np.eye(\(n)).reshape((\(n),) + \(r.tuple(directional.variable)))])"
             let stacked = directional.layout == .numerator
                 ? "np.moveaxis(\(columns), 0, -1).reshape(\(r.tuple(Shape(result.shape.dims + directional.variable.dims))))"
                 : "\(columns).reshape(\(r.tuple(Shape(directional.variable.dims + result.shape.dims))))"
             lines.append("\(target) = np.asarray(\(stacked), dtype=float)")
         } else {
+            for definition in definitions { lines += numpyDefinition(definition, r, indent: "") }
             lines.append("\(target) = np.broadcast_to(np.asarray(\(r.render(result)), dtype=float), \(r.tuple(result.shape)))")
         }
         return lines.joined(separator: "\n")

@@ -31,14 +31,8 @@ struct GraphTerms {
     private var taken: Set<String>
     private var intermediateCount = 0
 
-    /// A symbol whose terms are never named (a Jacobian's direction, read off the formula).
-    let keptInline: String?
-    /// Terms holding `keptInline` deeper than this are refused rather than recursed into.
-    static let maximumInlineDepth = 1000
-
-    init(nodes: [Graph.Node], inputNames: [Int: String], bindingNames: [Int: String], keepingInline: String? = nil) {
+    init(nodes: [Graph.Node], inputNames: [Int: String], bindingNames: [Int: String]) {
         self.nodes = nodes
-        keptInline = keepingInline
         self.inputNames = inputNames
         self.bindingNames = bindingNames
         taken = Set(inputNames.values).union(bindingNames.values)
@@ -62,9 +56,6 @@ struct GraphTerms {
         let (order, uses) = liveNodes(from: id)
         for node in order where terms[node] == nil {
             let built = try convert(node)
-            if let kept = keptInline, built.depth > Self.maximumInlineDepth, built.mentions(kept) {
-                throw NablaError.invalidArgument(op: "derive", reason: "the derivative's formula is more than \(Self.maximumInlineDepth) operations deep")
-            }
             terms[node] = name(built, node: node, uses: uses[node] ?? 0)
         }
         return terms[id]!
@@ -107,7 +98,6 @@ struct GraphTerms {
             definitions.append(Definition(name: binding, term: term, origin: .binding))
             return Algebra.symbol(binding, term.shape, row: term.row)
         }
-        if let kept = keptInline, term.mentions(kept) { return term }
         let isLoop: Bool = { if case .loop = term.kind { return true } else { return false } }()
         guard isLoop || term.depth > Self.maximumDepth || term.size > Self.maximumSize || (uses > 1 && term.size >= Self.sharedSize) else {
             return term

@@ -3,17 +3,40 @@
 // dy = J dx. Products, sums, multiples, elementwise products (diag(a) J) and sums of elements
 // (𝟙ᵀ J) are read; anything else has no matrix formula here and gives nil.
 
-enum LinearMap {
-    /// J with `term` = J v, for a vector `direction` of `n` elements: for a vector term an
-    /// [m, n] matrix, for a scalar term a row vector [n]. Nil when the formula is not read.
-    static func matrix(of term: Term, direction: String, n: Int) -> Term? {
+struct LinearMap {
+    /// The direction v, a vector of `n` elements.
+    let direction: String
+    let n: Int
+    /// The matrices of named terms linear in v, by name (as symbols of their own definitions).
+    private(set) var known: [String: Term] = [:]
+    /// Every symbol that depends on the direction.
+    private(set) var dependent: Set<String>
+
+    init(direction: String, n: Int) {
+        self.direction = direction
+        self.n = n
+        dependent = [direction]
+    }
+
+    /// Records that the named term `name` has the matrix `j` (a symbol).
+    mutating func learn(_ name: String, _ j: Term) {
+        known[name] = j
+        dependent.insert(name)
+    }
+
+    /// J with `term` = J v: for a vector term an [m, n] matrix, for a scalar term a row vector
+    /// [n]. Nil when the formula is not read.
+    func matrix(of term: Term) -> Term? { matrix(of: term, direction: direction, n: n) }
+
+    private func matrix(of term: Term, direction: String, n: Int) -> Term? {
         guard term.rank <= 1 else { return nil }
-        if !term.mentions(direction) {
+        if !term.mentionsAny(dependent) {
             return term.isScalar ? Algebra.zero([n]) : Algebra.zero([term.shape[0], n])
         }
         if term.rank == 1, term.row { return matrix(of: Algebra.oriented(term, row: false), direction: direction, n: n) }
         switch term.kind {
         case let .symbol(name):
+            if let j = known[name] { return j }
             return name == direction && term.shape == [n] ? Algebra.identity(n) : nil
         case let .sum(ts):
             var parts: [Term] = []
@@ -28,10 +51,11 @@ enum LinearMap {
             return product(fs, term: term, direction: direction, n: n)
         case let .hadamard(fs):
             let (inside, outside) = partition(fs, direction)
+            guard !outside.isEmpty else { return nil }
             guard inside.count == 1, let j = matrix(of: inside[0], direction: direction, n: n) else { return nil }
             let a = outside.count == 1 ? outside[0] : Term(.hadamard(outside), term.shape)
             return Algebra.product([Algebra.diagonalMatrix(a), j])
-        case let .quotient(a, b) where !b.mentions(direction):
+        case let .quotient(a, b) where !b.mentionsAny(dependent):
             guard let j = matrix(of: a, direction: direction, n: n) else { return nil }
             if b.isScalar { return Algebra.product([Term(.quotient(Algebra.number(1), b), []), j]) }
             return Algebra.product([Algebra.diagonalMatrix(Algebra.quotient(Algebra.filled(1, b.shape), b, b.shape)), j])
@@ -48,15 +72,17 @@ enum LinearMap {
         }
     }
 
-    private static func partition(_ ts: [Term], _ direction: String) -> (inside: [Term], outside: [Term]) {
-        (ts.filter { $0.mentions(direction) }, ts.filter { !$0.mentions(direction) })
+    private func partition(_ ts: [Term], _ direction: String) -> (inside: [Term], outside: [Term]) {
+        let d = dependent
+        return (ts.filter { $0.mentionsAny(d) }, ts.filter { !$0.mentionsAny(d) })
     }
 
     /// A product with one factor holding the direction: L f R with f a column (R empty or
     /// scalars), a row (t = Rᵀ f for a scalar t), a scalar (t = P s: the outer product P Jₛ)
     /// or diag(u) before a column w (diag(u) w = diag(w) u).
-    private static func product(_ fs: [Term], term: Term, direction: String, n: Int) -> Term? {
-        let holders = fs.indices.filter { fs[$0].mentions(direction) }
+    private func product(_ fs: [Term], term: Term, direction: String, n: Int) -> Term? {
+        let d = dependent
+        let holders = fs.indices.filter { fs[$0].mentionsAny(d) }
         guard holders.count == 1, let k = holders.first else { return nil }
         let f = fs[k]
         var others = fs
@@ -85,11 +111,15 @@ enum LinearMap {
 }
 
 extension LinearMap {
-    /// The term with symbol `name` replaced by `value` (of the symbol's shape), simplified
-    /// again; nil for a loop that reads the symbol.
-    static func substituting(_ name: String, with value: Term, in t: Term) -> Term? {
-        guard t.mentions(name) else { return t }
-        func sub(_ u: Term) -> Term? { substituting(name, with: value, in: u) }
+    /// The term with the symbols of `values` replaced by their values (of the symbols'
+    /// shapes), simplified again; nil for a loop that reads one of them.
+    static func substituting(_ values: [String: Term], in t: Term) -> Term? {
+        substituting(values, Set(values.keys), in: t)
+    }
+
+    private static func substituting(_ values: [String: Term], _ names: Set<String>, in t: Term) -> Term? {
+        guard t.mentionsAny(names) else { return t }
+        func sub(_ u: Term) -> Term? { substituting(values, names, in: u) }
         func subs(_ us: [Term]) -> [Term]? {
             var out: [Term] = []
             for u in us {
@@ -99,7 +129,7 @@ extension LinearMap {
             return out
         }
         switch t.kind {
-        case .symbol: return Algebra.oriented(value, row: t.row)
+        case let .symbol(name): return values[name].map { Algebra.oriented($0, row: t.row) }
         case .number, .filled, .identity, .literal: return t
         case let .sum(ts): return subs(ts).map { Algebra.add($0, t.shape) }
         case let .scaled(c, u): return sub(u).map { Algebra.scale(c, $0) }

@@ -153,6 +153,12 @@ struct Term: Hashable, Sendable {
         return kind.children.contains { $0.mentions(name) }
     }
 
+    /// True when the term mentions any of `names`.
+    func mentionsAny(_ names: Set<String>) -> Bool {
+        if case let .symbol(s) = kind { return names.contains(s) }
+        return kind.children.contains { $0.mentionsAny(names) }
+    }
+
     /// Every symbol the term mentions.
     func collectSymbols(into names: inout Set<String>) {
         if case let .symbol(s) = kind { names.insert(s) }
