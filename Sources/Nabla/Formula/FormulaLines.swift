@@ -103,7 +103,7 @@ extension Formula {
             lines.append("\(target) = np.asarray(\(stacked), dtype=float)")
         } else {
             for definition in definitions { lines += numpyDefinition(definition, r, indent: "") }
-            lines.append("\(target) = np.broadcast_to(np.asarray(\(r.render(result)), dtype=float), \(r.tuple(result.shape)))")
+            lines.append("\(target) = \(r.render(result))")
         }
         return lines.joined(separator: "\n")
     }
