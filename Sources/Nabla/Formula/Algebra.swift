@@ -124,10 +124,42 @@ enum Algebra {
         }
         var gathered = zip(coefficients, bases).filter { $0.0 != 0 }.map { scale($0.0, $0.1) }
         gathered = factoredOut(gathered, shape)
+        if let pieces = joinedPieces(gathered, shape) { gathered = [pieces] }
         if constant != 0 { gathered.append(filled(constant, shape, row: row)) }
         if gathered.isEmpty { return zero(shape) }
         if gathered.count == 1 { return gathered[0] }
         return Term(.sum(gathered), shape, row: row)
+    }
+
+    /// A sum of vectors each placed in zeros at its own range (the gradient of a vector read in
+    /// slices) as the vector of its pieces, [a, b, c]; nil when the ranges overlap or are strided.
+    private static func joinedPieces(_ terms: [Term], _ shape: Shape) -> Term? {
+        guard shape.rank == 1, terms.count > 1 else { return nil }
+        var pieces: [(start: Int, end: Int, term: Term)] = []
+        for t in terms {
+            switch t.kind {
+            case let .pad(u, slice) where slice.steps == [1]:
+                pieces.append((slice.starts[0], slice.ends[0], oriented(u, row: false)))
+            case let .concat(parts, 0):
+                var offset = 0
+                for part in parts {
+                    if !part.isZero { pieces.append((offset, offset + part.shape[0], part)) }
+                    offset += part.shape[0]
+                }
+            default: return nil
+            }
+        }
+        pieces.sort { $0.start < $1.start }
+        var parts: [Term] = []
+        var next = 0
+        for piece in pieces {
+            guard piece.start >= next else { return nil }
+            if piece.start > next { parts.append(zero([piece.start - next])) }
+            parts.append(piece.term)
+            next = piece.end
+        }
+        if next < shape[0] { parts.append(zero([shape[0] - next])) }
+        return Term(.concat(parts, axis: 0), shape, row: terms[0].row)
     }
 
     /// `a - b`.

@@ -75,6 +75,10 @@ struct NotationRenderer {
             return (wrap(u, .atom) + "[" + sliceText(s, u.shape) + "]", .atom)
         case let .pad(u, s):
             return (function("pad") + "(" + render(u) + ", " + list(t.shape.dims) + ", [" + sliceText(s, t.shape) + "])", .atom)
+        case let .concat(ts, 0) where t.rank == 1:
+            // The vector of its pieces, whichever way it is written.
+            let list = ts.map { render(Algebra.oriented($0, row: false)) }.joined(separator: ", ")
+            return (latex ? "\\left[\(list)\\right]" : "[\(list)]", .atom)
         case let .concat(ts, axis):
             return (function("concat") + "(" + ts.map(render).joined(separator: ", ") + "; axis \(axis))", .atom)
         case let .loop(l):
@@ -87,6 +91,7 @@ struct NotationRenderer {
     private func needsOuterTranspose(_ t: Term) -> Bool {
         switch t.kind {
         case .symbol, .filled, .literal, .sum, .scaled, .product, .number: return false
+        case .concat(_, 0): return false
         default: return true
         }
     }
