@@ -30,6 +30,9 @@ struct Derive: ParsableCommand {
         if layoutGiven, !program.derivatives.contains(where: { $0.kind == .jacobian || $0.kind == .grad }) {
             throw CLIFailure.input("error: --jacobian-layout does not apply: \(file.file) has no jacobian or grad outputs")
         }
+        if expandBindings, program.bindingNames.isEmpty {
+            throw CLIFailure.input("error: --expand-bindings does not apply: \(file.file) has no bindings")
+        }
         let formulas = try reportingErrors { try program.derivativeFormulas(expandingBindings: expandBindings) }
         let blocks = formulas.map { $0.rendered(format.format) }
         let preamble = format == .numpy ? "import numpy as np\n\n" : ""

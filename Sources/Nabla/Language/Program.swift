@@ -29,6 +29,9 @@ public struct NablaProgram: Sendable {
     public let jacobianLayout: JacobianLayout
     /// Each top-level binding's node in the builder (`DerivativeOutput`'s nodes), for formulas.
     let bindingNodes: [(name: String, node: Int)]
+    /// The names of the file's top-level bindings (outputs defined with `output f = ...`
+    /// included), in the order they are defined: what formulas may write by name.
+    public var bindingNames: [String] { bindingNodes.map(\.name) }
     /// Every node built, when no derivative output holds them already.
     let builtGraph: Graph?
 
