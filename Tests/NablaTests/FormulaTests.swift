@@ -118,7 +118,7 @@ let notesIdentities: [Identity] = [
     Identity(declarations: "input a\ninput x: [5]\ninput y: [5]", function: "sum((y - a * x)^2)", directive: "hessian f wrt a",
              closedForm: "2 * sum(x^2)", printed: "d2f/da2 = 2xᵀx    scalar"),
     Identity(declarations: "input t", function: "sin(t)^2 + 2 * cos(t)", directive: "grad f wrt t",
-             closedForm: "2 * sin(t) * (cos(t) - 1)", printed: "df/dt = -2sin(t) + 2sin(t) cos(t)    scalar"),
+             closedForm: "2 * sin(t) * (cos(t) - 1)", printed: "df/dt = 2sin(t) (cos(t) - 1)    scalar"),
 ]
 
 /// The size of a formula: its result and the definitions it uses.

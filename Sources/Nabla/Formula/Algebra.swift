@@ -128,6 +128,9 @@ enum Algebra {
         if constant != 0 { gathered.append(filled(constant, shape, row: row)) }
         if gathered.isEmpty { return zero(shape) }
         if gathered.count == 1 { return gathered[0] }
+        if let m = commonCoefficient(gathered) {
+            return scale(m, Term(.sum(gathered.map { scale(1 / m, $0) }), shape, row: row))
+        }
         return Term(.sum(gathered), shape, row: row)
     }
 
@@ -171,12 +174,55 @@ enum Algebra {
         return (1, t)
     }
 
-    /// Terms sharing a last (or first) matrix factor gathered: Mx + Nx = (M + N)x.
+    /// Terms sharing a last (or first) matrix factor gathered: Mx + Nx = (M + N)x; then terms
+    /// sharing a scalar factor: s a + s b = s(a + b).
     private static func factoredOut(_ terms: [Term], _ shape: Shape) -> [Term] {
         guard terms.count > 1 else { return terms }
         var result = gatherFactors(terms, last: true)
         if result.count > 1 { result = gatherFactors(result, last: false) }
+        if result.count > 1 { result = gatherScalarFactor(result, shape) }
         return result
+    }
+
+    /// The factors of a term's product (the term itself when it is not one), and its coefficient.
+    private static func factors(of t: Term) -> (Double, [Term]) {
+        let (c, base) = coefficient(of: t)
+        if case let .product(fs) = base.kind { return (c, fs) }
+        return (c, [base])
+    }
+
+    /// The scalar factor most terms share (at least two), taken out of them.
+    private static func gatherScalarFactor(_ terms: [Term], _ shape: Shape) -> [Term] {
+        var counts: [Term: Int] = [:]
+        var order: [Term] = []
+        for term in terms {
+            for f in Set(factors(of: term).1) where f.isScalar && f.uniformValue == nil {
+                if counts[f] == nil { order.append(f) }
+                counts[f, default: 0] += 1
+            }
+        }
+        guard let best = order.max(by: { counts[$0]! < counts[$1]! }), counts[best]! > 1 else { return terms }
+        var rests: [Term] = []
+        var first: Int?
+        var kept: [Int: Term] = [:]
+        for (i, term) in terms.enumerated() {
+            var (c, fs) = factors(of: term)
+            guard let k = fs.firstIndex(of: best) else { kept[i] = term; continue }
+            fs.remove(at: k)
+            rests.append(scale(c, fs.isEmpty ? number(1) : product(fs)))
+            if first == nil { first = i }
+        }
+        let combined = product([best, add(rests.map { $0.shape == shape ? $0 : broadcast($0, shape) }, shape)])
+        return terms.indices.compactMap { $0 == first ? combined : kept[$0] }
+    }
+
+    /// A sum whose terms all have coefficients ±c (c ≠ 1) as c times the sum of the rest:
+    /// 2a - 2b = 2(a - b).
+    private static func commonCoefficient(_ terms: [Term]) -> Double? {
+        guard terms.count > 1 else { return nil }
+        let cs = terms.map { $0.uniformValue ?? coefficient(of: $0).0 }
+        guard let m = cs.first.map(Swift.abs), m != 1, m != 0, m.isFinite, cs.allSatisfy({ Swift.abs($0) == m }) else { return nil }
+        return cs.allSatisfy { $0 < 0 } ? -m : m
     }
 
     private static func gatherFactors(_ terms: [Term], last: Bool) -> [Term] {

@@ -93,8 +93,8 @@ struct GraphTerms {
     private mutating func name(_ term: Term, node: Int, uses: Int) -> Term {
         if let input = inputNames[node] { return Algebra.symbol(input, term.shape) }
         // A binding is written by name where that is shorter: when it is used more than once or
-        // is more than a product of three.
-        if let binding = bindingNames[node], term.size > 2, uses > 1 || term.size >= Self.bindingSize {
+        // is more than a product of three (never when it is another name).
+        if let binding = bindingNames[node], term.size > 1, uses > 1 || term.size >= Self.bindingSize {
             definitions.append(Definition(name: binding, term: term, origin: .binding))
             return Algebra.symbol(binding, term.shape, row: term.row)
         }

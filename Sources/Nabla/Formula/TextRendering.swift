@@ -98,7 +98,7 @@ struct NotationRenderer {
 
     private func sum(_ ts: [Term]) -> String {
         var text = ""
-        for (i, term) in ts.enumerated() {
+        for (i, term) in positiveFirst(ts).enumerated() {
             var positive = term
             var negative = false
             if case let .scaled(c, u) = term.kind, c < 0 {
@@ -115,6 +115,18 @@ struct NotationRenderer {
             }
         }
         return text
+    }
+
+    /// The terms with a positive one first where there is one: 𝟙 - f rather than -f + 𝟙.
+    private func positiveFirst(_ ts: [Term]) -> [Term] {
+        func negative(_ t: Term) -> Bool {
+            if case let .scaled(c, _) = t.kind { return c < 0 }
+            return (t.uniformValue ?? 0) < 0
+        }
+        guard let first = ts.first, negative(first), let k = ts.firstIndex(where: { !negative($0) }) else { return ts }
+        var reordered = ts
+        reordered.insert(reordered.remove(at: k), at: 0)
+        return reordered
     }
 
     private func product(_ fs: [Term]) -> String {
