@@ -58,7 +58,7 @@ func numpyErrors(_ formulas: [Formula], inputs: [String: TensorData], expected: 
     for formula in formulas { lines.append(formula.rendered(.numpy)) }
     lines.append("errors = {}")
     for formula in formulas {
-        let id = Formula.pythonIdentifier(formula.name)
+        let id = formula.numpyName
         lines.append("_e = \(pythonArray(expected[formula.name]!))")
         lines.append("errors[\(pythonString(formula.name))] = float(np.max(np.abs(np.asarray(\(id), dtype=float) - _e), initial=0) / max(float(np.max(np.abs(_e), initial=0)), 1e-300)) if np.shape(\(id)) == _e.shape else float('inf')")
     }
@@ -220,6 +220,35 @@ struct FormulaTests {
         #expect(named.rendered(.numpy) == "r = y - (A @ x)\ndL_dx = -(A.T @ r)")
         let plain = try Formula(dx, name: "g")
         #expect(plain.rendered(.latex) == "g = -A^{\\top}\\left(y - Ax\\right)")
+    }
+
+    /// Cases a review found wrong: a scalar product beside a vector, sI times I, a Hessian
+    /// through diag, sigmoid inside products and quotients, triangular solves, an input named
+    /// like an output variable or the pad helper's parameter.
+    @Test(arguments: [
+        "input x: [3]\ninput w: [3]\noutput L = (x @ w)^2\ngrad L wrt w\n",
+        "input x: [3]\ninput w: [3]\noutput L = sum(x^2) * (x @ w)\ngrad L wrt x\n",
+        "input x: [3]\ninput y: [3]\ninput A: [3, 3]\noutput L = sum(x @ y * A' @ y)\ngrad L wrt A\n",
+        "input s\ninput t\noutput L = s * sum(t * eye(2) * s)\ngrad L wrt s\n",
+        "input s\noutput L = sum(((eye(2) * s) @ eye(2)) * s)\ngrad L wrt s\n",
+        "input x: [3]\noutput L = sum(sum(diag(x), 1)^2)\nhessian L wrt x\n",
+        "input x: [3]\ninput A: [3, 3]\noutput L = sum(sin(A @ sigmoid(x))) + sum(x / sigmoid(x))\ngrad L wrt x\n",
+        "input T: [2, 2]\ninput b: [2]\noutput x = solve_triangular(T, b)\noutput y = solve_triangular(T, b, upper)\njacobian x wrt b\njacobian y wrt b\n",
+        "input z: [4]\ninput x: [4]\noutput f = sum(x[:-1] * z[1:]) + sum(z[:-1]^2)\ngrad f wrt x, z\n",
+        "input x: [3]\ninput dL_dx: [3]\noutput L = sum(x^2*3)\noutput M = sum(dL_dx*x^3)\ngrad L wrt x\ngrad M wrt x\n",
+    ])
+    func reviewedCasesComputeTheKernelsValues(_ source: String) throws {
+        let program = try NablaProgram(source: source, fileName: "case.nabla")
+        let formulas = try program.derivativeFormulas()
+        for formula in formulas { #expect(formula.shape == (try program.graph.outputShape(formula.name))) }
+        var rng = SeededRandom(seed: 2)
+        var inputs: [String: TensorData] = [:]
+        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+        let computed = try Kernel(program.graph)(inputs)
+        let errors = try numpyErrors(formulas, inputs: inputs, expected: computed)
+        for formula in formulas {
+            #expect((errors[formula.name] ?? .infinity) < 1e-9, "\(formula.name)\n\(formula.rendered(.text))\n\(formula.rendered(.numpy))")
+        }
     }
 
     @Test func pythonKeywordsAndOutputNamesBecomeIdentifiers() throws {

@@ -283,17 +283,21 @@ enum Algebra {
         var pending = Array(factors.reversed())
         while let f = pending.popLast() {
             switch f.kind {
-            case let .product(inner): pending += inner.reversed()
+            // A scalar product stays one factor: splicing it into a chain of matrices would
+            // change what multiplies what (xᵀw x is (xᵀw)x, not xᵀ(wx)).
+            case let .product(inner) where !f.isScalar || matrices.isEmpty && pending.allSatisfy(\.isScalar):
+                pending += inner.reversed()
             case let .scaled(c, u):
                 coefficient *= c
                 pending.append(u)
             case let .number(v): coefficient *= v
-            case .identity where factors.contains(where: { !$0.isScalar && !$0.isIdentity }):
-                continue
             default:
                 if f.isScalar { scalars.append(f) } else { matrices.append(f) }
             }
         }
+        // Identity factors go, unless nothing else is left to give the product its shape.
+        if matrices.contains(where: { !$0.isIdentity }) { matrices.removeAll(where: \.isIdentity) }
+        else if matrices.count > 1 { matrices = [matrices[0]] }
         let (shape, row) = productShape(matrices)
         if coefficient == 0 || matrices.contains(where: \.isZero) { return zero(shape) }
         let fs = scalars + matrices

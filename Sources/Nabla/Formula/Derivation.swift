@@ -25,6 +25,16 @@ extension NablaProgram {
                 formulas.append(try jacobianFormula(d, subject: subject, bindings: bindings))
             }
         }
+        // Output variables of the NumPy form: none may take an input's, a binding's or an
+        // earlier output's name.
+        let r = NumPyRenderer()
+        var taken = Set(built.inputs.map { r.pythonName($0.name) }).union(bindingNames.map(r.pythonName))
+        for k in formulas.indices {
+            var name = Formula.pythonIdentifier(formulas[k].name)
+            while taken.contains(name) { name += "_" }
+            taken.insert(name)
+            formulas[k].numpyTarget = name
+        }
         return formulas
     }
 

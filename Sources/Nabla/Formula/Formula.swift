@@ -40,6 +40,11 @@ public struct Formula: Sendable {
     }
     /// What the formula is of.
     public let subject: Subject
+    /// The Python variable the NumPy form binds the result to: the name with characters other
+    /// than letters, digits and `_` replaced by `_`, and `_` appended while that is taken by
+    /// an input, a binding or an earlier output of the program.
+    public var numpyName: String { numpyTarget ?? Formula.pythonIdentifier(name) }
+    var numpyTarget: String?
     /// The result's shape.
     public var shape: Shape { result.shape }
 

@@ -49,24 +49,29 @@ extension Formula {
 
     private func loopLines(_ l: LoopTerm, name: String, lead: String, _ r: NotationRenderer, indent: String) -> [String] {
         let s = l.scan, b = s.body
-        let range = s.reverse ? "k = \(s.steps - 1), …, 0" : "k = 0, …, \(s.steps - 1)"
-        let operands = zip(b.carryCount.rangeNames(l.parameters, from: 0), l.operands.prefix(b.carryCount))
-            .map { "\(r.symbolName($0)) = \(r.render($1))" }
-        let sequences = (0..<b.sequenceCount).map { "\(r.symbolName(l.parameters[b.carryCount + $0])) = row k of \(r.render(l.operands[b.carryCount + $0]))" }
-        let captures = (0..<b.captureCount).map { "\(r.symbolName(l.parameters[b.carryCount + b.sequenceCount + 1 + $0])) = \(r.render(l.operands[b.carryCount + b.sequenceCount + $0]))" }
-        var lines = [lead + "\(name) = loop over \(range) from " + (operands + sequences + captures).joined(separator: "; ") + ":"]
+        // Words are \text{} in LaTeX.
+        func words(_ w: String) -> String { r.latex ? "\\text{\(w)}" : w }
+        let dots = r.latex ? "\\ldots" : "…"
+        let range = s.reverse ? "k = \(s.steps - 1), \(dots), 0" : "k = 0, \(dots), \(s.steps - 1)"
+        let p = l.parameters.map(r.symbolName)
+        let carries = (0..<b.carryCount).map { "\(p[$0]) = \(r.render(l.operands[$0]))" }
+        let sequences = (0..<b.sequenceCount).map { "\(p[b.carryCount + $0]) = " + words("row ") + "k" + words(" of ") + r.render(l.operands[b.carryCount + $0]) }
+        let captures = (0..<b.captureCount).map { "\(p[b.carryCount + b.sequenceCount + 1 + $0]) = \(r.render(l.operands[b.carryCount + b.sequenceCount + $0]))" }
+        let separator = r.latex ? ";\\; " : "; "
+        var lines = [lead + "\(name) = " + words("loop over ") + range + words(" from ") + (carries + sequences + captures).joined(separator: separator) + ":"]
         let inner = indent + "    "
+        let arrow = r.latex ? " \\leftarrow" : " ←"
         for (i, result) in l.bodyResults.enumerated() {
-            let target = i < b.carryCount ? r.symbolName(l.parameters[i]) + " ←" : "output \(i - b.carryCount)[k] ="
+            let target = i < b.carryCount ? p[i] + arrow : words("output \(i - b.carryCount)") + "[k] ="
             lines.append(inner + target + " " + r.render(result))
         }
         for d in l.bodyDefinitions { lines += definitionLines(d, r, indent: inner) }
         let (finals, outputs, history) = s.pieces
         var layout: [String] = []
-        for (i, p) in finals.enumerated() { layout.append("[\(p.offset):\(p.offset + p.shape.count)] the last \(r.symbolName(l.parameters[i]))") }
-        for (i, p) in outputs.enumerated() { layout.append("[\(p.offset):\(p.offset + p.shape.count)] output \(i) of every step") }
-        for (i, p) in history.enumerated() { layout.append("[\(p.offset):\(p.offset + p.shape.count)] \(r.symbolName(l.parameters[i])) before every step") }
-        lines.append(inner + "\(name) holds " + layout.joined(separator: ", "))
+        for (i, piece) in finals.enumerated() { layout.append("[\(piece.offset):\(piece.offset + piece.shape.count)] " + words("the last ") + p[i]) }
+        for (i, piece) in outputs.enumerated() { layout.append("[\(piece.offset):\(piece.offset + piece.shape.count)] " + words("output \(i) of every step")) }
+        for (i, piece) in history.enumerated() { layout.append("[\(piece.offset):\(piece.offset + piece.shape.count)] " + p[i] + words(" before every step")) }
+        lines.append(inner + name + words(" holds ") + layout.joined(separator: ", "))
         return lines
     }
 
@@ -77,7 +82,7 @@ extension Formula {
     func renderedNumPy() -> String {
         let r = NumPyRenderer()
         var lines: [String] = []
-        let target = Formula.pythonIdentifier(name)
+        let target = numpyName
         if let directional {
             // J applied to a direction, as a function of it with the definitions that read it,
             // applied to each basis direction and stacked.

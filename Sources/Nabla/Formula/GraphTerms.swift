@@ -56,6 +56,9 @@ struct GraphTerms {
         let (order, uses) = liveNodes(from: id)
         for node in order where terms[node] == nil {
             let built = try convert(node)
+            guard built.shape == nodes[node].shape else {
+                throw NablaError.internalInconsistency("the formula of node \(node) (\(nodes[node].operation.name)) has shape \(built.shape), the node \(nodes[node].shape)")
+            }
             terms[node] = name(built, node: node, uses: uses[node] ?? 0)
         }
         return terms[id]!
@@ -139,7 +142,10 @@ struct GraphTerms {
             return Algebra.product([s.transposed ? Algebra.transposed(inverse) : inverse, Algebra.oriented(xs[1], row: false)])
         case is CholeskyFactor: return Algebra.call(.cholesky, xs, shape)
         case let s as TriangularSolve:
-            let inverse = Term(.inverse(xs[0]), xs[0].shape)
+            // Only the triangle is read (a Cholesky factor is triangular already).
+            let isFactor: Bool = { if case .call(.cholesky, _) = xs[0].kind { return true } else { return false } }()
+            let triangle = isFactor && s.lower ? xs[0] : Algebra.call(.triangle(lower: s.lower, diagonal: 1), [xs[0]], xs[0].shape)
+            let inverse = Term(.inverse(triangle), xs[0].shape)
             return Algebra.product([s.transpose ? Algebra.transposed(inverse) : inverse, Algebra.oriented(xs[1], row: false)])
         case let t as Triangle: return Algebra.call(.triangle(lower: t.lower, diagonal: t.diagonal), xs, shape)
         case let e as Extremum: return Algebra.call(.extremum(maximum: e.kind == .maximum, axes: e.axes, all: e.axes.count == xs[0].rank), xs, shape)

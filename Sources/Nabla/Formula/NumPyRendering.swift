@@ -53,7 +53,7 @@ struct NumPyRenderer {
         case let .slice(u, s): return (wrap(u, .atom) + "[" + sliceText(s) + "]", .atom)
         case let .pad(u, s):
             // An expression that fills zeros at the slice's positions and returns them.
-            return ("(lambda z: (z.__setitem__(np.s_[\(sliceText(s))], \(render(u))), z)[1])(np.zeros(\(tuple(t.shape))))", .atom)
+            return ("(lambda _nabla_z: (_nabla_z.__setitem__(np.s_[\(sliceText(s))], \(render(u))), _nabla_z)[1])(np.zeros(\(tuple(t.shape))))", .atom)
         case let .concat(ts, axis):
             return ("np.concatenate([\(ts.map(render).joined(separator: ", "))], axis=\(axis))", .atom)
         case let .loop(l):
@@ -93,7 +93,7 @@ struct NumPyRenderer {
         switch f {
         case let .unary(u):
             switch u {
-            case .sigmoid: return "1 / (1 + np.exp(-(\(x))))"
+            case .sigmoid: return "(1 / (1 + np.exp(-(\(x)))))"
             case .relu: return "np.maximum(\(x), 0)"
             case .softplus: return "np.logaddexp(0, \(x))"
             case .step: return "np.heaviside(\(x), 0)"
@@ -138,7 +138,7 @@ struct NumPyRenderer {
     // MARK: Names and numbers
 
     /// The Python function that runs a loop (`FormulaLines` writes it).
-    func loopFunctionName(_ l: LoopTerm) -> String { "run_loop\(l.index)" }
+    func loopFunctionName(_ l: LoopTerm) -> String { "_nabla_loop\(l.index)" }
 
     /// A Python identifier for a name: Python's keywords and `np` get a trailing underscore.
     func pythonName(_ name: String) -> String {

@@ -36,7 +36,7 @@ struct NotationRenderer {
         case .identity:
             return ("I", .atom)
         case let .literal(xs):
-            let list = xs.count <= 16 ? xs.map(number).joined(separator: ", ") : "… \(xs.count) constants …"
+            let list = xs.count <= 16 ? xs.map(number).joined(separator: ", ") : (latex ? "\\ldots \\text{\(xs.count) constants} \\ldots" : "… \(xs.count) constants …")
             return ((latex ? "\\left[\(list)\\right]" : "[\(list)]") + (t.row ? transposeMark : ""), .atom)
         case let .sum(ts):
             return (sum(ts), .sum)
@@ -80,7 +80,7 @@ struct NotationRenderer {
             let list = ts.map { render(Algebra.oriented($0, row: false)) }.joined(separator: ", ")
             return (latex ? "\\left[\(list)\\right]" : "[\(list)]", .atom)
         case let .concat(ts, axis):
-            return (function("concat") + "(" + ts.map(render).joined(separator: ", ") + "; axis \(axis))", .atom)
+            return (function("concat") + "(" + ts.map(render).joined(separator: ", ") + (latex ? ";\\ \\text{axis } \(axis))" : "; axis \(axis))"), .atom)
         case let .loop(l):
             return (loopName(l) + "(" + l.operands.map(render).joined(separator: ", ") + ")", .atom)
         }
@@ -188,7 +188,7 @@ struct NotationRenderer {
         switch f {
         case let .unary(u):
             switch u {
-            case .sigmoid: return ((latex ? "\\sigma" : "σ") + "(" + inner + ")", .atom)
+            case .sigmoid: return named("sigmoid")
             case .abs: return (latex ? "\\lvert \(inner)\\rvert" : "|\(inner)|", .atom)
             case .sqrt where latex: return ("\\sqrt{\(inner)}", .atom)
             case .sqrt: return ("√" + wrap(args[0], .atom), .postfix)
@@ -206,14 +206,14 @@ struct NotationRenderer {
         case .select: return named("where")
         case let .sum(axes, all):
             if latex, all { return ("\\sum " + wrap(args[0], .atom), .product) }
-            return all ? named("sum") : (function("sum") + "(" + inner + ", axes " + list(axes) + ")", .atom)
+            return all ? named("sum") : (function("sum") + "(" + inner + axesText(axes) + ")", .atom)
         case let .extremum(maximum, axes, all):
             let name = maximum ? "max" : "min"
-            return all ? named(name) : (function(name) + "(" + inner + ", axes " + list(axes) + ")", .atom)
-        case let .softmax(axes): return (function("softmax") + "(" + inner + ", axes " + list(axes) + ")", .atom)
-        case let .logSoftmax(axes): return (function("log_softmax") + "(" + inner + ", axes " + list(axes) + ")", .atom)
+            return all ? named(name) : (function(name) + "(" + inner + axesText(axes) + ")", .atom)
+        case let .softmax(axes): return (function("softmax") + "(" + inner + axesText(axes) + ")", .atom)
+        case let .logSoftmax(axes): return (function("log_softmax") + "(" + inner + axesText(axes) + ")", .atom)
         case let .logsumexp(axes, all):
-            return all ? named("logsumexp") : (function("logsumexp") + "(" + inner + ", axes " + list(axes) + ")", .atom)
+            return all ? named("logsumexp") : (function("logsumexp") + "(" + inner + axesText(axes) + ")", .atom)
         case .det: return (latex ? "\\det\\left(\(inner)\\right)" : "det(\(inner))", .atom)
         case .logAbsDet: return (latex ? "\\log\\lvert \(inner)\\rvert" : "log|\(inner)|", .atom)
         case .adjugate: return named("adj")
@@ -226,7 +226,7 @@ struct NotationRenderer {
             return (function(lower ? "solve_lower" : "solve_upper") + "(" + wrap(args[0], .atom) + (transpose ? transposeMark : "") + ", " + render(args[1]) + ")", .atom)
         case let .triangle(lower, diagonal):
             let name = lower ? "tril" : "triu"
-            return diagonal == 1 ? named(name) : (function(name) + "(" + inner + ", diagonal × " + number(diagonal) + ")", .atom)
+            return diagonal == 1 ? named(name) : (function(name) + "(" + inner + (latex ? ",\\ \\text{diagonal} \\times " : ", diagonal × ") + number(diagonal) + ")", .atom)
         case let .oneHot(count): return (function("onehot") + "_{\(count)}(" + inner + ")", .atom)
         }
     }
@@ -243,6 +243,8 @@ struct NotationRenderer {
             digits = String(last) + digits
             stem = stem.dropLast()
         }
+        // theta_1 is θ₁.
+        if !digits.isEmpty, stem.count > 1, stem.last == "_" { stem = stem.dropLast() }
         if latex {
             let base: String
             if let greek = greekLetters[String(stem)] { base = "\\" + (greek.latex) } else if stem.count == 1 { base = String(stem) } else {
@@ -271,6 +273,8 @@ struct NotationRenderer {
         }
         return plain
     }
+
+    private func axesText(_ axes: [Int]) -> String { (latex ? ",\\ \\text{axes } " : ", axes ") + list(axes) }
 
     private func list(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ", ") + "]" }
 
