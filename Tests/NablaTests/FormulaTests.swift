@@ -135,9 +135,7 @@ struct FormulaTests {
         let formula = try #require(formulas.first)
         #expect(formula.rendered(.text) == identity.printed)
         // The kernel's derivative equals the closed form, at random inputs.
-        var rng = SeededRandom(seed: 3)
-        var inputs: [String: TensorData] = [:]
-        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+        let inputs = seededInputs(program.graph, seed: 3)
         let computed = try Kernel(program.graph)(inputs)
         let closed = computed["closed"]!
         let derivative = computed[formula.name]!
@@ -165,9 +163,7 @@ struct FormulaTests {
             #expect(!text.contains("\\"), "text has LaTeX in it: \(text)")
         }
         guard !formulas.isEmpty else { return }
-        var rng = SeededRandom(seed: 5)
-        var inputs: [String: TensorData] = [:]
-        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+        let inputs = seededInputs(program.graph, seed: 5)
         let computed = try Kernel(program.graph)(inputs)
         let errors = try numpyErrors(formulas, inputs: inputs, expected: computed)
         for formula in formulas {
@@ -241,9 +237,7 @@ struct FormulaTests {
         let program = try NablaProgram(source: source, fileName: "case.nabla")
         let formulas = try program.derivativeFormulas()
         for formula in formulas { #expect(formula.shape == (try program.graph.outputShape(formula.name))) }
-        var rng = SeededRandom(seed: 2)
-        var inputs: [String: TensorData] = [:]
-        for port in program.graph.inputs { inputs[port.name] = TensorData.random(program.graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+        let inputs = seededInputs(program.graph, seed: 2)
         let computed = try Kernel(program.graph)(inputs)
         let errors = try numpyErrors(formulas, inputs: inputs, expected: computed)
         for formula in formulas {

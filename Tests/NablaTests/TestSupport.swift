@@ -153,3 +153,11 @@ func firstDifference(_ a: [Double], _ b: [Double]) -> String {
     return "none"
 }
 
+
+/// Seeded inputs in [-1, 1] for every input of `graph`.
+func seededInputs(_ graph: Graph, seed: UInt64) -> [String: TensorData] {
+    var rng = SeededRandom(seed: seed)
+    var inputs: [String: TensorData] = [:]
+    for port in graph.inputs { inputs[port.name] = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng) }
+    return inputs
+}

@@ -8,14 +8,6 @@ import Testing
 // and `nabla bench`. A cc compile takes 50-300 ms, so the suite keeps their number small
 // (about 23 in all).
 
-/// Seeded inputs in [-1, 1] for every input of `graph`.
-private func seededInputs(_ graph: Graph, seed: UInt64) -> [String: TensorData] {
-    var rng = SeededRandom(seed: seed)
-    var inputs: [String: TensorData] = [:]
-    for port in graph.inputs { inputs[port.name] = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng) }
-    return inputs
-}
-
 /// Expects every output of `actual` within 1e-12 (relative, no floor) of the interpreter's.
 private func expectMatches(
     _ actual: [String: TensorData], _ reference: [String: TensorData], _ what: String,

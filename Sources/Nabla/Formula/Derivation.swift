@@ -10,7 +10,7 @@ extension NablaProgram {
     public func derivativeFormulas(expandingBindings: Bool = false) throws -> [Formula] {
         guard let first = derivatives.first else { return [] }
         let built = first.built
-        let inputNames = Dictionary(built.inputs.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let inputNames = GraphTerms.names(of: built.inputs)
         let bindings = expandingBindings ? [:] : firstNames(bindingNodes)
         var terms = GraphTerms(nodes: built.nodes, inputNames: inputNames, bindingNames: bindings)
         var formulas: [Formula] = []
@@ -49,7 +49,7 @@ extension NablaProgram {
         }
         var bindings = expandingBindings ? [:] : firstNames(bindingNodes)
         bindings[node] = nil
-        var terms = GraphTerms(nodes: built.nodes, inputNames: Dictionary(built.inputs.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a }),
+        var terms = GraphTerms(nodes: built.nodes, inputNames: GraphTerms.names(of: built.inputs),
                                bindingNames: bindings)
         let term = try terms.term(of: node)
         return Formula(subject: .named(name), result: Algebra.oriented(term, row: false), definitions: terms.definitions)
@@ -73,7 +73,7 @@ extension NablaProgram {
         let dy = try jvp(of: y, wrt: x, tangent: v)
         var names: [Int: String] = [:]
         for (old, name) in bindings { names[tensors[old].id] = name }
-        var terms = GraphTerms(nodes: builder.nodes, inputNames: Dictionary(builder.inputPorts.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a }),
+        var terms = GraphTerms(nodes: builder.nodes, inputNames: GraphTerms.names(of: builder.inputPorts),
                                bindingNames: names)
         terms.reserve(direction)
         let term = Algebra.oriented(try terms.term(of: dy.id), row: false)

@@ -71,7 +71,7 @@ public struct Formula: Sendable {
     public init(_ tensor: Tensor, name: String, bindings: [String: Tensor] = [:]) throws {
         let builder = tensor.builder
         var terms = GraphTerms(
-            nodes: builder.nodes, inputNames: Dictionary(builder.inputPorts.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a }),
+            nodes: builder.nodes, inputNames: GraphTerms.names(of: builder.inputPorts),
             bindingNames: Dictionary(bindings.map { ($0.value.id, $0.key) }, uniquingKeysWith: { a, _ in a }))
         let result = try terms.term(of: tensor.id)
         self.init(subject: .named(name), result: Algebra.oriented(result, row: false), definitions: terms.definitions)

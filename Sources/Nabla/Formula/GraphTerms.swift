@@ -38,6 +38,11 @@ struct GraphTerms {
         taken = Set(inputNames.values).union(bindingNames.values)
     }
 
+    /// Each input port's name by its node, as `inputNames` takes them.
+    static func names(of ports: [Graph.Port]) -> [Int: String] {
+        Dictionary(ports.map { ($0.node, $0.name) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Reserves a name (a direction's, say) so that no intermediate takes it.
     mutating func reserve(_ name: String) { taken.insert(name) }
 
