@@ -28,6 +28,12 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
     /// An invariant of Nabla's own failed (a pass produced something the next cannot use): a
     /// bug in Nabla, never the caller's input.
     case internalInconsistency(String)
+    /// An output of a data-parallel kernel cannot be computed from inputs split by rows over
+    /// processes (`DataParallelKernel`), for `reason`.
+    case notSplittable(output: String, reason: String)
+    /// The processes of a data-parallel kernel cannot communicate: MPI cannot be loaded or
+    /// failed, or a communicator was misused.
+    case communication(String)
 
     public var description: String {
         switch self {
@@ -56,6 +62,10 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
             return "kernel returned status \(status)"
         case let .internalInconsistency(what):
             return "internal error (a bug in Nabla; please report it): \(what)"
+        case let .notSplittable(output, reason):
+            return "output '\(output)' cannot be split by rows: \(reason)"
+        case let .communication(what):
+            return what
         }
     }
 }

@@ -62,6 +62,11 @@ public protocol Operation: Hashable, Sendable, CustomStringConvertible {
     /// its address, for a loop), from the first on: code generation then hands it contiguous
     /// views (a slice of a vector, a reshape, a scalar in a local) in place instead of copies.
     var readsContiguousViewsInPlace: Bool { get }
+
+    /// How the operation runs in a data-parallel kernel when operands are split by rows over
+    /// processes or are partial sums (see `RowSplit`); asked only when some operand is not
+    /// replicated. The default sums partial operands first and refuses operands split by rows.
+    func splitRows(_ split: RowSplit) -> RowSplit.Rule
 }
 
 /// How code generation may treat an operation.

@@ -302,7 +302,7 @@ public final class Workspace: @unchecked Sendable {
     deinit { pointer?.deallocate() }
 }
 
-private func checkNoOverlap(_ inputs: [UnsafeBufferPointer<Double>], _ outputs: [UnsafeMutableBufferPointer<Double>]) throws {
+func checkNoOverlap(_ inputs: [UnsafeBufferPointer<Double>], _ outputs: [UnsafeMutableBufferPointer<Double>]) throws {
     func range(_ base: UnsafeRawPointer?, _ count: Int) -> Range<UInt>? {
         guard let base, count > 0 else { return nil }
         let start = UInt(bitPattern: base)

@@ -7,6 +7,24 @@ public struct Concat: Operation {
     public let axis: Int
     public var name: String { "concat[axis \(axis)]" }
 
+    /// Values split along the same axis (not the joined one) join block by block; replicated
+    /// ones are cut to the block. Partial sums join into a partial sum.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        let partial = split.partialOperands
+        let rowed = split.rowOperands
+        if rowed.isEmpty {
+            return partial.count == split.placements.count ? .partial(local: self) : .reduceFirst(partial)
+        }
+        if !partial.isEmpty { return .reduceFirst(partial) }
+        let axes = Set(rowed.map { split.rowAxis($0)! })
+        guard axes.count == 1, let rows = axes.first, rows != axis else {
+            return .refused("\(name) joins along the rows")
+        }
+        let replicated = split.placements.indices.filter { split.placements[$0] == .replicated }
+        if !replicated.isEmpty { return .sliceFirst(replicated.map { ($0, rows) }) }
+        return .rows(axis: rows, local: self)
+    }
+
     /// Its copy loops read elements only.
     public var readsContiguousViewsInPlace: Bool { true }
 

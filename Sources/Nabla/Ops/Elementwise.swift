@@ -18,6 +18,8 @@ public protocol UnaryElementwise: Operation {
 }
 
 extension UnaryElementwise {
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self) }
+
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         guard inputs.count == 1 else {
             throw NablaError.invalidArgument(op: name, reason: "takes one operand, got \(inputs.count)")
@@ -66,6 +68,8 @@ public protocol BinaryElementwise: Operation {
 }
 
 extension BinaryElementwise {
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self) }
+
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         guard inputs.count == 2 else {
             throw NablaError.invalidArgument(op: name, reason: "takes two operands, got \(inputs.count)")
@@ -190,6 +194,8 @@ public struct Add: BinaryElementwise {
 
     public var derivativeIsBounded: Bool { true }
     public var name: String { "add" }
+    /// A sum of partial sums is the partial sum of the sum.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self, linearIn: .additive) }
     public func apply(_ a: Double, _ b: Double) -> Double { a + b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a + b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
@@ -204,6 +210,7 @@ public struct Subtract: BinaryElementwise {
 
     public var derivativeIsBounded: Bool { true }
     public var name: String { "sub" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self, linearIn: .additive) }
     public func apply(_ a: Double, _ b: Double) -> Double { a - b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a - b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
@@ -217,6 +224,8 @@ public struct Multiply: BinaryElementwise {
     public init() {}
 
     public var name: String { "mul" }
+    /// A partial sum times a replicated factor stays a partial sum.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self, linearIn: .multiplicative([0, 1])) }
     public func apply(_ a: Double, _ b: Double) -> Double { a * b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a * b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
@@ -230,6 +239,7 @@ public struct Divide: BinaryElementwise {
     public init() {}
 
     public var name: String { "div" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self, linearIn: .multiplicative([0])) }
     public func apply(_ a: Double, _ b: Double) -> Double { a / b }
     public func expression(_ a: LoopIR.Expression, _ b: LoopIR.Expression) -> LoopIR.Expression { a / b }
     public func derivatives(a: Tensor, b: Tensor, y: Tensor, g: Tensor, needs: [Bool]) throws -> (Tensor?, Tensor?) {
@@ -263,6 +273,7 @@ public struct Negate: UnaryElementwise {
 
     public var derivativeIsBounded: Bool { true }
     public var name: String { "neg" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self, linearIn: .additive) }
     public func apply(_ x: Double) -> Double { -x }
     public func expression(_ x: LoopIR.Expression) -> LoopIR.Expression { -x }
     public func derivative(x: Tensor, y: Tensor, g: Tensor) throws -> Tensor? { -g }

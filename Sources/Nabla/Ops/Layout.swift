@@ -59,6 +59,10 @@ public struct Transpose: StridedView {
     /// For each axis of the result, the operand axis it is.
     public let permutation: [Int]
     public var name: String { "transpose\(permutation)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        guard let axis = split.rowAxis(0) else { return .partial(local: self) }
+        return .rows(axis: permutation.firstIndex(of: axis)!, local: self)
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, name)
@@ -89,6 +93,18 @@ public struct Reshape: StridedView {
     /// The result's shape.
     public let shape: Shape
     public var name: String { "reshape\(shape)" }
+    /// Rows stay rows when the reshape keeps the row axis whole, with the same elements before
+    /// and after it.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        guard let axis = split.rowAxis(0) else { return .partial(local: self) }
+        let input = split.shapes[0]
+        let before = Shape.product(input.dims[..<axis]), after = Shape.product(input.dims[(axis + 1)...])
+        for target in 0..<shape.rank where shape[target] == input[axis]
+            && Shape.product(shape.dims[..<target]) == before && Shape.product(shape.dims[(target + 1)...]) == after {
+            return .rows(axis: target, local: Reshape(shape: split.localized(shape, axis: target)))
+        }
+        return .refused("\(name) of \(input) mixes the rows with other axes")
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, name)
@@ -121,6 +137,12 @@ public struct BroadcastTo: StridedView {
     /// The result's shape, which the operand's broadcasts to.
     public let shape: Shape
     public var name: String { "broadcast\(shape)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        guard let axis = split.rowAxis(0) else { return .partial(local: self) }
+        let target = axis + shape.rank - split.shapes[0].rank
+        guard shape[target] == split.rows else { return .refused("\(name) repeats the rows") }
+        return .rows(axis: target, local: BroadcastTo(shape: split.localized(shape, axis: target)))
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, name)
@@ -180,6 +202,24 @@ public struct Slice: StridedView {
         (zip(starts, strides).reduce(offset) { $0 + $1.0 * $1.1 }, zip(strides, steps).map { $0 * $1 })
     }
 
+    /// True when the slice keeps all of `axis`, of extent `extent`.
+    func keepsWhole(_ axis: Int, extent: Int) -> Bool { starts[axis] == 0 && ends[axis] == extent && steps[axis] == 1 }
+
+    /// The slice with `axis` (kept whole) cut to `extent`.
+    func withWhole(_ axis: Int, extent: Int) -> Slice {
+        var ends = ends
+        ends[axis] = extent
+        return Slice(starts: starts, ends: ends, steps: steps)
+    }
+
+    /// A slice that keeps the rows whole slices each block alike; one that picks rows cannot
+    /// run on blocks.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        guard let axis = split.rowAxis(0) else { return .partial(local: self) }
+        guard keepsWhole(axis, extent: split.rows) else { return .refused("\(name) picks some of the rows") }
+        return .rows(axis: axis, local: withWhole(axis, extent: split.localRows))
+    }
+
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         guard rule.needsGradient[0] else { return [nil] }
         return [try rule.builder.apply(PadSlice(slice: self, shape: rule.inputs[0].shape), [rule.cotangent])]
@@ -201,6 +241,13 @@ public struct PadSlice: LinearOperation {
     public let shape: Shape
     public var role: OperationRole { .padSlice }
     public var name: String { "pad\(shape)<-" + slice.name }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        guard let axis = split.rowAxis(0) else { return .partial(local: self) }
+        guard shape[axis] == split.rows, slice.keepsWhole(axis, extent: split.rows) else {
+            return .refused("\(name) places rows among others")
+        }
+        return .rows(axis: axis, local: PadSlice(slice: slice.withWhole(axis, extent: split.localRows), shape: split.localized(shape, axis: axis)))
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, "pad")

@@ -13,6 +13,9 @@ public struct LogSumExp: Operation {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "logsumexp\(axes)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        split.reducing(self, axes: axes, overRows: .refused("\(name) is not a sum over the rows"), partial: .reduceFirst([0]))
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape { try reducedShape(inputs, axes: axes, op: "logsumexp") }
 

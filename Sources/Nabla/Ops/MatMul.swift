@@ -6,6 +6,30 @@ public struct MatMul: Operation {
 
     public var name: String { "matmul" }
 
+    /// Rows of the left operand give rows of the result; a product over the rows (Xᵀy) is a
+    /// partial sum on each process; a product is linear in each factor, so a partial sum times
+    /// a replicated matrix stays a partial sum.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        let a = split.shapes[0], b = split.shapes[1]
+        switch (split.placements[0], split.placements[1]) {
+        case (.partial, .replicated), (.replicated, .partial):
+            return .partial(local: self)
+        case (.partial, .partial), (.rows, .partial):
+            return .reduceFirst([1])
+        case (.partial, .rows):
+            return .reduceFirst([0])
+        case (.rows(let axis), .replicated):
+            return axis == a.rank - 1 ? .sliceFirst([(1, 0)]) : .rows(axis: 0, local: self)
+        case (.replicated, .rows(let axis)):
+            return axis == 0 ? .sliceFirst([(0, a.rank - 1)]) : .rows(axis: a.rank == 2 ? 1 : 0, local: self)
+        case (.rows(let x), .rows(let y)):
+            if x == a.rank - 1 && y == 0 { return .partial(local: self) }
+            return .refused("matmul of \(a) by \(b) multiplies rows by rows (an outer product over the rows)")
+        case (.replicated, .replicated):
+            return .refused("no operand is split")  // never asked: replicated operands need no rule
+        }
+    }
+
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 2, "matmul")
         let a = inputs[0], b = inputs[1]

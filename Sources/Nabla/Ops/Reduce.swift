@@ -6,6 +6,10 @@ public struct Sum: LinearOperation {
     /// The axes summed over, removed from the result's shape.
     public let axes: [Int]
     public var name: String { "sum\(axes)" }
+    /// A sum over the rows is a partial sum on each process; a sum of partial sums is one too.
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        split.reducing(self, axes: axes, overRows: .partial(local: self), partial: .partial(local: self))
+    }
     /// A sum over no axes is a copy, computed on its own.
     public var role: OperationRole { axes.isEmpty ? .opaque : .sum }
 

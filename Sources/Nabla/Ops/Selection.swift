@@ -106,6 +106,7 @@ public struct Select: Operation {
     public init() {}
 
     public var name: String { "where" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.elementwise(self) }
     public var role: OperationRole { .elementwise }
     public var selects: Bool { true }
 
@@ -233,6 +234,9 @@ public struct Extremum: Operation {
     }
 
     public var name: String { "\(kind.rawValue)\(axes)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        split.reducing(self, axes: axes, overRows: .refused("\(name) takes the \(kind.rawValue)imum over the rows"), partial: .reduceFirst([0]))
+    }
     public var selects: Bool { true }
 
     /// The comparison by which an element beats the best so far.

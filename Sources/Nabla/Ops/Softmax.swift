@@ -113,6 +113,9 @@ public struct Softmax: Operation {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "softmax\(axes)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        split.reducing(self, axes: axes, overRows: .refused("\(name) normalises over the rows"), partial: .reduceFirst([0]), keepsAxes: true)
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try requireOperands(inputs, 1, "softmax")
@@ -180,6 +183,9 @@ public struct LogSoftmax: Operation {
     /// The operation, to apply with `GraphBuilder.apply(_:_:)`.
     public init(axes: [Int]) { self.axes = axes }
     public var name: String { "log_softmax\(axes)" }
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
+        split.reducing(self, axes: axes, overRows: .refused("\(name) normalises over the rows"), partial: .reduceFirst([0]), keepsAxes: true)
+    }
 
     public func outputShape(for inputs: [Shape]) throws -> Shape {
         try Softmax(axes: axes).outputShape(for: inputs)

@@ -1,0 +1,162 @@
+/// The graphs one process runs for a `RowSplitPlan`, one per stage: stage `s` computes, from
+/// the process's inputs and the sums of earlier stages, the partial sums reduced after it and
+/// the outputs that are ready. Each is an ordinary graph, compiled to an ordinary kernel.
+struct StageGraph {
+    /// Where a stage graph's input comes from.
+    enum Source: Equatable {
+        /// The data-parallel kernel's input at this index (this process's rows of a sharded one).
+        case input(Int)
+        /// A reduced partial sum, at this offset in the buffer of all reductions.
+        case reduction(Int)
+    }
+
+    /// Where a stage graph's output goes.
+    enum Target: Equatable {
+        /// A partial sum, into the buffer of all reductions at this offset.
+        case reduction(Int)
+        /// The data-parallel kernel's output at this index (a replicated output).
+        case output(Int)
+        /// This process's rows of the output at this index, joined with the others' afterwards.
+        case rows(ofOutput: Int)
+    }
+
+    let graph: Graph
+    let sources: [Source]
+    let targets: [Target]
+}
+
+/// A partial sum summed over the processes: the node, its stage and its place in the buffer
+/// of all reductions.
+struct Reduction {
+    let node: Int
+    let stage: Int
+    let offset: Int
+    let count: Int
+}
+
+extension RowSplitPlan {
+    /// Every partial sum that is reduced (read reduced by some node, or a summed output), by
+    /// stage then node, laid out one after another.
+    func reductions(of graph: Graph) -> [Reduction] {
+        var reduced = Set<Int>()
+        for (id, decision) in decisions.enumerated() {
+            for (operand, form) in zip(graph.nodes[id].inputs, decision.forms) where form.reduced { reduced.insert(operand) }
+        }
+        for (port, combination) in zip(graph.outputs, combinations) where combination == .summed { reduced.insert(port.node) }
+        var offset = 0
+        return reduced.sorted { (decisions[$0].stage, $0) < (decisions[$1].stage, $1) }.map { node in
+            defer { offset += graph.nodes[node].shape.count }
+            return Reduction(node: node, stage: decisions[node].stage, offset: offset, count: graph.nodes[node].shape.count)
+        }
+    }
+
+    /// Stages, in order, each with the reductions that end it.
+    var stageCount: Int { (decisions.map(\.stage).max() ?? 0) + 1 }
+
+    /// The graph this process runs in `stage`, or nil when it has nothing to compute there.
+    func stageGraph(_ stage: Int, of graph: Graph, reductions: [Reduction]) throws -> StageGraph? {
+        let slotOf = Dictionary(uniqueKeysWithValues: reductions.map { ($0.node, $0.offset) })
+        var targets: [(node: Int, target: StageGraph.Target)] = reductions.filter { $0.stage == stage }.map { ($0.node, .reduction($0.offset)) }
+        for (k, port) in graph.outputs.enumerated() where outputStages[k] == stage {
+            switch combinations[k] {
+            case .replicated: targets.append((port.node, .output(k)))
+            case .gathered where localRows > 0: targets.append((port.node, .rows(ofOutput: k)))
+            case .gathered, .summed: break
+            }
+        }
+        if targets.isEmpty { return nil }
+        let needed = neededNodes(graph, for: targets.map(\.node))
+        let names = ReservedNames(graph)
+        let builder = GraphBuilder()
+        var tensors = [Tensor?](repeating: nil, count: graph.nodes.count)
+        var reducedInputs: [Int: Tensor] = [:]
+        var sources: [StageGraph.Source] = []
+        let inputIndex = Dictionary(graph.inputs.enumerated().map { ($0.element.node, ($0.offset, $0.element.name)) }, uniquingKeysWith: { a, _ in a })
+
+        func reduced(_ node: Int) throws -> Tensor {
+            if let tensor = reducedInputs[node] { return tensor }
+            let tensor = try builder.input(names.reduced(node), shape: graph.nodes[node].shape)
+            sources.append(.reduction(slotOf[node]!))
+            reducedInputs[node] = tensor
+            return tensor
+        }
+        for id in graph.nodes.indices where needed[id] {
+            let node = graph.nodes[id], decision = decisions[id]
+            if let (index, name) = inputIndex[id].map({ ($0.0, $0.1) }) {
+                let local = decision.placement == .rows(axis: 0) ? RowSplit.localized(node.shape, axis: 0, rows: localRows) : node.shape
+                tensors[id] = try builder.input(name, shape: local)
+                sources.append(.input(index))
+            } else if let constant = node.operation as? Constant {
+                tensors[id] = builder.constant(constant.value)
+            } else if decision.sumsRows && localRows == 0 {
+                tensors[id] = builder.filled(0, shape: node.shape)
+            } else {
+                var operands: [Tensor] = []
+                for (operand, form) in zip(node.inputs, decision.forms) {
+                    let value = form.reduced ? try reduced(operand) : tensors[operand]!
+                    operands.append(try form.sliceAxis.map { try rowsOf(value, axis: $0) } ?? value)
+                }
+                let operation: any Operation = decision.local ?? node.operation
+                tensors[id] = try builder.apply(operation, operands)
+            }
+        }
+        let outputs = targets.map { (names.output($0.target, graph), tensors[$0.node]!) }
+        return StageGraph(graph: try builder.graph(outputs: outputs), sources: sources, targets: targets.map(\.target))
+    }
+
+    /// Which nodes a stage computes to get `targets`: reduced operands come in as inputs, and
+    /// on a process without rows a sum over the rows is zero, so neither needs its operands.
+    private func neededNodes(_ graph: Graph, for targets: [Int]) -> [Bool] {
+        var needed = [Bool](repeating: false, count: graph.nodes.count)
+        for node in targets { needed[node] = true }
+        for id in graph.nodes.indices.reversed() where needed[id] {
+            let decision = decisions[id]
+            if decision.sumsRows && localRows == 0 { continue }
+            for (operand, form) in zip(graph.nodes[id].inputs, decision.forms) where !form.reduced { needed[operand] = true }
+        }
+        return needed
+    }
+
+    /// This process's block of rows of a replicated value, along `axis`.
+    private func rowsOf(_ value: Tensor, axis: Int) throws -> Tensor {
+        var starts = [Int](repeating: 0, count: value.shape.rank), ends = value.shape.dims
+        starts[axis] = block.lowerBound
+        ends[axis] = block.upperBound
+        return try value.builder.apply(Slice(starts: starts, ends: ends, steps: Array(repeating: 1, count: ends.count)), [value])
+    }
+}
+
+extension RowSplit {
+    /// `shape` with `rows` at `axis`.
+    static func localized(_ shape: Shape, axis: Int, rows: Int) -> Shape {
+        var dims = shape.dims
+        dims[axis] = rows
+        return Shape(dims)
+    }
+}
+
+/// Names for the inputs and outputs stage graphs add (reduced sums and partial sums), chosen
+/// so that no name of the graph begins like them.
+private struct ReservedNames {
+    let reducedPrefix: String, partialPrefix: String
+
+    init(_ graph: Graph) {
+        let taken = graph.inputs.map(\.name) + graph.outputs.map(\.name)
+        func free(_ stem: String) -> String {
+            var prefix = stem
+            while taken.contains(where: { $0.hasPrefix(prefix) }) { prefix += "_" }
+            return prefix
+        }
+        reducedPrefix = free("reduced_")
+        partialPrefix = free("partial_")
+    }
+
+    func reduced(_ node: Int) -> String { reducedPrefix + String(node) }
+
+    func output(_ target: StageGraph.Target, _ graph: Graph) -> String {
+        switch target {
+        case .reduction(let offset): partialPrefix + String(offset)
+        case .output(let k), .rows(ofOutput: let k): graph.outputs[k].name
+        }
+    }
+}
