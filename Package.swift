@@ -49,6 +49,7 @@ let package = Package(
         .executableTarget(name: "gp-hyperparameters", dependencies: ["Nabla"], path: "examples/gp-hyperparameters"),
         .executableTarget(name: "least-squares-fit", dependencies: ["Nabla"], path: "examples/least-squares-fit"),
         .executableTarget(name: "oscillator-fit", dependencies: ["Nabla"], path: "examples/oscillator-fit"),
+        .executableTarget(name: "sharded-logistic-regression", dependencies: ["Nabla"], path: "examples/sharded-logistic-regression"),
         .testTarget(
             name: "NablaTests",
             dependencies: ["Nabla"]

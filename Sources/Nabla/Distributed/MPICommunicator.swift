@@ -43,7 +43,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         if started == 0 {
             var provided: Int32 = 0
             let status = library.initThread(nil, nil, MPILibrary.threadSerialized, &provided)
-            guard status == 0 else { throw NablaError.communication("error: MPI_Init_thread failed with status \(status)") }
+            guard status == 0 else { throw NablaError.communication("MPI_Init_thread failed with status \(status)") }
         }
         var rank: Int32 = 0, size: Int32 = 0
         _ = library.commRank(library.world, &rank)
@@ -124,11 +124,11 @@ private struct MPILibrary: @unchecked Sendable {
             reasons.append(dlerror().map { String(cString: $0) } ?? name)
             return nil
         }).first else {
-            throw NablaError.communication("error: MPI is not available (\(reasons.joined(separator: "; "))); \(installHint)")
+            throw NablaError.communication("MPI is not available (\(reasons.joined(separator: "; "))); \(installHint)")
         }
         func symbol(_ name: String) throws(NablaError) -> UnsafeMutableRawPointer {
             guard let address = dlsym(handle, name) else {
-                throw NablaError.communication("error: the MPI library has no '\(name)': Nabla needs Open MPI's; \(installHint)")
+                throw NablaError.communication("the MPI library has no '\(name)': Nabla needs Open MPI's; \(installHint)")
             }
             return address
         }
