@@ -65,7 +65,7 @@ private let shardedPrograms: [(name: String, source: String, sharding: Set<Strin
     input w: [4]
     output loss = mean(softplus(-labels * (X @ w))) + 0.01 * sum(w^2)
     grad loss wrt w
-    """, ["X", "labels"], 2),
+    """, ["X", "labels"], 1),
     ("not additive: the square of a sum", """
     input Phi: [N, 3]
     input theta: [3]
@@ -195,8 +195,8 @@ private func callChecked(_ kernel: DataParallelKernel, _ inputs: [[Double]], out
 
 @Suite("Data-parallel kernels: plans, refusals and calls")
 struct DataParallelPlanTests {
-    /// Losses and their gradients take one stage; a replicated term added to a mean, or a
-    /// square of a sum, takes two; the gradient of centred data with respect to the data takes
+    /// Losses and their gradients take one stage, with a replicated penalty too (added on one
+    /// process); a square of a sum or a Cholesky of a Gram matrix takes two; the gradient of centred data with respect to the data takes
     /// three (the mean, then the mean of the gradient's rows).
     @Test(arguments: shardedPrograms.indices)
     func stagesAndCombinations(_ index: Int) throws {
@@ -214,7 +214,9 @@ struct DataParallelPlanTests {
     @Test func combinationsOfTheRegularisedLoss() throws {
         let graph = try program(shardedPrograms[1].source).graph
         let kernel = try planned(graph, sharding: ["X", "labels"], rank: 1, size: 3)
-        #expect(kernel.outputs.map(\.combination) == [.replicated, .replicated])
+        // The penalty is added on process 0 only, so loss and gradient stay partial sums.
+        #expect(kernel.outputs.map(\.combination) == [.summed, .summed])
+        #expect(kernel.stageCount == 1)
         #expect(kernel.rows == 4..<7)
         #expect(kernel.rowCount == 10)
         #expect(kernel.inputs.map(\.shape) == [[3, 4], [3], [4]])

@@ -13,11 +13,12 @@ import Darwin
 ///
 /// Nabla works out from the graph how each output combines (`combinations`):
 /// - a sum or mean over the rows (a loss) and every gradient of one is summed over the
-///   processes (`.summed`);
-/// - a value that depends on the rows only through such sums, such as
-///   `mean((X @ w - y)^2) + lambda * sum(w^2)` or `sum(X @ w)^2`, is computed after the sums
-///   it needs (each process then computes it alike: `.replicated`); every such dependence adds
-///   a stage, a kernel run and a sum over the processes;
+///   processes (`.summed`); so is such a sum plus a replicated term, as in
+///   `mean((X @ w - y)^2) + lambda * sum(w^2)`, whose replicated term process 0 adds alone;
+/// - a value that depends on the rows through such sums nonlinearly, such as `sum(X @ w)^2`
+///   or `cholesky(X' @ X)`, is computed after the sums it needs (each process then computes it
+///   alike: `.replicated`); every such dependence adds a stage, a kernel run and a sum over the
+///   processes;
 /// - a value with one row per data row (predictions, the gradient with respect to a sharded
 ///   input) is joined from the blocks in rank order (`.gathered`);
 /// - anything else (a maximum over the rows, a row picked by index, an N x N matrix over the

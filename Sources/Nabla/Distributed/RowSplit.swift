@@ -48,6 +48,10 @@ public struct RowSplit {
         /// These partial operands must be summed over the processes first (the operation is
         /// not linear in them).
         case reduceFirst([Int])
+        /// These replicated operands are to be read as partial sums: the value on the first
+        /// process and zero on the others, which sum to it. A partial sum plus a replicated
+        /// term (a penalty added to a loss) then stays a partial sum, with no reduction before.
+        case promoteFirst([Int])
         /// These replicated operands span the rows along `axis` and must be cut to this
         /// process's block first.
         case sliceFirst([(operand: Int, axis: Int)])
@@ -109,6 +113,8 @@ public struct RowSplit {
         switch linearity {
         case .additive where partial.count == placements.count:
             return .partial(local: operation)
+        case .additive:
+            return .promoteFirst(placements.indices.filter { placements[$0] == .replicated })
         case .multiplicative(let positions) where partial.count == 1 && positions.contains(partial[0]):
             return .partial(local: operation)
         default:

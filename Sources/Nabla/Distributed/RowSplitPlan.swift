@@ -5,14 +5,17 @@
 /// Made by `RowSplitPlan.init`, one pass over the graph in topological order asking each
 /// operation its `splitRows` rule. The stage of a node is the number of reductions (sums over
 /// the processes) that must happen before it can be computed: a loss and its gradient are
-/// stage 0 (one reduction at the end); `mean(...) + lambda * sum(w^2)` needs the mean reduced
-/// before the replicated term is added, so the sum is stage 1.
+/// stage 0 (one reduction at the end), with a penalty too (`mean(...) + lambda * sum(w^2)`:
+/// process 0 adds the penalty to its partial sum); `sum(X @ w)^2` needs the sum reduced before
+/// it is squared, so the square is stage 1.
 struct RowSplitPlan {
     /// How a node reads one operand: as it is placed, or summed over the processes (a partial
-    /// sum), and then, if replicated, cut to this process's rows along an axis.
+    /// sum), and then, if replicated, cut to this process's rows along an axis or read as a
+    /// partial sum (itself on the first process, zero on the others).
     struct Form: Equatable {
         var reduced = false
         var sliceAxis: Int?
+        var promoted = false
 
         static let asIs = Form()
     }
@@ -54,6 +57,8 @@ struct RowSplitPlan {
     let rows: Int
     /// The rows this process holds.
     let block: Range<Int>
+    /// True on the process that holds replicated terms of partial sums (rank 0).
+    let isFirstProcess: Bool
     var localRows: Int { block.count }
 
     /// Plans `graph` for process `rank` of `size`, with the inputs `sharded` split by rows
@@ -64,6 +69,7 @@ struct RowSplitPlan {
     init(_ graph: Graph, sharded: Set<String>, rank: Int, size: Int) throws {
         rows = try Self.rowCount(graph, sharded: sharded)
         block = Self.block(of: rank, size: size, rows: rows)
+        isFirstProcess = rank == 0
         let localRows = block.count
         let shardedNodes = Set(graph.inputs.filter { sharded.contains($0.name) }.map(\.node))
         var decisions = [Decision](repeating: Decision(), count: graph.nodes.count)
@@ -172,6 +178,13 @@ struct RowSplitPlan {
                 for cut in change {
                     placements[cut.operand] = .rows(axis: cut.axis)
                     decision.forms[cut.operand].sliceAxis = cut.axis
+                }
+            case .promoteFirst(let indices):
+                let change = indices.filter { placements[$0] == .replicated }
+                guard !change.isEmpty else { break }
+                for i in change {
+                    placements[i] = .partial
+                    decision.forms[i].promoted = true
                 }
             case .refused(let reason):
                 return reason

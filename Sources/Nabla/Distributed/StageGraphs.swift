@@ -94,7 +94,11 @@ extension RowSplitPlan {
                 var operands: [Tensor] = []
                 for (operand, form) in zip(node.inputs, decision.forms) {
                     let value = form.reduced ? try reduced(operand) : tensors[operand]!
-                    operands.append(try form.sliceAxis.map { try rowsOf(value, axis: $0) } ?? value)
+                    if form.promoted && !isFirstProcess {
+                        operands.append(builder.filled(0, shape: value.shape))
+                    } else {
+                        operands.append(try form.sliceAxis.map { try rowsOf(value, axis: $0) } ?? value)
+                    }
                 }
                 let operation: any Operation = decision.local ?? node.operation
                 tensors[id] = try builder.apply(operation, operands)

@@ -8,12 +8,14 @@ public struct Concat: Operation {
     public var name: String { "concat[axis \(axis)]" }
 
     /// Values split along the same axis (not the joined one) join block by block; replicated
-    /// ones are cut to the block. Partial sums join into a partial sum.
+    /// ones are cut to the block. Partial sums join into a partial sum, replicated values
+    /// with them as partial sums too.
     public func splitRows(_ split: RowSplit) -> RowSplit.Rule {
         let partial = split.partialOperands
         let rowed = split.rowOperands
         if rowed.isEmpty {
-            return partial.count == split.placements.count ? .partial(local: self) : .reduceFirst(partial)
+            return partial.count == split.placements.count
+                ? .partial(local: self) : .promoteFirst(split.placements.indices.filter { split.placements[$0] == .replicated })
         }
         if !partial.isEmpty { return .reduceFirst(partial) }
         let axes = Set(rowed.map { split.rowAxis($0)! })
