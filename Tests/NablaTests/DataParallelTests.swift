@@ -111,6 +111,13 @@ private let shardedPrograms: [(name: String, source: String, sharding: Set<Strin
     output ld = cho_logdet(cholesky(A))
     grad ld wrt s
     """, ["X"], 2),
+    ("Hessians through a loop over directions, with a penalty counted once", """
+    input X: [N, 20]
+    input labels: [N]
+    input w: [20]
+    output loss = mean(softplus(-labels * (X @ w))) + 0.01 * sum(w^2)
+    hessian loss wrt w
+    """, ["X", "labels"], 1),
     ("transposed data, a dot product over rows", """
     input X: [N, 2]
     input y: [N]
@@ -159,6 +166,8 @@ private let refusalCases: [(String, String, String)] = [
         ("output l = logsumexp(X @ w)", "l", "is not a sum over the rows"),
         ("output f = reshape(X, [30])", "f", "mixes the rows with other axes"),
         ("output d = det(X' @ X) + sum(max(X, 0))", "d", "max[0] takes the maximum over the rows"),
+        ("def f(x) = sin(x @ w)\noutput m = map(f, X)", "m", "steps through values split by rows"),
+        ("def f(c, x) = c + sum(x)\noutput s = fold(f, 0, X)", "s", "steps through values split by rows"),
 ]
 
 /// Calls `kernel` unchecked on `inputs` (declaration order) and returns every output, flat.

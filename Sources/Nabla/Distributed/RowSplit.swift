@@ -19,6 +19,16 @@ public enum RowPlacement: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// The rows of a data-parallel run's sharded inputs and this process's share of them.
+public struct ProcessRows: Hashable, Sendable {
+    /// Rows over all processes.
+    public let rows: Int
+    /// The rows this process holds (a contiguous block, possibly empty).
+    public let block: Range<Int>
+    /// True on the first process (rank 0), which adds the replicated terms of partial sums.
+    public let isFirst: Bool
+}
+
 /// What an operation is asked when some of its operands are split by rows (or partial sums):
 /// the operands' placements and global shapes, and the row counts.
 ///
@@ -32,10 +42,12 @@ public struct RowSplit {
     public let shapes: [Shape]
     /// Global shape of the result.
     public let result: Shape
+    /// The rows and this process's share of them.
+    public let process: ProcessRows
     /// Rows of the sharded inputs, over all processes.
-    public let rows: Int
+    public var rows: Int { process.rows }
     /// Rows this process holds.
-    public let localRows: Int
+    public var localRows: Int { process.block.count }
 
     /// What an operation does with such operands.
     public enum Rule {

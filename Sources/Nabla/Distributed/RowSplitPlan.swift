@@ -53,13 +53,12 @@ struct RowSplitPlan {
     /// Stage of each graph output: reductions before it is computed (a summed output is
     /// reduced at the end of its stage).
     let outputStages: [Int]
-    /// The global row count.
-    let rows: Int
-    /// The rows this process holds.
-    let block: Range<Int>
-    /// True on the process that holds replicated terms of partial sums (rank 0).
-    let isFirstProcess: Bool
-    var localRows: Int { block.count }
+    /// The rows and this process's share of them.
+    let process: ProcessRows
+    var rows: Int { process.rows }
+    var block: Range<Int> { process.block }
+    var isFirstProcess: Bool { process.isFirst }
+    var localRows: Int { process.block.count }
 
     /// Plans `graph` for process `rank` of `size`, with the inputs `sharded` split by rows
     /// (their leading axis) in contiguous blocks, one per process in rank order.
@@ -67,14 +66,21 @@ struct RowSplitPlan {
     ///   and why; `.invalidArgument` for sharded inputs that are unknown, scalars or of
     ///   different row counts.
     init(_ graph: Graph, sharded: Set<String>, rank: Int, size: Int) throws {
-        rows = try Self.rowCount(graph, sharded: sharded)
-        block = Self.block(of: rank, size: size, rows: rows)
-        isFirstProcess = rank == 0
-        let localRows = block.count
-        let shardedNodes = Set(graph.inputs.filter { sharded.contains($0.name) }.map(\.node))
+        let rows = try Self.rowCount(graph, sharded: sharded)
+        let process = ProcessRows(rows: rows, block: Self.block(of: rank, size: size, rows: rows), isFirst: rank == 0)
+        let placements = graph.inputs.filter { sharded.contains($0.name) }.map { ($0.node, RowPlacement.rows(axis: 0)) }
+        try self.init(graph, inputPlacements: Dictionary(placements) { a, _ in a }, process: process)
+    }
+
+    /// Plans `graph` with its input nodes placed as `inputPlacements` says (replicated when
+    /// it does not say): a data-parallel kernel's graph, or a loop body inside one.
+    init(_ graph: Graph, inputPlacements: [Int: RowPlacement], process: ProcessRows) throws {
+        self.process = process
         var decisions = [Decision](repeating: Decision(), count: graph.nodes.count)
         for (id, node) in graph.nodes.enumerated() {
-            decisions[id] = Self.decide(node, operands: node.inputs.map { decisions[$0] }, shapes: node.inputs.map { graph.nodes[$0].shape }, sharded: shardedNodes.contains(id), rows: rows, localRows: localRows)
+            decisions[id] = Self.decide(
+                node, operands: node.inputs.map { decisions[$0] }, shapes: node.inputs.map { graph.nodes[$0].shape },
+                input: inputPlacements[id] ?? .replicated, process: process)
         }
         var combinations: [Combination] = []
         var outputStages: [Int] = []
@@ -121,18 +127,18 @@ struct RowSplitPlan {
     }
 
     /// The decision for one node from its operands' decisions.
-    private static func decide(_ node: Graph.Node, operands: [Decision], shapes: [Shape], sharded: Bool, rows: Int, localRows: Int) -> Decision {
+    private static func decide(_ node: Graph.Node, operands: [Decision], shapes: [Shape], input: RowPlacement, process: ProcessRows) -> Decision {
         var decision = Decision()
         decision.forms = Array(repeating: .asIs, count: node.inputs.count)
         if node.operation is Input {
-            if sharded { decision.placement = .rows(axis: 0) }
+            decision.placement = input
             return decision
         }
         if let refused = operands.first(where: { $0.refusal != nil }) {
             decision.refusal = refused.refusal
             return decision
         }
-        decision.refusal = resolve(node, &decision, placements: operands.map(\.placement), shapes: shapes, rows: rows, localRows: localRows)
+        decision.refusal = resolve(node, &decision, placements: operands.map(\.placement), shapes: shapes, process: process)
         decision.stage = zip(operands, decision.forms).map { $1.reduced ? $0.stage + 1 : $0.stage }.max() ?? 0
         return decision
     }
@@ -141,14 +147,15 @@ struct RowSplitPlan {
     /// reads them, where its result lives and what each process applies; returns why it cannot
     /// run on split rows, or nil.
     private static func resolve(
-        _ node: Graph.Node, _ decision: inout Decision, placements: [RowPlacement], shapes: [Shape], rows: Int, localRows: Int
+        _ node: Graph.Node, _ decision: inout Decision, placements: [RowPlacement], shapes: [Shape], process: ProcessRows
     ) -> String? {
+        let rows = process.rows
         var placements = placements
         // Each round turns some operands replicated (reduced) or split (sliced), and they never
         // turn back, so there are at most two rounds per operand.
         for _ in 0...(2 * placements.count) {
             if placements.allSatisfy({ $0 == .replicated }) { return nil }
-            let split = RowSplit(placements: placements, shapes: shapes, result: node.shape, rows: rows, localRows: localRows)
+            let split = RowSplit(placements: placements, shapes: shapes, result: node.shape, process: process)
             switch node.operation.splitRows(split) {
             case .rows(let axis, let local):
                 guard axis < node.shape.rank, node.shape[axis] == rows else {

@@ -65,47 +65,49 @@ extension RowSplitPlan {
             }
         }
         if targets.isEmpty { return nil }
-        let needed = neededNodes(graph, for: targets.map(\.node))
         let names = ReservedNames(graph)
-        let builder = GraphBuilder()
-        var tensors = [Tensor?](repeating: nil, count: graph.nodes.count)
+        var builder = LocalBuilder(plan: self, graph: graph, needed: neededNodes(graph, for: targets.map(\.node)))
+        let graphBuilder = builder.builder
         var reducedInputs: [Int: Tensor] = [:]
         var sources: [StageGraph.Source] = []
-        let inputIndex = Dictionary(graph.inputs.enumerated().map { ($0.element.node, ($0.offset, $0.element.name)) }, uniquingKeysWith: { a, _ in a })
-
-        func reduced(_ node: Int) throws -> Tensor {
-            if let tensor = reducedInputs[node] { return tensor }
-            let tensor = try builder.input(names.reduced(node), shape: graph.nodes[node].shape)
-            sources.append(.reduction(slotOf[node]!))
-            reducedInputs[node] = tensor
-            return tensor
-        }
-        for id in graph.nodes.indices where needed[id] {
-            let node = graph.nodes[id], decision = decisions[id]
-            if let (index, name) = inputIndex[id].map({ ($0.0, $0.1) }) {
-                let local = decision.placement == .rows(axis: 0) ? RowSplit.localized(node.shape, axis: 0, rows: localRows) : node.shape
-                tensors[id] = try builder.input(name, shape: local)
+        let inputIndex = Dictionary(graph.inputs.enumerated().map { ($0.element.node, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        try builder.build(
+            input: { builder, id, shape in
+                let index = inputIndex[id]!
                 sources.append(.input(index))
-            } else if let constant = node.operation as? Constant {
-                tensors[id] = builder.constant(constant.value)
-            } else if decision.sumsRows && localRows == 0 {
-                tensors[id] = builder.filled(0, shape: node.shape)
-            } else {
-                var operands: [Tensor] = []
-                for (operand, form) in zip(node.inputs, decision.forms) {
-                    let value = form.reduced ? try reduced(operand) : tensors[operand]!
-                    if form.promoted && !isFirstProcess {
-                        operands.append(builder.filled(0, shape: value.shape))
-                    } else {
-                        operands.append(try form.sliceAxis.map { try rowsOf(value, axis: $0) } ?? value)
-                    }
-                }
-                let operation: any Operation = decision.local ?? node.operation
-                tensors[id] = try builder.apply(operation, operands)
-            }
+                return try builder.input(graph.inputs[index].name, shape: shape)
+            },
+            reduced: { node in
+                if let tensor = reducedInputs[node] { return tensor }
+                let tensor = try graphBuilder.input(names.reduced(node), shape: graph.nodes[node].shape)
+                sources.append(.reduction(slotOf[node]!))
+                reducedInputs[node] = tensor
+                return tensor
+            })
+        let outputs = targets.map { (names.output($0.target, graph), builder.tensors[$0.node]!) }
+        return StageGraph(graph: try builder.builder.graph(outputs: outputs), sources: sources, targets: targets.map(\.target))
+    }
+
+    /// A loop body's graph on this process: the same inputs in the same order (split ones with
+    /// this process's rows), the same outputs, replicated outputs read as partial sums (zero
+    /// except on the first process) when `promoting` says so.
+    /// - Throws: `NablaError.notSplittable` when the body would need a sum over the processes
+    ///   inside the loop.
+    func localBody(_ graph: Graph, promoting: [Bool]) throws -> Graph {
+        for (id, decision) in decisions.enumerated() where decision.forms.contains(where: \.reduced) {
+            throw NablaError.notSplittable(output: graph.outputs.first.map(\.name) ?? "", reason: "\(graph.nodes[id].operation.name) in a loop body would need a sum over the processes at every step")
         }
-        let outputs = targets.map { (names.output($0.target, graph), tensors[$0.node]!) }
-        return StageGraph(graph: try builder.graph(outputs: outputs), sources: sources, targets: targets.map(\.target))
+        var needed = neededNodes(graph, for: graph.outputs.map(\.node))
+        for port in graph.inputs { needed[port.node] = true }
+        var builder = LocalBuilder(plan: self, graph: graph, needed: needed)
+        try builder.build(input: { builder, id, shape in try builder.input("input\(id)", shape: shape) }, reduced: { _ in
+            throw NablaError.internalInconsistency("a loop body reads a reduced value")
+        })
+        let outputs = try zip(graph.outputs, promoting).map { port, promoted in
+            let value = builder.tensors[port.node]!
+            return (port.name, promoted && !isFirstProcess ? builder.builder.filled(0, shape: value.shape) : value)
+        }
+        return try builder.builder.graph(outputs: outputs)
     }
 
     /// Which nodes a stage computes to get `targets`: reduced operands come in as inputs, and
@@ -120,14 +122,6 @@ extension RowSplitPlan {
         }
         return needed
     }
-
-    /// This process's block of rows of a replicated value, along `axis`.
-    private func rowsOf(_ value: Tensor, axis: Int) throws -> Tensor {
-        var starts = [Int](repeating: 0, count: value.shape.rank), ends = value.shape.dims
-        starts[axis] = block.lowerBound
-        ends[axis] = block.upperBound
-        return try value.builder.apply(Slice(starts: starts, ends: ends, steps: Array(repeating: 1, count: ends.count)), [value])
-    }
 }
 
 extension RowSplit {
@@ -136,6 +130,67 @@ extension RowSplit {
         var dims = shape.dims
         dims[axis] = rows
         return Shape(dims)
+    }
+}
+
+/// Rebuilds the needed nodes of a graph for one process: each as its decision says (the
+/// operation for this process's rows, operands reduced, cut to the rows or read as partial
+/// sums), in node order.
+private struct LocalBuilder {
+    let plan: RowSplitPlan
+    let graph: Graph
+    let needed: [Bool]
+    let builder = GraphBuilder()
+    /// The rebuilt tensor of each needed node.
+    var tensors: [Tensor?]
+
+    init(plan: RowSplitPlan, graph: Graph, needed: [Bool]) {
+        self.plan = plan
+        self.graph = graph
+        self.needed = needed
+        tensors = Array(repeating: nil, count: graph.nodes.count)
+    }
+
+    /// Builds every needed node; `input` declares an input node of the given (local) shape,
+    /// `reduced` gives the reduced value of a partial-sum node.
+    mutating func build(input: (GraphBuilder, Int, Shape) throws -> Tensor, reduced: (Int) throws -> Tensor) throws {
+        for id in graph.nodes.indices where needed[id] {
+            let node = graph.nodes[id], decision = plan.decisions[id]
+            if node.operation is Input {
+                let local = decision.placement == .rows(axis: 0) ? RowSplit.localized(node.shape, axis: 0, rows: plan.localRows) : localShape(node.shape, decision.placement)
+                tensors[id] = try input(builder, id, local)
+            } else if let constant = node.operation as? Constant {
+                tensors[id] = builder.constant(constant.value)
+            } else if decision.sumsRows && plan.localRows == 0 {
+                tensors[id] = builder.filled(0, shape: node.shape)
+            } else {
+                var operands: [Tensor] = []
+                for (operand, form) in zip(node.inputs, decision.forms) {
+                    let value = form.reduced ? try reduced(operand) : tensors[operand]!
+                    if form.promoted && !plan.isFirstProcess {
+                        operands.append(builder.filled(0, shape: value.shape))
+                    } else {
+                        operands.append(try form.sliceAxis.map { try rowsOf(value, axis: $0) } ?? value)
+                    }
+                }
+                let operation: any Operation = decision.local ?? node.operation
+                tensors[id] = try builder.apply(operation, operands)
+            }
+        }
+    }
+
+    /// The shape an input placed as `placement` has on this process.
+    private func localShape(_ shape: Shape, _ placement: RowPlacement) -> Shape {
+        if case .rows(let axis) = placement { return RowSplit.localized(shape, axis: axis, rows: plan.localRows) }
+        return shape
+    }
+
+    /// This process's block of rows of a replicated value, along `axis`.
+    private func rowsOf(_ value: Tensor, axis: Int) throws -> Tensor {
+        var starts = [Int](repeating: 0, count: value.shape.rank), ends = value.shape.dims
+        starts[axis] = plan.block.lowerBound
+        ends[axis] = plan.block.upperBound
+        return try builder.apply(Slice(starts: starts, ends: ends, steps: Array(repeating: 1, count: ends.count)), [value])
     }
 }
 

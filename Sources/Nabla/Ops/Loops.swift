@@ -105,6 +105,10 @@ public struct Scan: Operation {
 
     public var name: String { "scan[\(steps)\(reverse ? ", reverse" : "")\(keepsCarries ? ", carries" : "")]" }
 
+    /// Captured values split by rows run each step on this process's rows (see
+    /// `RowSplit.loop`).
+    public func splitRows(_ split: RowSplit) -> RowSplit.Rule { split.loop(self) }
+
     /// One part of the result: where it starts in the flat vector, and its shape.
     public struct Piece: Hashable, Sendable {
         /// Offset of the first element in the flat result.
