@@ -35,6 +35,11 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var threads: ThreadOptions
 
+    @Option(help: ArgumentHelp(
+        "Time a data-parallel run under mpirun instead, these inputs split by rows over the processes.",
+        valueName: "NAME[,NAME...]"))
+    var shard: String?
+
     func validate() throws {
         guard seconds > 0, seconds <= Bench.maximumSeconds else {
             throw ValidationError("--seconds must be more than 0 and at most \(Int(Bench.maximumSeconds)), not \(seconds)")
@@ -43,6 +48,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         threads.apply()
+        if let shard { return try benchSharded(parseShardList(shard)) }
         // The text is read once: the file may be a pipe.
         let (program, text) = try file.loadWithText()
         // Every dim at its final value, so each timed compile builds the same graph.

@@ -26,7 +26,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        if let shard { return try runSharded(shardNames(shard)) }
+        if let shard { return try runSharded(parseShardList(shard)) }
         let program = try file.load()
         let inputs = try values.values(for: program.graph)
         let kernel = try reportingErrors { try Kernel(program.graph) }
@@ -44,18 +44,6 @@ struct Run: ParsableCommand {
         case .json: try writeStandardOutput(TensorText.json(ordered) + "\n")
         case .text: try writeStandardOutput(TensorText.text(ordered) + "\n")
         }
-    }
-
-    /// The names of `--shard`, each once.
-    private func shardNames(_ list: String) throws -> Set<String> {
-        let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !names.contains(where: \.isEmpty) else {
-            throw CLIFailure.input("error: --shard expects input names separated by commas, got '\(list)'")
-        }
-        if let twice = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
-            throw CLIFailure.input("error: --shard names input '\(twice)' twice")
-        }
-        return Set(names)
     }
 
     /// The data-parallel run: MPI first (every process must finalize it on every path), then
@@ -80,18 +68,7 @@ struct Run: ParsableCommand {
         } catch {
             failure = error
         }
-        var failed = [Double](repeating: 0, count: world.size)
-        failed[world.rank] = failure == nil ? 0 : 1
-        failed.withUnsafeMutableBufferPointer { world.allreduceSum($0) }
-        if let first = failed.firstIndex(where: { $0 != 0 }) {
-            let status: Int32 = failure.map { ($0 as? CLIFailure)?.status ?? 2 } ?? 2
-            if first == world.rank, let failure {
-                let message = (failure as? CLIFailure)?.message ?? "error: \(failure)"
-                FileHandle.standardError.write(Data((message + "\n").utf8))
-            }
-            world.finalize()
-            Foundation.exit(status)
-        }
+        agreeOrExit(world, failure)
         let (program, inputs, kernel) = prepared!
         do {
             let outputs = try reportingErrors { try kernel(inputs) }
@@ -103,4 +80,34 @@ struct Run: ParsableCommand {
         world.finalize()
         withExtendedLifetime((program, kernel)) { Foundation.exit(0) }
     }
+}
+
+/// Makes every process of `world` learn whether any failed to prepare a data-parallel run
+/// (`failure` is this one's error, if any). When some did, the first of them prints its error,
+/// and all finalize MPI and exit with status 2 (or the failure's own), so that none waits
+/// for a failed one in a collective.
+func agreeOrExit(_ world: MPICommunicator, _ failure: Error?) {
+    var failed = [Double](repeating: 0, count: world.size)
+    failed[world.rank] = failure == nil ? 0 : 1
+    failed.withUnsafeMutableBufferPointer { world.allreduceSum($0) }
+    guard let first = failed.firstIndex(where: { $0 != 0 }) else { return }
+    if first == world.rank, let failure {
+        let message = (failure as? CLIFailure)?.message ?? "error: \(failure)"
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+    let status: Int32 = failure.map { ($0 as? CLIFailure)?.status ?? 2 } ?? 2
+    world.finalize()
+    Foundation.exit(status)
+}
+
+/// The names of `--shard`, each once.
+func parseShardList(_ list: String) throws -> Set<String> {
+    let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard !names.contains(where: \.isEmpty) else {
+        throw CLIFailure.input("error: --shard expects input names separated by commas, got '\(list)'")
+    }
+    if let twice = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+        throw CLIFailure.input("error: --shard names input '\(twice)' twice")
+    }
+    return Set(names)
 }
