@@ -118,6 +118,17 @@ private let shardedPrograms: [(name: String, source: String, sharding: Set<Strin
     output loss = mean(softplus(-labels * (X @ w))) + 0.01 * sum(w^2)
     hessian loss wrt w
     """, ["X", "labels"], 1),
+    ("columns, joins, selections and a partial sum joined with a replicated value", """
+    input X: [N, 3]
+    input y: [N]
+    input w: [2]
+    C = concat(X[:, 0:2], 2 * X[:, 1:3], 1)
+    z = C @ concat(w, w, 0)
+    output g = concat(X[:, 0:2]' @ y, w, 0)
+    output s = sum(where(z > 0, z, 0.5 * z) * maximum(y, 0)) + sum(abs(X[:, 2]))
+    grad s wrt w
+    grad s wrt X
+    """, ["X", "y"], 1),
     ("transposed data, a dot product over rows", """
     input X: [N, 2]
     input y: [N]
@@ -214,7 +225,7 @@ struct DataParallelPlanTests {
         let kernel = try planned(graph, sharding: case_.sharding)
         #expect(kernel.stageCount == case_.stages, "\(case_.name)")
         // Outputs with a row per data row are joined; the rest are sums or replicated.
-        let perRow: Set<String> = ["p", "dtotal/dX", "dL/dy", "dv/dX"]
+        let perRow: Set<String> = ["p", "dtotal/dX", "dL/dy", "dv/dX", "ds/dX"]
         for output in kernel.outputs {
             #expect((output.combination == .gathered) == perRow.contains(output.name), "\(case_.name): \(output.name) is \(output.combination)")
         }
