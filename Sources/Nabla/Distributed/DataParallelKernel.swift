@@ -63,6 +63,8 @@ public final class DataParallelKernel: @unchecked Sendable {
     public var reducedCount: Int { reductionBuffer.count }
 
     private let stages: [Stage]
+    /// This process's ports, for the checks of the checked calls.
+    private let signature: KernelSignature
     private let globalInputShapes: [Shape]
     private let reductionBuffer: UnsafeMutableBufferPointer<Double>
     private let summedOutputs: [(output: Int, offset: Int, count: Int)]
@@ -108,6 +110,7 @@ public final class DataParallelKernel: @unchecked Sendable {
             }
         }
         outputs = zip(graph.outputs, combinations).map { ($0.name, graph.nodes[$0.node].shape, $1) }
+        signature = KernelSignature(inputs: inputs, outputs: outputs.map { ($0.name, $0.shape) }, workspaceBytes: 0)
 
         let reductions = plan.reductions(of: graph)
         let total = reductions.last.map { $0.offset + $0.count } ?? 0
@@ -201,19 +204,7 @@ public final class DataParallelKernel: @unchecked Sendable {
     /// process's rows of each sharded input, the whole of the others, room for whole outputs.
     /// - Throws: `NablaError.countMismatch` or `.sizeMismatch` naming the offending buffer.
     public func call(inputs inputBuffers: [UnsafeBufferPointer<Double>], outputs outputBuffers: [UnsafeMutableBufferPointer<Double>]) throws {
-        guard inputBuffers.count == inputs.count else {
-            throw NablaError.countMismatch(what: "input buffers", expected: inputs.count, got: inputBuffers.count)
-        }
-        guard outputBuffers.count == outputs.count else {
-            throw NablaError.countMismatch(what: "output buffers", expected: outputs.count, got: outputBuffers.count)
-        }
-        for (buffer, input) in zip(inputBuffers, inputs) where buffer.count != input.shape.count {
-            throw NablaError.sizeMismatch(what: "input '\(input.name)' (shape \(input.shape) on this process)", expected: input.shape.count, got: buffer.count)
-        }
-        for (buffer, output) in zip(outputBuffers, outputs) where buffer.count != output.shape.count {
-            throw NablaError.sizeMismatch(what: "output '\(output.name)' (shape \(output.shape))", expected: output.shape.count, got: buffer.count)
-        }
-        try checkNoOverlap(inputBuffers, outputBuffers)
+        try signature.check(inputs: inputBuffers, outputs: outputBuffers)
         withUnsafeTemporaryAllocation(of: UnsafePointer<Double>?.self, capacity: max(inputs.count, 1)) { ins in
             withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Double>?.self, capacity: max(outputs.count, 1)) { outs in
                 for (i, buffer) in inputBuffers.enumerated() { ins[i] = buffer.baseAddress }
@@ -247,23 +238,10 @@ public final class DataParallelKernel: @unchecked Sendable {
                 throw NablaError.shapeMismatch(op: "input '\(input.name)'", shapes: [value.shape] + expected, reason: "given data does not have the declared shape" + (expected.count == 2 ? " (whole, or this process's rows)" : ""))
             }
         }
-        // One allocation for every output, split afterwards.
-        let counts = outputs.map(\.shape.count)
-        var flat = [Double](repeating: 0, count: counts.reduce(0, +))
-        try withBuffers(arrays) { inputBuffers in
-            try flat.withUnsafeMutableBufferPointer { all in
-                var start = 0
-                let outputBuffers = counts.map { n in
-                    defer { start += n }
-                    return UnsafeMutableBufferPointer(rebasing: all[start..<start + n])
-                }
+        let results = try withBuffers(arrays) { inputBuffers in
+            try withOutputArrays(counts: outputs.map(\.shape.count)) { outputBuffers in
                 try call(inputs: inputBuffers, outputs: outputBuffers)
             }
-        }
-        var start = 0
-        let results = counts.map { n in
-            defer { start += n }
-            return Array(flat[start..<start + n])
         }
         var byName: [String: TensorData] = [:]
         for (output, scalars) in zip(outputs, results) { byName[output.name] = TensorData(unchecked: output.shape, scalars) }

@@ -202,19 +202,7 @@ public final class KernelSignature: Sendable {
         _ entry: Kernel.Entry, inputs inputBuffers: [UnsafeBufferPointer<Double>],
         outputs outputBuffers: [UnsafeMutableBufferPointer<Double>], workspace: Workspace?
     ) throws {
-        guard inputBuffers.count == inputs.count else {
-            throw NablaError.countMismatch(what: "input buffers", expected: inputs.count, got: inputBuffers.count)
-        }
-        guard outputBuffers.count == outputs.count else {
-            throw NablaError.countMismatch(what: "output buffers", expected: outputs.count, got: outputBuffers.count)
-        }
-        for (buffer, input) in zip(inputBuffers, inputs) where buffer.count != input.shape.count {
-            throw NablaError.sizeMismatch(what: "input '\(input.name)' (shape \(input.shape))", expected: input.shape.count, got: buffer.count)
-        }
-        for (buffer, output) in zip(outputBuffers, outputs) where buffer.count != output.shape.count {
-            throw NablaError.sizeMismatch(what: "output '\(output.name)' (shape \(output.shape))", expected: output.shape.count, got: buffer.count)
-        }
-        try checkNoOverlap(inputBuffers, outputBuffers)
+        try check(inputs: inputBuffers, outputs: outputBuffers)
         if let workspace, workspace.byteCount < workspaceBytes {
             throw NablaError.sizeMismatch(what: "workspace bytes", expected: workspaceBytes, got: workspace.byteCount)
         }
@@ -228,6 +216,25 @@ public final class KernelSignature: Sendable {
             }
         }
         guard status == 0 else { throw NablaError.kernelFailed(status: status) }
+    }
+
+    /// Checks that there is one buffer per port, of its size, and that outputs overlap
+    /// nothing.
+    /// - Throws: `NablaError.countMismatch` or `.sizeMismatch` naming the offending buffer.
+    func check(inputs inputBuffers: [UnsafeBufferPointer<Double>], outputs outputBuffers: [UnsafeMutableBufferPointer<Double>]) throws {
+        guard inputBuffers.count == inputs.count else {
+            throw NablaError.countMismatch(what: "input buffers", expected: inputs.count, got: inputBuffers.count)
+        }
+        guard outputBuffers.count == outputs.count else {
+            throw NablaError.countMismatch(what: "output buffers", expected: outputs.count, got: outputBuffers.count)
+        }
+        for (buffer, input) in zip(inputBuffers, inputs) where buffer.count != input.shape.count {
+            throw NablaError.sizeMismatch(what: "input '\(input.name)' (shape \(input.shape))", expected: input.shape.count, got: buffer.count)
+        }
+        for (buffer, output) in zip(outputBuffers, outputs) where buffer.count != output.shape.count {
+            throw NablaError.sizeMismatch(what: "output '\(output.name)' (shape \(output.shape))", expected: output.shape.count, got: buffer.count)
+        }
+        try checkNoOverlap(inputBuffers, outputBuffers)
     }
 
     /// Runs `entry` on named inputs and returns every output by name.
@@ -253,23 +260,10 @@ public final class KernelSignature: Sendable {
 
     /// Runs `entry` on inputs in declaration order and returns the outputs in order.
     func call(_ entry: Kernel.Entry, arrays inputArrays: [[Double]]) throws -> [[Double]] {
-        // One allocation for every output, split afterwards.
-        let counts = outputs.map(\.shape.count)
-        var flat = [Double](repeating: 0, count: counts.reduce(0, +))
         try withBuffers(inputArrays) { inputBuffers in
-            try flat.withUnsafeMutableBufferPointer { all in
-                var start = 0
-                let outputBuffers = counts.map { n in
-                    defer { start += n }
-                    return UnsafeMutableBufferPointer(rebasing: all[start..<start + n])
-                }
+            try withOutputArrays(counts: outputs.map(\.shape.count)) { outputBuffers in
                 try call(entry, inputs: inputBuffers, outputs: outputBuffers, workspace: nil)
             }
-        }
-        var start = 0
-        return counts.map { n in
-            defer { start += n }
-            return Array(flat[start..<start + n])
         }
     }
 
@@ -322,6 +316,25 @@ func checkNoOverlap(_ inputs: [UnsafeBufferPointer<Double>], _ outputs: [UnsafeM
 }
 
 /// Runs `body` with buffer views of every array.
+/// Runs `body` with one buffer of each of `counts` elements (zeros), all in one allocation,
+/// and returns their contents afterwards.
+func withOutputArrays(counts: [Int], _ body: ([UnsafeMutableBufferPointer<Double>]) throws -> Void) rethrows -> [[Double]] {
+    var flat = [Double](repeating: 0, count: counts.reduce(0, +))
+    try flat.withUnsafeMutableBufferPointer { all in
+        var start = 0
+        let buffers = counts.map { n in
+            defer { start += n }
+            return UnsafeMutableBufferPointer(rebasing: all[start..<start + n])
+        }
+        try body(buffers)
+    }
+    var start = 0
+    return counts.map { n in
+        defer { start += n }
+        return Array(flat[start..<start + n])
+    }
+}
+
 func withBuffers<R>(_ arrays: [[Double]], _ body: ([UnsafeBufferPointer<Double>]) throws -> R) rethrows -> R {
     var buffers: [UnsafeBufferPointer<Double>] = []
     func step(_ index: Int) throws -> R {
