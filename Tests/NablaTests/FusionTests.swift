@@ -26,6 +26,20 @@ struct FusionTests {
         try expectKernelMatchesInterpreter(graph, ["x": .random([1000], using: &rng)])
     }
 
+    /// Shifted slices of a vector of 1 or 2 elements leave the fused loop empty or of one step;
+    /// the padded slice's carried values are then still its +0.0 (at N = 1 the unrolled
+    /// kernel used to read a carry it never declared, and TinyCC refused the C).
+    @Test func shiftedSlicesOfTinyVectors() throws {
+        for n in 1...5 {
+            let program = try NablaProgram(contentsOfFile: example("rosenbrock.nabla"), dims: ["N": n])
+            var generator = SeededRandom(seed: UInt64(n))
+            let inputs = Dictionary(uniqueKeysWithValues: program.graph.inputs.map {
+                ($0.name, TensorData.random(program.graph.nodes[$0.node].shape, in: -1...1, using: &generator))
+            })
+            try expectKernelMatchesInterpreter(program.graph, inputs)
+        }
+    }
+
     @Test func slicesAreReadInPlace() throws {
         // Rosenbrock's x[:-1] and x[1:] cost no copies.
         let g = GraphBuilder()

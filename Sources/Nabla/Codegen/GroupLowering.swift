@@ -153,7 +153,9 @@ final class GroupLowering {
             guard !carriedPart.isEmpty else { statements += assignRange(uncovered); continue }
             statements += assignRange(uncovered.lowerBound..<carriedPart.lowerBound)
             for position in carriedPart {
-                statements.append(assign(LoopIR.Index(position), .variable(.carry(pair.memory, memoryStart + length - position))))
+                // An empty loop declares no carries: they would still hold the pad's +0.0.
+                let carry: Expression = length == 0 ? .literal(0) : .variable(.carry(pair.memory, memoryStart + length - position))
+                statements.append(assign(LoopIR.Index(position), carry))
             }
             statements += assignRange(carriedPart.upperBound..<uncovered.upperBound)
         }
