@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        if let shard { return try benchSharded(parseShardList(shard)) }
+        if let shard { return try benchSharded(shard) }
         // The text is read once: the file may be a pipe.
         let (program, text) = try file.loadWithText()
         // Every dim at its final value, so each timed compile builds the same graph.

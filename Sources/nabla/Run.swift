@@ -26,7 +26,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        if let shard { return try runSharded(parseShardList(shard)) }
+        if let shard { return try runSharded(shard) }
         let program = try file.load()
         let inputs = try values.values(for: program.graph)
         let kernel = try reportingErrors { try Kernel(program.graph) }
@@ -51,11 +51,12 @@ struct Run: ParsableCommand {
     /// run before any starts it: when some failed, the first of them prints its error and all
     /// exit with status 2, instead of the others waiting for it in a sum. Process 0 prints the
     /// outputs.
-    private func runSharded(_ names: Set<String>) throws {
+    private func runSharded(_ list: String) throws {
         let world = try reportingErrors { try MPICommunicator.world() }
         var prepared: (NablaProgram, [String: TensorData], DataParallelKernel)?
         var failure: Error?
         do {
+            let names = try parseShardList(list)
             let program = try file.load()
             let inputs = try values.values(for: program.graph)
             let kernel: DataParallelKernel

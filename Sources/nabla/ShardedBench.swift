@@ -10,22 +10,23 @@ extension Bench {
     /// includes waiting for the slowest, is the one reported. Also reported: the share of a
     /// call spent in the communicator (sums and joins, waiting included) and the time of the
     /// same sum alone.
-    func benchSharded(_ names: Set<String>) throws {
+    func benchSharded(_ list: String) throws {
         let world = try reportingErrors { try MPICommunicator.world() }
-        var prepared: (program: NablaProgram, inputs: [TensorData])?
+        var prepared: (program: NablaProgram, inputs: [TensorData], names: Set<String>)?
         var failure: Error?
         do {
+            let names = try parseShardList(list)
             let program = try file.load()
             var rng = SplitMix64(seed: seed)
             let inputs = program.graph.inputs.map { TensorData.random(program.graph.nodes[$0.node].shape, in: -1...1, using: &rng) }
             // Planning fails alike on every process; checking here keeps failures before any timing.
             _ = try reportingErrors { try DataParallelKernel(program.graph, sharding: names, communicator: world) }
-            prepared = (program, inputs)
+            prepared = (program, inputs, names)
         } catch {
             failure = error
         }
         agreeOrExit(world, failure)
-        let (program, inputs) = prepared!
+        let (program, inputs, names) = prepared!
         var results: [ShardedResult] = []
         for backend in backend.backends where backend != .interp {
             results.append(try measureSharded(program, inputs, names, world, backend: backend == .tcc ? .tcc : .cc))

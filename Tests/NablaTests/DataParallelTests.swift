@@ -129,6 +129,11 @@ private let shardedPrograms: [(name: String, source: String, sharding: Set<Strin
     grad s wrt w
     grad s wrt X
     """, ["X", "y"], 1),
+    ("an empty summed output beside another", """
+    input X: [N, 2]
+    output a = sum(X, 0)[2:]
+    output s = sum(X)
+    """, ["X"], 1),
     ("transposed data, a dot product over rows", """
     input X: [N, 2]
     input y: [N]
@@ -170,7 +175,7 @@ private func planned(_ graph: Graph, sharding: Set<String>, rank: Int = 0, size:
 /// A line that cannot run on split rows of X, the output named and the reason given.
 private let refusalCases: [(String, String, String)] = [
         ("output m = max(X @ w)", "m", "max[0] takes the maximum over the rows"),
-        ("output K = X @ X'", "K", "multiplies rows by rows"),
+        ("output K = X @ X'", "K", "pairs each row of one operand with every row of the other"),
         ("output r = X[0]", "r", "picks some of the rows"),
         ("output T = X'", "T", "its rows lie along axis 1"),
         ("output p = softmax(X @ w)", "p", "softmax[0] normalises over the rows"),
@@ -261,7 +266,9 @@ struct DataParallelPlanTests {
 
     @Test func badShardings() throws {
         let graph = try program("input X: [N, 3]\ninput y: [4]\ninput s: []\noutput o = sum(X) + sum(y) + s").graph
-        #expect(throws: NablaError.unknownName(kind: "input", name: "Z", known: ["X", "y", "s"])) { try planned(graph, sharding: ["Z"]) }
+        #expect(throws: NablaError.invalidArgument(op: "shard", reason: "'Z' is not an input (the inputs: X, y, s)")) { try planned(graph, sharding: ["Z"]) }
+        let empty = try program("input X: [N, 3]\ninput w: [3]\noutput o = sum(X @ w) + sum(w^2)", dims: ["N": 0]).graph
+        #expect(throws: NablaError.invalidArgument(op: "shard", reason: "the sharded inputs have no rows; run without --shard")) { try planned(empty, sharding: ["X"]) }
         #expect(throws: NablaError.invalidArgument(op: "shard", reason: "input 's' is a scalar; only inputs with rows (a leading axis) can be sharded")) {
             try planned(graph, sharding: ["s"])
         }

@@ -60,7 +60,7 @@ public final class DataParallelKernel: @unchecked Sendable {
     /// Kernel runs per call, each followed by a sum over the processes.
     public var stageCount: Int { stages.count }
     /// Numbers summed over the processes per call.
-    public var reducedCount: Int { reductionBuffer.count }
+    public let reducedCount: Int
 
     private let stages: [Stage]
     /// This process's ports, for the checks of the checked calls.
@@ -90,7 +90,7 @@ public final class DataParallelKernel: @unchecked Sendable {
     ///   row counts; compilation errors as `Kernel` throws them.
     public init(_ graph: Graph, sharding: Set<String>, communicator: any Communicator, backend: Backend = .tcc) throws {
         for name in sharding.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
-            throw NablaError.unknownName(kind: "input", name: name, known: graph.inputs.map(\.name))
+            throw NablaError.invalidArgument(op: "shard", reason: "'\(name)' is not an input (the inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
         let plan = try RowSplitPlan(graph, sharded: sharding, rank: communicator.rank, size: communicator.size)
         self.communicator = communicator
@@ -114,7 +114,9 @@ public final class DataParallelKernel: @unchecked Sendable {
 
         let reductions = plan.reductions(of: graph)
         let total = reductions.last.map { $0.offset + $0.count } ?? 0
-        reductionBuffer = .allocate(capacity: total)
+        reducedCount = total
+        // At least one element, so that the buffer has an address even when nothing is summed.
+        reductionBuffer = .allocate(capacity: max(total, 1))
         reductionBuffer.initialize(repeating: 0)
         var stages: [Stage] = []
         for stage in 0..<plan.stageCount {

@@ -92,7 +92,7 @@ struct RowSplitPlan {
             case .partial: combinations.append(.summed)
             case .rows(axis: 0): combinations.append(.gathered)
             case .rows(let axis):
-                throw NablaError.notSplittable(output: port.name, reason: "its rows lie along axis \(axis); an output split by rows is joined along axis 0 (transpose it)")
+                throw NablaError.notSplittable(output: port.name, reason: "its rows lie along axis \(axis), and outputs split by rows are joined along axis 0 (for a jacobian, use the numerator layout)")
             }
             outputStages.append(decision.stage)
         }
@@ -122,6 +122,11 @@ struct RowSplitPlan {
         }
         if let other = rows.first(where: { $0.count != rows[0].count }) {
             throw NablaError.invalidArgument(op: "shard", reason: "sharded inputs have different row counts: '\(rows[0].name)' has \(rows[0].count), '\(other.name)' has \(other.count)")
+        }
+        // With no rows at all, even the first process would have none, and the replicated
+        // terms it adds would be lost; such data needs no splitting.
+        guard rows[0].count > 0 else {
+            throw NablaError.invalidArgument(op: "shard", reason: "the sharded inputs have no rows; run without --shard")
         }
         return rows[0].count
     }

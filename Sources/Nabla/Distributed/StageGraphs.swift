@@ -84,7 +84,7 @@ extension RowSplitPlan {
                 reducedInputs[node] = tensor
                 return tensor
             })
-        let outputs = targets.map { (names.output($0.target, graph), builder.tensors[$0.node]!) }
+        let outputs = targets.map { (names.output($0.target, node: $0.node, graph), builder.tensors[$0.node]!) }
         return StageGraph(graph: try builder.builder.graph(outputs: outputs), sources: sources, targets: targets.map(\.target))
     }
 
@@ -212,9 +212,11 @@ private struct ReservedNames {
 
     func reduced(_ node: Int) -> String { reducedPrefix + String(node) }
 
-    func output(_ target: StageGraph.Target, _ graph: Graph) -> String {
+    /// The name of the stage output for `target`, computed by `node`.
+    func output(_ target: StageGraph.Target, node: Int, _ graph: Graph) -> String {
         switch target {
-        case .reduction(let offset): partialPrefix + String(offset)
+        // By node: an empty partial sum shares its offset with the next.
+        case .reduction: partialPrefix + String(node)
         case .output(let k), .rows(ofOutput: let k): graph.outputs[k].name
         }
     }

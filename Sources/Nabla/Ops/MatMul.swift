@@ -24,7 +24,7 @@ public struct MatMul: Operation {
             return axis == 0 ? .sliceFirst([(0, a.rank - 1)]) : .rows(axis: a.rank == 2 ? 1 : 0, local: self)
         case (.rows(let x), .rows(let y)):
             if x == a.rank - 1 && y == 0 { return .partial(local: self) }
-            return .refused("matmul of \(a) by \(b) multiplies rows by rows (an outer product over the rows)")
+            return .refused("matmul of \(a) by \(b) pairs each row of one operand with every row of the other")
         case (.replicated, .replicated):
             return .refused("no operand is split")  // never asked: replicated operands need no rule
         }
