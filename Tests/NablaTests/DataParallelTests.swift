@@ -149,7 +149,7 @@ struct DataParallelTests {
     @Test(arguments: shardedPrograms.indices)
     func shardedMatchesUnsharded(_ index: Int) throws {
         let case_ = shardedPrograms[index]
-        for rows in [2, 7, 12] {
+        for rows in [1, 2, 7, 12] {
             let graph = try program(case_.source, dims: ["N": rows]).graph
             let inputs = sampleInputs(graph, seed: UInt64(index * 100 + rows))
             let expected = try Kernel(graph)(inputs)
@@ -180,7 +180,7 @@ private let refusalCases: [(String, String, String)] = [
         ("output T = X'", "T", "its rows lie along axis 1"),
         ("output p = softmax(X @ w)", "p", "softmax[0] normalises over the rows"),
         ("output l = logsumexp(X @ w)", "l", "is not a sum over the rows"),
-        ("output f = reshape(X, [30])", "f", "mixes the rows with other axes"),
+        ("output f = reshape(X, [3 * N])", "f", "mixes the rows with other axes"),
         ("output d = det(X' @ X) + sum(max(X, 0))", "d", "max[0] takes the maximum over the rows"),
         ("def f(x) = sin(x @ w)\noutput m = map(f, X)", "m", "steps through values split by rows"),
         ("def f(c, x) = c + sum(x)\noutput s = fold(f, 0, X)", "s", "steps through values split by rows"),
@@ -262,6 +262,27 @@ struct DataParallelPlanTests {
             guard case .notSplittable(let name, let why)? = error as? NablaError else { return false }
             return name == output && why.contains(reason)
         }
+    }
+
+    /// At one row there is nothing to split: what is refused at more rows runs whole on
+    /// process 0, and every rank gets the unsharded kernel's outputs.
+    @Test(arguments: refusalCases.indices)
+    func oneRowRunsWhole(_ index: Int) throws {
+        let graph = try program("input X: [N, 3]\ninput w: [3]\n" + refusalCases[index].0, dims: ["N": 1]).graph
+        let inputs = sampleInputs(graph, seed: UInt64(index))
+        let expected = try Kernel(graph)(inputs)
+        for ranks in [1, 3] {
+            for (rank, outputs) in try runSharded(graph, sharding: ["X"], ranks: ranks, inputs: inputs).enumerated() {
+                for port in graph.outputs {
+                    #expect(outputs[port.name]?.shape == expected[port.name]!.shape)
+                    expectClose(outputs[port.name]?.scalars ?? [], expected[port.name]!.scalars, tolerance: 1e-12, floor: 1e-12,
+                                "\(refusalCases[index].0): \(ranks) ranks, rank \(rank)")
+                }
+            }
+        }
+        let kernel = try planned(graph, sharding: ["X"], rank: 1, size: 3)
+        #expect(kernel.rows == 1..<1)
+        #expect(kernel.outputs.allSatisfy { $0.combination == .summed })
     }
 
     @Test func badShardings() throws {

@@ -29,7 +29,8 @@ import Darwin
 /// added up).
 ///
 /// Rows need not divide evenly: the first `rowCount % size` processes hold one row more, and a
-/// process may hold none.
+/// process may hold none. With a single row there is nothing to split: process 0 computes
+/// every output and the others add zeros (every output is then `.summed`).
 ///
 /// Calls are collective: every process makes the same calls in the same order, and a call
 /// returns when all have made it. Calls on one kernel from several threads run one at a time.
@@ -92,35 +93,50 @@ public final class DataParallelKernel: @unchecked Sendable {
         for name in sharding.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
             throw NablaError.invalidArgument(op: "shard", reason: "'\(name)' is not an input (the inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
-        let plan = try RowSplitPlan(graph, sharded: sharding, rank: communicator.rank, size: communicator.size)
+        let rowCount = try RowSplitPlan.rowCount(graph, sharded: sharding)
+        let block: Range<Int>, combinations: [Combination], reductions: [Reduction], stageGraphs: [(graph: StageGraph, stage: Int)]
+        if rowCount == 1 {
+            // One row: nothing to split. Process 0 computes the whole graph and the others add
+            // zeros (at one row, a graph may broadcast its row axis, which a plan would refuse).
+            block = RowSplitPlan.block(of: communicator.rank, size: communicator.size, rows: 1)
+            let whole = try StageGraph.wholeOnFirstProcess(graph, isFirst: communicator.rank == 0)
+            reductions = whole.reductions
+            stageGraphs = [(whole.stage, 0)]
+            combinations = Array(repeating: .summed, count: graph.outputs.count)
+        } else {
+            let plan = try RowSplitPlan(graph, sharded: sharding, rank: communicator.rank, size: communicator.size)
+            block = plan.block
+            reductions = plan.reductions(of: graph)
+            stageGraphs = try (0..<plan.stageCount).compactMap { stage in
+                try plan.stageGraph(stage, of: graph, reductions: reductions).map { ($0, stage) }
+            }
+            combinations = plan.combinations.map { combination -> Combination in
+                switch combination {
+                case .replicated: .replicated
+                case .summed: .summed
+                case .gathered: .gathered
+                }
+            }
+        }
         self.communicator = communicator
-        rows = plan.block
-        rowCount = plan.rows
+        rows = block
+        self.rowCount = rowCount
         shardedInputs = sharding
         globalInputShapes = graph.inputShapes
         inputs = graph.inputs.map { port in
             let shape = graph.nodes[port.node].shape
-            return (port.name, sharding.contains(port.name) ? RowSplit.localized(shape, axis: 0, rows: plan.localRows) : shape)
-        }
-        let combinations = plan.combinations.map { combination -> Combination in
-            switch combination {
-            case .replicated: .replicated
-            case .summed: .summed
-            case .gathered: .gathered
-            }
+            return (port.name, sharding.contains(port.name) ? RowSplit.localized(shape, axis: 0, rows: block.count) : shape)
         }
         outputs = zip(graph.outputs, combinations).map { ($0.name, graph.nodes[$0.node].shape, $1) }
         signature = KernelSignature(inputs: inputs, outputs: outputs.map { ($0.name, $0.shape) }, workspaceBytes: 0)
 
-        let reductions = plan.reductions(of: graph)
         let total = reductions.last.map { $0.offset + $0.count } ?? 0
         reducedCount = total
         // At least one element, so that the buffer has an address even when nothing is summed.
         reductionBuffer = .allocate(capacity: max(total, 1))
         reductionBuffer.initialize(repeating: 0)
         var stages: [Stage] = []
-        for stage in 0..<plan.stageCount {
-            guard let made = try plan.stageGraph(stage, of: graph, reductions: reductions) else { continue }
+        for (made, stage) in stageGraphs {
             let kernel = try Kernel(made.graph, backend: backend)
             let mine = reductions.filter { $0.stage == stage }
             let reduced = (mine.first?.offset ?? 0)..<(mine.last.map { $0.offset + $0.count } ?? 0)
@@ -135,7 +151,7 @@ public final class DataParallelKernel: @unchecked Sendable {
         summedOutputs = graph.outputs.enumerated().compactMap { k, port in
             combinations[k] == .summed ? (k, slot[port.node]!.offset, slot[port.node]!.count) : nil
         }
-        let size = communicator.size, rowCount = plan.rows
+        let size = communicator.size
         gatheredOutputs = graph.outputs.enumerated().compactMap { k, port in
             guard combinations[k] == .gathered else { return nil }
             let perRow = rowCount == 0 ? 0 : graph.nodes[port.node].shape.count / rowCount

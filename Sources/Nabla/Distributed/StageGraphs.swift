@@ -25,6 +25,31 @@ struct StageGraph {
     let targets: [Target]
 }
 
+extension StageGraph {
+    /// The one stage of a graph that process 0 computes whole, every output a reduction that
+    /// the other processes add zeros to.
+    static func wholeOnFirstProcess(_ graph: Graph, isFirst: Bool) throws -> (stage: StageGraph, reductions: [Reduction]) {
+        var offset = 0
+        var reductions: [Reduction] = []
+        var seen = Set<Int>()
+        for port in graph.outputs where seen.insert(port.node).inserted {
+            let count = graph.nodes[port.node].shape.count
+            reductions.append(Reduction(node: port.node, stage: 0, offset: offset, count: count))
+            offset += count
+        }
+        let names = ReservedNames(graph)
+        let targets = reductions.map { Target.reduction($0.offset) }
+        if isFirst {
+            let outputs = reductions.map { Graph.Port(name: names.output(.reduction($0.offset), node: $0.node, graph), node: $0.node) }
+            let whole = Graph(nodes: graph.nodes, inputs: graph.inputs, outputs: outputs)
+            return (StageGraph(graph: whole, sources: graph.inputs.indices.map { .input($0) }, targets: targets), reductions)
+        }
+        let builder = GraphBuilder()
+        let zeros = reductions.map { (names.output(.reduction($0.offset), node: $0.node, graph), builder.filled(0, shape: graph.nodes[$0.node].shape)) }
+        return (StageGraph(graph: try builder.graph(outputs: zeros), sources: [], targets: targets), reductions)
+    }
+}
+
 /// A partial sum summed over the processes: the node, its stage and its place in the buffer
 /// of all reductions.
 struct Reduction {
