@@ -33,6 +33,7 @@
 #define nabla_lu_logabsdet NABLA_PASTE(nabla_lu_logabsdet, NABLA_VARIANT)
 #define nabla_lu_adjugate NABLA_PASTE(nabla_lu_adjugate, NABLA_VARIANT)
 #define nabla_cholesky NABLA_PASTE(nabla_cholesky, NABLA_VARIANT)
+#define nabla_cholesky_adjoint NABLA_PASTE(nabla_cholesky_adjoint, NABLA_VARIANT)
 #define nabla_triangular_solve NABLA_PASTE(nabla_triangular_solve, NABLA_VARIANT)
 #define nabla_lu_transposed_prepare NABLA_PASTE(nabla_lu_transposed_prepare, NABLA_VARIANT)
 #define nabla_lu_apply_transposed_columns NABLA_PASTE(nabla_lu_apply_transposed_columns, NABLA_VARIANT)
@@ -67,6 +68,7 @@
 #undef nabla_lu_logabsdet
 #undef nabla_lu_adjugate
 #undef nabla_cholesky
+#undef nabla_cholesky_adjoint
 #undef nabla_triangular_solve
 #undef nabla_lu_transposed_prepare
 #undef nabla_lu_apply_transposed_columns
@@ -253,6 +255,14 @@ void nabla_cholesky(long n, const double *a, double *l) {
     case 2: nabla_cholesky_avx512(n, a, l); break;
     case 1: nabla_cholesky_avx2(n, a, l); break;
     default: nabla_cholesky_baseline(n, a, l); break;
+    }
+}
+
+void nabla_cholesky_adjoint(long n, const double *l, const double *b, double *a) {
+    switch (nabla_linalg_level()) {
+    case 2: nabla_cholesky_adjoint_avx512(n, l, b, a); break;
+    case 1: nabla_cholesky_adjoint_avx2(n, l, b, a); break;
+    default: nabla_cholesky_adjoint_baseline(n, l, b, a); break;
     }
 }
 

@@ -578,6 +578,74 @@ NABLA_LINKAGE void nabla_cholesky(long n, const double *a, double *l) {
     }
     for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) l[i * n + j] = 0.0;
 }
+NABLA_LINKAGE void nabla_cholesky_adjoint(long n, const double *l, const double *b, double *a) {
+    long i, j, k, q, p, r, i0, s, k0, k1;
+    double c, d, y, x0, x1, x2, x3;
+    double e[4][8];
+    const double *g;
+    if (a != b) for (i = 0; i < n; i++) for (j = 0; j <= i; j++) a[i * n + j] = b[i * n + j];
+    k1 = n;
+    for (k0 = (n - 1) / 16 * 16; k1 > 0; k1 = k0, k0 -= 16) {
+        for (i0 = k1; i0 + 4 <= n; i0 += 4) {
+            for (s = k0; s < k1; s += 8) {
+                for (r = 0; r < 4; r++)
+                    for (q = 0; q < 8; q++) e[r][q] = a[(i0 + r) * n + s + q];
+                for (j = n - 1; j >= k1; j--) {
+                    g = l + j * n + s;
+                    if (g == a + i0 * n) break;
+                    x0 = a[i0 * n + j];
+                    x1 = a[(i0 + 1) * n + j];
+                    x2 = a[(i0 + 2) * n + j];
+                    x3 = a[(i0 + 3) * n + j];
+                    for (q = 0; q < 8; q++) {
+                        y = g[q];
+                        e[0][q] = e[0][q] - x0 * y;
+                        e[1][q] = e[1][q] - x1 * y;
+                        e[2][q] = e[2][q] - x2 * y;
+                        e[3][q] = e[3][q] - x3 * y;
+                    }
+                }
+                for (r = 0; r < 4; r++)
+                    for (q = 0; q < 8; q++) a[(i0 + r) * n + s + q] = e[r][q];
+            }
+        }
+        for (i = i0; i < n; i++) {
+            double *restrict row = a + i * n;
+            for (j = n - 1; j >= k1; j--) {
+                const double *restrict lj = l + j * n;
+                c = row[j];
+                for (p = k0; p < k1; p++) row[p] = row[p] - c * lj[p];
+            }
+        }
+        for (k = k1 - 1; k >= k0; k--) {
+            double *restrict own = a + k * n;
+            d = l[k * n + k];
+            for (i = k + 1; i < n; i++) {
+                c = a[i * n + k] / d;
+                a[i * n + k] = c;
+                own[i] = c;
+            }
+            y = own[k];
+            for (j = n - 1; j > k; j--) y = y - own[j] * l[j * n + k];
+            own[k] = y / d;
+            for (j = n - 1; j >= k; j--) {
+                const double *restrict lj = l + j * n;
+                c = own[j];
+                for (p = k0; p < k; p++) own[p] = own[p] - c * lj[p];
+            }
+            for (i = k + 1; i < n; i++) {
+                double *restrict row = a + i * n;
+                const double *restrict lk = l + k * n;
+                c = row[k];
+                for (p = k0; p < k; p++) row[p] = row[p] - c * lk[p];
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        a[i * n + i] = 0.5 * a[i * n + i];
+        for (j = i + 1; j < n; j++) a[i * n + j] = 0.0;
+    }
+}
 NABLA_LINKAGE void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je) {
     long i, k, q, r, s, s0, w, j0, i0, cs, xs, forward = lower != transpose;
     double d, u, y;

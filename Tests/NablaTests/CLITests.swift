@@ -553,7 +553,8 @@ struct InstructionSetTests {
     /// Files whose kernels call the runtime's matrix product (tiled and matrix-vector), LU
     /// solves and inverses, and the Cholesky factor and triangular solves.
     static let files = ["benchmarks/problems/p4-mlp.nabla", "benchmarks/problems/p5-gp.nabla",
-                        "examples/gaussian-process-cholesky.nabla", "examples/matrix-identities.nabla"]
+                        "examples/gaussian-process-cholesky.nabla", "benchmarks/problems/p5-gp-cholesky.nabla",
+                        "examples/matrix-identities.nabla"]
 
     @Test(arguments: files)
     func narrowerPathsAgreeBitForBit(_ file: String) throws {

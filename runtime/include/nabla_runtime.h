@@ -54,6 +54,9 @@ void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x)
 /* The lower Cholesky factor of a (its lower triangle) into l, and the triangular solve op(T) X = B
  * of nabla_linalg_code.h. */
 void nabla_cholesky(long n, const double *a, double *l);
+/* The pullback of nabla_cholesky: from its factor l and the cotangent b of l (lower triangles
+ * read), the cotangent of a's lower triangle into a (which may be b, never l). */
+void nabla_cholesky_adjoint(long n, const double *l, const double *b, double *a);
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose);
 /* The steps of nabla_lu_factor, which the runtime runs with the trailing updates split over
  * its threads: factor the panel of columns [j0, j1) (returns its row swaps), apply its swaps

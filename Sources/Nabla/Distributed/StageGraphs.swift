@@ -128,7 +128,7 @@ extension RowSplitPlan {
         try builder.build(input: { builder, id, shape in try builder.input("input\(id)", shape: shape) }, reduced: { _ in
             throw NablaError.internalInconsistency("a loop body reads a reduced value")
         })
-        let outputs = try zip(graph.outputs, promoting).map { port, promoted in
+        let outputs = zip(graph.outputs, promoting).map { port, promoted in
             let value = builder.tensors[port.node]!
             return (port.name, promoted && !isFirstProcess ? builder.builder.filled(0, shape: value.shape) : value)
         }

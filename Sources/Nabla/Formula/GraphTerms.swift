@@ -146,6 +146,13 @@ struct GraphTerms {
             let inverse = Term(.inverse(xs[0]), xs[0].shape)
             return Algebra.product([s.transposed ? Algebra.transposed(inverse) : inverse, Algebra.oriented(xs[1], row: false)])
         case is CholeskyFactor: return Algebra.call(.cholesky, xs, shape)
+        case is CholeskyAdjoint:
+            // Phi(S + S^T), S = L^-T Phi(L^T B) L^-1, Phi the lower triangle, diagonal halved.
+            let phi = FormulaFunction.triangle(lower: true, diagonal: 0.5)
+            let inverse = Term(.inverse(xs[0]), shape)
+            let inner = Algebra.call(phi, [Algebra.matmul(Algebra.transposed(xs[0]), xs[1])], shape)
+            let s = Algebra.product([Algebra.transposed(inverse), inner, inverse])
+            return Algebra.call(phi, [Algebra.add([s, Algebra.transposed(s)], shape)], shape)
         case let s as TriangularSolve:
             // Only the triangle is read (a Cholesky factor is triangular already).
             let isFactor: Bool = { if case .call(.cholesky, _) = xs[0].kind { return true } else { return false } }()

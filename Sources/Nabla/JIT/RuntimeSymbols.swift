@@ -17,6 +17,7 @@ enum RuntimeSymbols {
         ("nabla_lu_adjugate", unsafeBitCast(nabla_lu_adjugate as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_lu_logabsdet", unsafeBitCast(nabla_lu_logabsdet as @convention(c) (Int, UnsafePointer<Double>?) -> Double, to: UnsafeRawPointer.self)),
         ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_cholesky_adjoint", unsafeBitCast(nabla_cholesky_adjoint as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
         // Called by the definitions above in standalone C (declared by kernels that call those).
         ("nabla_lu_panel", unsafeBitCast(nabla_lu_panel as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Int, to: UnsafeRawPointer.self)),

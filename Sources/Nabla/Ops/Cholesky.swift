@@ -40,6 +40,34 @@ enum Triangular {
         return l
     }
 
+    /// The pullback of `cholesky`: the cotangent of the lower triangle of A from the factor
+    /// `l` and the cotangent `b` of L (their lower triangles read), the reverse of `cholesky`'s
+    /// loops (Murray 2016, unblocked; n^3/3 multiply-adds). Columns from the last back: each
+    /// entry (i, k), i >= k, is b_ik minus m_ij l_jk for j from n - 1 down to k + 1, where m
+    /// holds A-bar + A-bar^T as far as it is finished (its diagonal 2 a_kk), then divided by
+    /// l_kk; the entries below the diagonal first, the diagonal last, which is halved at the end.
+    static func choleskyAdjoint(_ n: Int, _ l: [Double], _ b: [Double]) -> [Double] {
+        var m = [Double](repeating: 0, count: n * n)
+        for k in stride(from: n - 1, through: 0, by: -1) {
+            let d = l[k * n + k]
+            for i in (k + 1)..<n {
+                var r = b[i * n + k]
+                for j in stride(from: n - 1, to: k, by: -1) { r = r - m[i * n + j] * l[j * n + k] }
+                m[i * n + k] = r / d
+                m[k * n + i] = r / d
+            }
+            var r = b[k * n + k]
+            for j in stride(from: n - 1, to: k, by: -1) { r = r - m[k * n + j] * l[j * n + k] }
+            m[k * n + k] = r / d
+        }
+        var a = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0..<i { a[i * n + j] = m[i * n + j] }
+            a[i * n + i] = 0.5 * m[i * n + i]
+        }
+        return a
+    }
+
     /// Solves op(T) X = B for the n x m right-hand sides `x` (overwritten), T's `lower` (or
     /// upper) triangle only, op(T) = T^T when `transpose`: substitution row by row (forward when
     /// op(T) is lower triangular), each row's terms subtracted in the order its rows were
@@ -80,6 +108,12 @@ enum Triangular {
     static let choleskyFunction = CFunction("nabla_cholesky", returns: .void, [
         .init(.long, "n"), .init(.constDoublePointer, "a"), .init(.doublePointer, "l"),
     ], origin: .runtime(standalone: LU.runtimeText["nabla_cholesky"]), calls: [.sqrt])
+
+    /// `choleskyAdjoint` in C: runtime/nabla_linalg_code.h (blocked, the same arithmetic per
+    /// entry).
+    static let choleskyAdjointFunction = CFunction("nabla_cholesky_adjoint", returns: .void, [
+        .init(.long, "n"), .init(.constDoublePointer, "l"), .init(.constDoublePointer, "b"), .init(.doublePointer, "a"),
+    ], origin: .runtime(standalone: LU.runtimeText["nabla_cholesky_adjoint"]))
 
     /// `solve` in C, after copying the right-hand sides `b` into `x`: the runtime's.
     static let solveFunction = CFunction("nabla_triangular_solve", returns: .void, [
@@ -133,14 +167,12 @@ public struct CholeskyFactor: Operation {
     }
 
     /// A-bar = Phi(S + S^T), S = L^-T Phi(L^T L-bar) L^-1, Phi the lower triangle with the
-    /// diagonal halved: the gradient with respect to the lower triangle A is read from.
+    /// diagonal halved: the gradient with respect to the lower triangle A is read from,
+    /// computed by `CholeskyAdjoint` (Murray's reverse loops, n^3/3 multiply-adds rather than
+    /// the formula's 2 n^3).
     public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
         guard rule.needsGradient[0] else { return [nil] }
-        let l = rule.output
-        let p = try triangle(l.transposed.matmul(rule.cotangent), lower: true, diagonal: 0.5)
-        let z = try solveTriangular(l, p, lower: true, transpose: true)
-        let s = try solveTriangular(l, z.transposed, lower: true, transpose: true).transposed
-        return [try triangle(s + s.transposed, lower: true, diagonal: 0.5)]
+        return [try choleskyAdjoint(rule.output, rule.cotangent)]
     }
 
     /// dL = L Phi(L^-1 dA L^-T), dA the symmetric matrix of dA's lower triangle.
@@ -157,6 +189,75 @@ public struct CholeskyFactor: Operation {
         let n = site.output.extents[0]
         guard n > 0 else { return [] }
         return [.call(Triangular.choleskyFunction, [.integer(n), site.inputs[0].address(), site.output.address()])]
+    }
+}
+
+/// The pullback of `cholesky`: from a factor L and a cotangent B of L (the lower triangles of
+/// both read), the cotangent of the factored matrix's lower triangle,
+/// F(L, B) = Phi(S + S^T) with S = L^-T Phi(L^T B) L^-1 and Phi the lower triangle with the
+/// diagonal halved. Evaluated by Murray's (2016) reverse of the factorisation's loops, blocked
+/// in the runtime. Its own derivatives (for Hessians through a Cholesky factor) are those of
+/// the formula, written with triangular solves; K = F + F^T recovers S + S^T from the result.
+public struct CholeskyAdjoint: Operation {
+    /// The operation, to apply with `GraphBuilder.apply(_:_:)` to `[L, B]`.
+    public init() {}
+    public var name: String { "cholesky_adjoint" }
+
+    public func outputShape(for inputs: [Shape]) throws -> Shape {
+        try requireOperands(inputs, 2, "cholesky_adjoint")
+        let n = try squareOrder(inputs[0], "cholesky_adjoint")
+        guard inputs[1] == inputs[0] else {
+            throw NablaError.shapeMismatch(op: "cholesky_adjoint", shapes: inputs, reason: "the cotangent must have the factor's shape [\(n), \(n)]")
+        }
+        return inputs[0]
+    }
+
+    public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
+        TensorData(unchecked: shape, Triangular.choleskyAdjoint(shape[0], inputs[0].scalars, inputs[1].scalars))
+    }
+
+    /// With H = Phi(G), J = H + H^T and N = L^-1 J L^-T: B-bar = L Phi(N) (the tangent map of
+    /// `cholesky`, the adjoint of this linear map of B), L-bar = tril(B Phi(N)^T - K J L^-T).
+    public func pullback(_ rule: PullbackRule) throws -> [Tensor?] {
+        let l = rule.inputs[0], b = try triangle(rule.inputs[1], lower: true)
+        let h = try triangle(rule.cotangent, lower: true, diagonal: 0.5)
+        let j = try h + h.transposed
+        let y = try solveTriangular(l, j, lower: true)
+        let phiN = try triangle(solveTriangular(l, y.transposed, lower: true), lower: true, diagonal: 0.5)
+        let bBar = rule.needsGradient[1] ? try triangle(l.matmul(phiN), lower: true) : nil
+        guard rule.needsGradient[0] else { return [nil, bBar] }
+        let k = try rule.output + rule.output.transposed
+        let kjInverse = try solveTriangular(l, j.matmul(k), lower: true).transposed
+        return [try triangle(b.matmul(phiN.transposed) - kjInverse, lower: true), bBar]
+    }
+
+    /// dF = F(L, dB + L^-T dL^T B) - Phi(M + M^T), M^T = L^-T dL^T K, dL and B on their lower
+    /// triangles.
+    public func tangent(_ rule: TangentRule) throws -> Tensor? {
+        let l = rule.inputs[0]
+        var change = rule.tangents[1]
+        var correction: Tensor?
+        if let dl = rule.tangents[0] {
+            let dlT = try triangle(dl, lower: true).transposed
+            let moved = try solveTriangular(l, dlT.matmul(triangle(rule.inputs[1], lower: true)), lower: true, transpose: true)
+            change = try change.map { try $0 + moved } ?? moved
+            let k = try rule.output + rule.output.transposed
+            let mT = try solveTriangular(l, dlT.matmul(k), lower: true, transpose: true)
+            correction = try triangle(mT + mT.transposed, lower: true, diagonal: 0.5)
+        }
+        let linear = try change.map { try choleskyAdjoint(l, $0) }
+        switch (linear, correction) {
+        case let (linear?, correction?): return try linear - correction
+        case let (linear?, nil): return linear
+        case let (nil, correction?): return -correction
+        case (nil, nil): return nil
+        }
+    }
+
+    public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
+        let n = site.output.extents[0]
+        guard n > 0 else { return [] }
+        return [.call(Triangular.choleskyAdjointFunction, [.integer(n), site.inputs[0].address(), site.inputs[1].address(), site.output.address()])]
     }
 }
 
@@ -288,6 +389,13 @@ public func cholesky(_ a: Tensor) throws -> Tensor {
 /// - Throws: `NablaError.shapeMismatch` unless `t` is `[n, n]` and `b` has n rows.
 public func solveTriangular(_ t: Tensor, _ b: Tensor, lower: Bool = true, transpose: Bool = false) throws -> Tensor {
     try t.builder.apply(TriangularSolve(lower: lower, transpose: transpose), [t, b])
+}
+
+/// The pullback of `cholesky` (`CholeskyAdjoint`): the cotangent of the factored matrix's
+/// lower triangle from the factor `l` and the cotangent `b` of the factor.
+/// - Throws: `NablaError.shapeMismatch` unless both are `[n, n]`.
+public func choleskyAdjoint(_ l: Tensor, _ b: Tensor) throws -> Tensor {
+    try l.builder.apply(CholeskyAdjoint(), [l, b])
 }
 
 /// A^-1 b from the lower Cholesky factor `l` of A: two triangular solves, L^-T (L^-1 b).
