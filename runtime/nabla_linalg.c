@@ -251,6 +251,7 @@ void nabla_lu_adjugate(long n, const double *f, const double *pivots, double *x)
 }
 
 void nabla_cholesky(long n, const double *a, double *l) {
+    if (nabla_blas_cholesky(n, a, l)) return;
     switch (nabla_linalg_level()) {
     case 2: nabla_cholesky_avx512(n, a, l); break;
     case 1: nabla_cholesky_avx2(n, a, l); break;
@@ -275,23 +276,26 @@ void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, 
 }
 
 struct triangular_operands {
-    long n, m, lower, transpose;
+    long n, m, lower, transpose, blas;
     const double *t;
     double *x;
 };
 
 static void triangular_columns(void *context, long jb, long je) {
     const struct triangular_operands *w = (const struct triangular_operands *)context;
-    nabla_triangular_solve_columns(w->n, w->m, w->t, w->x, w->lower, w->transpose, jb, je);
+    if (w->blas) nabla_blas_triangular_columns(w->n, w->m, w->t, w->x, w->lower, w->transpose, jb, je);
+    else nabla_triangular_solve_columns(w->n, w->m, w->t, w->x, w->lower, w->transpose, jb, je);
 }
 
 void nabla_triangular_solve(long n, long m, const double *t, const double *b, double *x, long lower, long transpose) {
-    if (solve_in_parallel(n, m)) {
+    long blas = n > 0 && m > 0 && nabla_blas_triangular_wins(n, m, transpose);
+    if (blas || solve_in_parallel(n, m)) {
         struct triangular_operands work;
         long s;
         if (x != b) for (s = 0; s < n * m; s++) x[s] = b[s];
-        work.n = n; work.m = m; work.lower = lower; work.transpose = transpose; work.t = t; work.x = x;
-        nabla_parallel_blocks(0, m, 16, triangular_columns, &work);
+        work.n = n; work.m = m; work.lower = lower; work.transpose = transpose; work.t = t; work.x = x; work.blas = blas;
+        if (solve_in_parallel(n, m)) nabla_parallel_blocks(0, m, 16, triangular_columns, &work);
+        else triangular_columns(&work, 0, m);
         return;
     }
     switch (nabla_linalg_level()) {

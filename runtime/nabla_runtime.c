@@ -457,6 +457,7 @@ struct matmul_operands {
 
 static void matmul_rows(void *context, long r0, long r1) {
     const struct matmul_operands *w = (const struct matmul_operands *)context;
+    if (nabla_blas_matmul(r1 - r0, w->k, w->n, w->A + r0 * w->k, w->B, w->C + r0 * w->n)) return;
     matmul_serial(r1 - r0, w->k, w->n, w->A + r0 * w->k, w->B, w->C + r0 * w->n);
 }
 
@@ -473,5 +474,6 @@ void nabla_matmul(long m, long k, long n, const double *restrict A, const double
         nabla_parallel_blocks(0, m, 16, matmul_rows, &work);
         return;
     }
+    if (nabla_blas_matmul(m, k, n, A, B, C)) return;
     matmul_serial(m, k, n, A, B, C);
 }

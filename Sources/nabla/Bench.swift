@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Seed of the random inputs.")
     var seed: UInt64 = 1
 
-    @OptionGroup var threads: ThreadOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: ArgumentHelp(
         "Time a data-parallel run under mpirun instead, these inputs split by rows over the processes.",
@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        threads.apply()
+        try runtime.apply()
         if let shard { return try benchSharded(shard) }
         // The text is read once: the file may be a pipe.
         let (program, text) = try file.loadWithText()
@@ -109,6 +109,7 @@ struct Bench: ParsableCommand {
         lines.append("  \"runtime\": \(TensorText.jsonString(KernelRuntime.origin.description)),")
         lines.append("  \"instruction_set\": \(TensorText.jsonString(KernelRuntime.instructionSet.rawValue)),")
         lines.append("  \"threads\": \(KernelRuntime.threadCount),")
+        lines.append("  \"blas\": \(KernelRuntime.blas.map { TensorText.jsonString($0.description) } ?? "null"),")
         lines.append("  \"backends\": [")
         for (k, r) in results.enumerated() {
             let fields = [
@@ -143,7 +144,7 @@ struct Bench: ParsableCommand {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         var lines = [
             "\(file.file)\(dimText): medians, inputs seeded with \(seed); nodes of the whole graph (forward only)",
-            "runtime: \(KernelRuntime.origin); instruction set \(KernelRuntime.instructionSet.rawValue); threads \(KernelRuntime.threadCount)",
+            "runtime: \(KernelRuntime.origin); instruction set \(KernelRuntime.instructionSet.rawValue); threads \(KernelRuntime.threadCount); BLAS \(KernelRuntime.blas.map(\.description) ?? "off")",
         ]
         for row in rows {
             // The first column left-aligned, numbers right-aligned.

@@ -59,20 +59,39 @@ func refuseMalformedThreadCount() throws {
     }
 }
 
-/// `--threads`: the runtime's thread count for this command.
-struct ThreadOptions: ParsableArguments {
+/// `--threads` and `--blas`: the runtime's thread count and BLAS for this command.
+struct RuntimeOptions: ParsableArguments {
     @Option(help: "Threads the runtime may split large matrix products over (1 to 64; default: NABLA_THREADS, else the processors online).")
     var threads: Int?
+
+    @Option(help: ArgumentHelp(
+        "Hand large matrix products, Cholesky factors and triangular solves to a BLAS: off, openblas (libopenblas.so.0) or a library's path (default: NABLA_BLAS, else off). Results then agree with the interpreter's to rounding, not bit for bit.",
+        valueName: "off|openblas|PATH"))
+    var blas: String?
 
     func validate() throws {
         if let threads, !(1...64).contains(threads) {
             throw ValidationError("--threads must be from 1 to 64, not \(threads)")
         }
+        if let blas, blas.isEmpty { throw ValidationError("--blas needs off, openblas or the path of a library") }
     }
 
-    /// Sets the runtime's thread count when the option was given.
-    func apply() {
+    /// Sets the thread count and the BLAS; a BLAS asked for (here or by NABLA_BLAS) that cannot
+    /// be loaded ends the command.
+    func apply() throws {
         if let threads { KernelRuntime.threadCount = threads }
+        switch blas {
+        case nil:
+            if let problem = KernelRuntime.blasEnvironmentError { throw CLIFailure.input("error: NABLA_BLAS: \(problem)") }
+        case "off"?:
+            KernelRuntime.stopUsingBLAS()
+        case let library?:
+            do {
+                try KernelRuntime.useBLAS(library == "openblas" ? KernelRuntime.defaultBLAS : library)
+            } catch {
+                throw CLIFailure.input("error: --blas: \(error)")
+            }
+        }
     }
 }
 

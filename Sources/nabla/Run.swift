@@ -22,10 +22,10 @@ struct Run: ParsableCommand {
         valueName: "NAME[,NAME...]"))
     var shard: String?
 
-    @OptionGroup var threads: ThreadOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
-        threads.apply()
+        try runtime.apply()
         if let shard { return try runSharded(shard) }
         let program = try file.load()
         let inputs = try values.values(for: program.graph)

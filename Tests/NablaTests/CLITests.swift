@@ -560,10 +560,10 @@ struct InstructionSetTests {
     func narrowerPathsAgreeBitForBit(_ file: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let arguments = ["run", root.appendingPathComponent(file).path, "--seed", "3", "--format", "json"]
-        let widest = try runNabla(arguments)
+        let widest = try runNabla(arguments, settingEnvironment: ["NABLA_BLAS": "off"])
         #expect(widest.status == 0, "\(widest.err)")
         for isa in ["avx2", "baseline"] {
-            let narrow = try runNabla(arguments, settingEnvironment: ["NABLA_ISA": isa])
+            let narrow = try runNabla(arguments, settingEnvironment: ["NABLA_ISA": isa, "NABLA_BLAS": "off"])
             #expect(narrow.status == 0, "\(isa): \(narrow.err)")
             #expect(narrow.out == widest.out, "\(file): NABLA_ISA=\(isa) changes the results")
         }

@@ -74,6 +74,17 @@ long nabla_lu_transposed_prepare(long n, long m, const double *f, double *x, lon
 void nabla_lu_apply_transposed_columns(long n, long m, const double *f, const double *pivots, double *x, long identity, long jb, long je);
 void nabla_triangular_solve_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je);
 
+/* An optional BLAS and LAPACK (nabla_blas.c): the addresses of cblas_dgemm, cblas_dtrsm,
+ * cblas_dtrsv and dpotrf_ of a loaded library (NULLs switch it off), and whether one is set. The
+ * others are the runtime's own uses of it: each does the work and returns 1 where the library
+ * is set and faster, else returns 0 and leaves it to the runtime's kernels. */
+void nabla_set_blas(void *dgemm, void *dtrsm, void *dtrsv, void *dpotrf);
+int nabla_blas_installed(void);
+int nabla_blas_matmul(long m, long k, long n, const double *A, const double *B, double *C);
+int nabla_blas_cholesky(long n, const double *a, double *l);
+int nabla_blas_triangular_wins(long n, long m, long transpose);
+void nabla_blas_triangular_columns(long n, long m, const double *t, double *x, long lower, long transpose, long jb, long je);
+
 /* The text of those functions (with the token NABLA_LINKAGE before each), for standalone C. */
 extern const char nabla_linalg_source[];
 /* The same, as a pointer (Swift imports it more simply). */

@@ -34,6 +34,8 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
     /// The processes of a data-parallel kernel cannot communicate: MPI cannot be loaded or
     /// failed, or a communicator was misused.
     case communication(String)
+    /// A shared library (a BLAS) could not be loaded or lacks what Nabla needs.
+    case library(String)
 
     public var description: String {
         switch self {
@@ -65,6 +67,8 @@ public enum NablaError: Error, Equatable, CustomStringConvertible {
         case let .notSplittable(output, reason):
             return "output '\(output)' cannot be split by rows: \(reason)"
         case let .communication(what):
+            return what
+        case let .library(what):
             return what
         }
     }

@@ -90,8 +90,8 @@ public enum KernelRuntime {
         }
     }
 
-    private static func symbol(_ name: String) -> UnsafeRawPointer {
-        symbols.first { $0.0 == name }!.1
+    static func symbol(_ name: String) -> UnsafeRawPointer {
+        loaded.symbols.first { $0.0 == name }!.1
     }
 
     /// The runtime kernels of this process call, decided at the first use.
@@ -104,7 +104,10 @@ public enum KernelRuntime {
     }
 
     /// The runtime's functions by name, as kernels link them.
-    static var symbols: [(String, UnsafeRawPointer)] { loaded.symbols }
+    static var symbols: [(String, UnsafeRawPointer)] {
+        _ = blasEnvironmentError  // NABLA_BLAS, applied before the first kernel
+        return loaded.symbols
+    }
 
     private struct Loaded: @unchecked Sendable {
         // Immutable addresses of code that stays mapped for the life of the process.

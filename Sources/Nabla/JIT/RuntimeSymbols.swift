@@ -30,5 +30,8 @@ enum RuntimeSymbols {
         // Not called by kernels: the controls of the runtime's thread pool (`KernelRuntime.threadCount`).
         ("nabla_threads", unsafeBitCast(nabla_threads as @convention(c) () -> Int32, to: UnsafeRawPointer.self)),
         ("nabla_set_threads", unsafeBitCast(nabla_set_threads as @convention(c) (Int32) -> Void, to: UnsafeRawPointer.self)),
+        // Not called by kernels: the optional BLAS (`KernelRuntime.useBLAS`).
+        ("nabla_set_blas", unsafeBitCast(nabla_set_blas as @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void, to: UnsafeRawPointer.self)),
+        ("nabla_blas_installed", unsafeBitCast(nabla_blas_installed as @convention(c) () -> Int32, to: UnsafeRawPointer.self)),
     ]
 }
