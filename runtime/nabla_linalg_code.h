@@ -110,6 +110,20 @@
  * as in-order reductions across k, which is several times slower. The upper triangle is zeroed
  * at the start and at the end.
  *
+ * nabla_cholesky_adjoint: the pullback of nabla_cholesky, a's lower triangle from the factor l
+ * and the cotangent b of l (lower triangles read; a may be b, never l), as
+ * Triangular.choleskyAdjoint computes it: columns k from the last back, each entry (i, k), i >= k,
+ * is b_ik minus m_ij l_jk for j from n - 1 down to k + 1, then divided by l_kk (below the
+ * diagonal first, the diagonal last), m = A + A^T as far as finished (diagonal 2 a_kk); a holds
+ * m while it runs (the transposed copy above the diagonal, where rows read it contiguously) and
+ * is halved on the diagonal and zeroed above it at the end. Blocks of 16 columns from the
+ * right (the leftover block is the rightmost, which has no rows below it): first the rows below
+ * the block take the terms of all columns right of it, j from n - 1 down, in 4 x 8 register
+ * tiles (rows left over run plain loops; the never-true test as in nabla_cholesky); then the
+ * block's columns one by one: divide, the diagonal, then the row of the finished column takes
+ * its terms j >= k for the block's earlier columns and every row below takes column k's term,
+ * so every entry still meets its terms in decreasing j. n^3/3 multiply-adds in all.
+ *
  * nabla_triangular_solve: X with op(T) X = B for n x m right-hand sides (B copied into x
  * first, unless it is x), reading T's lower or upper triangle, op(T) = T^T with transpose, as
  * Triangular.solve does: substitution row by row, every entry of a row meeting its terms in
