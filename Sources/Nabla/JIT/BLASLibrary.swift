@@ -74,7 +74,7 @@ extension KernelRuntime {
     private static let environmentBLAS: String? = {
         guard let value = ProcessInfo.processInfo.environment["NABLA_BLAS"], !value.isEmpty, value != "off" else { return nil }
         do {
-            try install(value == "openblas" ? defaultBLAS : value)
+            _ = try install(value == "openblas" ? defaultBLAS : value)
             return nil
         } catch {
             return "\(error)"
