@@ -33,7 +33,7 @@ public struct CEmitOptions: Sendable {
     /// Self-contained C99 that needs only libm.
     public static let standalone = CEmitOptions()
 
-    var target: KernelTarget { KernelTarget(useRuntime: useRuntime, unroll: max(1, unroll)) }
+    var target: KernelTarget { KernelTarget(useRuntime: useRuntime, unroll: max(1, unroll), parallel: useRuntime) }
 
     var linkage: LoopIR.RuntimeLinkage {
         useRuntime ? (runtimeThroughPointers ? .throughPointers : .byName) : .standalone

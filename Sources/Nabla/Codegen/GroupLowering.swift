@@ -28,21 +28,34 @@ final class GroupLowering {
     /// read, by pad: that operand as one expression of the current position.
     private var recomputed: [Int: Expression] = [:]
 
-    init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Expression?], group: Int, padForm: KernelTarget.PadForm) {
+    /// The blocks of the loop (`LoopIR.ReductionBlocks`), when it has more than one.
+    private let blocks: LoopIR.ReductionBlocks?
+    /// Whether the loop's blocks may run on the thread pool when they can.
+    private let parallel: Bool
+
+    /// Fewest elements a loop without sums needs for its blocks to run in parallel.
+    static let parallelMinimum = 32_768
+
+    init(plan: KernelPlan, values: [LoopIR.Operand?], scalarExpressions: [Expression?], group: Int, padForm: KernelTarget.PadForm,
+         parallel: Bool = false) {
         self.plan = plan
         self.values = values
         self.scalarExpressions = scalarExpressions
         self.group = group
-        self.padForm = padForm
         nodes = plan.facts.nodes
         space = plan.grouping.groups[group].shape
         members = plan.grouping.groups[group].members
+        blocks = LoopIR.ReductionBlocks(extents: space.dims)
+        self.parallel = parallel
+        // A loop in blocks keeps no carries from one block to the next.
+        let inBlocks = blocks != nil && (parallel || members.contains { plan.facts.roles[$0] == .sum && plan.facts.nodes[$0].shape.count == 1 })
+        self.padForm = inBlocks ? .recomputed : padForm
         // One axis needs no flattening: its loop is the flat loop.
         counters = space.rank == 1 ? [.flat] : (0..<space.rank).map(LoopIR.Counter.axis)
         access = plan.views.access
         groupOf = plan.grouping.group
         roles = plan.facts.roles
-        if padForm == .recomputed { recomputed = recomputableOperands() }
+        if self.padForm == .recomputed { recomputed = recomputableOperands() }
     }
 
     /// A member that writes memory of another shape from the loop.
@@ -71,13 +84,38 @@ final class GroupLowering {
         var statements = [Statement.comment(summary())] + parts.before
         if recomputed.isEmpty {
             statements += carryDeclarations()
-            statements += loopNest(body)
+            statements += try inBlocks(loopNest(body), parts)
             statements += parts.after
         } else {
-            statements += recomputingLoop(body)
+            statements += try inBlocks(recomputingLoop(body), parts)
             statements += withRecomputedCarries(parts.after, position: space.count)
         }
         return [.block(statements)]
+    }
+
+    // MARK: - Blocks
+
+    /// The loop as its blocks (`LoopIR.ReductionBlocks`): run on the thread pool when they may
+    /// run at once and the loop is large enough; one after another when it has sums into one
+    /// element (whose order the blocks define) that cannot; else as it is.
+    private func inBlocks(_ loop: [Statement], _ parts: Parts) throws -> [Statement] {
+        guard let blocks else { return loop }
+        let sums = members.compactMap { m -> LoopIR.Place? in
+            guard let t = parts.terminals[m], t.accumulates, nodes[m].shape.count == 1 else { return nil }
+            return t.place
+        }
+        let wanted = parallel && (!sums.isEmpty || space.count >= Self.parallelMinimum)
+        guard wanted || !sums.isEmpty else { return loop }
+        guard let (forms, counter) = LoopIR.blockForms(ofNest: loop, blocks) else {
+            if sums.isEmpty { return loop }
+            throw internalError("the loop of group \(group) over \(space) cannot be cut into blocks")
+        }
+        if wanted, sums.count * forms.count <= LoopIR.ParallelLoop.maximumPartials,
+           // The statements before the loop are its first positions (of block 0), written out.
+           LoopIR.blocksMayRunAtOnce([loop.last!], counter: counter, targets: Set(sums)) {
+            return [LoopIR.blocksInParallel(forms, targets: sums, id: group)]
+        }
+        return sums.isEmpty ? loop : LoopIR.blocksInOrder(forms, targets: sums)
     }
 
     // MARK: - Members

@@ -7,6 +7,9 @@ struct KernelTarget: Hashable, Sendable {
     /// How memory pads of pad pairs are written: carried in locals in unrolled loops (which
     /// suits TinyCC), recomputed in rolled ones (which an optimising compiler vectorises).
     var padForm: PadForm { unroll > 1 ? .carried : .recomputed }
+    /// Large fused loops run their blocks on the runtime's thread pool (`LoopIR.ParallelLoop`);
+    /// otherwise one after another.
+    var parallel = false
 
     /// How the memory side of a pad pair (a value read a few positions after the loop wrote it)
     /// reaches its reader.
@@ -152,7 +155,8 @@ struct KernelLowering {
         if plan.facts.isScalarStep(i) { return try scalar(i) }
         if let g = plan.grouping.group[i] {
             guard plan.grouping.groups[g].point == i else { return [] }
-            let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g, padForm: target.padForm)
+            let lowering = GroupLowering(plan: plan, values: values, scalarExpressions: scalarExpressions, group: g,
+                                         padForm: target.padForm, parallel: target.parallel)
             return try lowering.lower()
         }
         if role == .view {

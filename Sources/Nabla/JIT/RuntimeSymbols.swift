@@ -19,6 +19,8 @@ enum RuntimeSymbols {
         ("nabla_cholesky", unsafeBitCast(nabla_cholesky as @convention(c) (Int, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_cholesky_adjoint", unsafeBitCast(nabla_cholesky_adjoint as @convention(c) (Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void, to: UnsafeRawPointer.self)),
         ("nabla_triangular_solve", unsafeBitCast(nabla_triangular_solve as @convention(c) (Int, Int, UnsafePointer<Double>?, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),
+        // Parallel loops' blocks (`LoopIR.ParallelLoop`) run on the runtime's thread pool.
+        ("nabla_parallel", unsafeBitCast(nabla_parallel as @convention(c) (Int, (@convention(c) (UnsafeMutableRawPointer?, Int) -> Void)?, UnsafeMutableRawPointer?) -> Void, to: UnsafeRawPointer.self)),
         // Called by the definitions above in standalone C (declared by kernels that call those).
         ("nabla_lu_panel", unsafeBitCast(nabla_lu_panel as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, Int, Int) -> Int, to: UnsafeRawPointer.self)),
         ("nabla_lu_panel_rows", unsafeBitCast(nabla_lu_panel_rows as @convention(c) (Int, UnsafeMutablePointer<Double>?, UnsafePointer<Double>?, Int, Int) -> Void, to: UnsafeRawPointer.self)),

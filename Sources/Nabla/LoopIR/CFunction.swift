@@ -12,6 +12,9 @@ public struct CFunction: Hashable, Sendable, CustomStringConvertible {
         case void = "void"
         case constDoublePointer = "const double *"
         case doublePointer = "double *"
+        case voidPointer = "void *"
+        /// A parallel loop's task: `void task(void *context, long block)`.
+        case task = "void (*)(void *, long)"
     }
 
     /// A parameter: its type and, for prototypes that name them, its name.
@@ -99,6 +102,18 @@ public struct CFunction: Hashable, Sendable, CustomStringConvertible {
     public static let sin = libm("sin"), cos = libm("cos"), tan = libm("tan"), tanh = libm("tanh")
     /// libm's `fabs` and `pow` (two arguments).
     public static let fabs = libm("fabs"), pow = libm("pow", arity: 2)
+
+    /// The runtime's `nabla_parallel(parts, task, context)`: `task(context, part)` for every
+    /// part, on the runtime's thread pool (`ParallelLoop`). Standalone C runs the parts in
+    /// order on the calling thread.
+    public static let parallel = CFunction(
+        "nabla_parallel", returns: .void, [Parameter(.long), Parameter(.task), Parameter(.voidPointer)],
+        origin: .runtime(standalone: """
+            static void nabla_parallel(long parts, void (*task)(void *, long), void *context) {
+                long part;
+                for (part = 0; part < parts; part++) task(context, part);
+            }
+            """))
 }
 
 extension LoopIR {

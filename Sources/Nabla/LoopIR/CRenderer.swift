@@ -115,6 +115,7 @@ extension LoopIR {
         // A prototype before the definition keeps -Wmissing-prototypes quiet when this file is
         // compiled on its own.
         if program.parts.count == 1 {
+            writeTasks(in: program.parts[0].statements, program, to: &out)
             out.line(entry + ";")
             out.line(entry + " {")
             out.indent += 1
@@ -127,6 +128,7 @@ extension LoopIR {
             return
         }
         for (k, part) in program.parts.enumerated() {
+            writeTasks(in: part.statements, program, to: &out)
             out.line("static void \(program.name)_part\(k)(const double *const *inputs, double *const *outputs, double *const ws) {")
             out.indent += 1
             out.line("(void)inputs; (void)outputs; (void)ws;")
@@ -149,23 +151,126 @@ extension LoopIR {
     /// The declarations of what a function uses, then its statements. `workspace` is the
     /// expression for `ws` when the function must define it itself.
     static func writeBody(_ function: Function, _ program: Program, workspace: String?, to out: inout CText) {
-        var inputs = Set<Int>(), outputs = Set<Int>(), scratch = Set<Int>(), usesWorkspace = false
-        visit(function.statements) { item in
-            guard case let .buffer(buffer) = item else { return }
-            switch buffer {
-            case let .input(k): inputs.insert(k)
-            case let .output(k): outputs.insert(k)
-            case let .scratch(n): scratch.insert(n)
-            case .workspace: usesWorkspace = true
-            case .constant, .pointer: break
+        writeBufferDeclarations(for: function.statements, program, workspace: workspace, to: &out)
+        for v in function.scalars { out.line("double \(name(v));") }
+        out.tasks = program.name
+        for statement in function.statements { write(statement, to: &out) }
+    }
+
+    /// The pointers to the buffers `statements` use (outside the bodies of their parallel
+    /// loops, which declare their own). `workspace` is the expression for `ws` when it must be
+    /// defined here.
+    private static func writeBufferDeclarations(for statements: [Statement], _ program: Program, workspace: String?, to out: inout CText) {
+        var inputs = Set<Int>(), outputs = Set<Int>(), scratch = Set<Int>(), usesWorkspace = false, tasks = false
+        func collect(_ statements: [Statement]) {
+            visit(statements) { item in
+                if case .statement(.parallel) = item { tasks = true }
+                guard case let .buffer(buffer) = item else { return }
+                switch buffer {
+                case let .input(k): inputs.insert(k)
+                case let .output(k): outputs.insert(k)
+                case let .scratch(n): scratch.insert(n)
+                case .workspace: usesWorkspace = true
+                case .constant, .pointer, .partials: break
+                }
             }
+        }
+        collect(statements)
+        if tasks {
+            // What only tasks use, they declare: a pointer declared here and not used would
+            // be a warning (an error with -Werror).
+            inputs = []; outputs = []; scratch = []
+            collect(mapStatements(statements) { statement in
+                guard case var .parallel(p) = statement else { return nil }
+                p.body = []
+                return .parallel(p)
+            })
         }
         if let workspace, usesWorkspace || !scratch.isEmpty { out.line("double *const ws = \(workspace);") }
         for k in outputs.sorted() { out.line("double *const out\(k) = outputs[\(k)];") }
         for k in inputs.sorted() { out.line("const double *const in\(k) = inputs[\(k)];") }
         for n in scratch.sorted() { out.line("double *const b\(n) = ws + \(program.scratchOffsets[n] ?? 0);") }
-        for v in function.scalars { out.line("double \(name(v));") }
-        for statement in function.statements { write(statement, to: &out) }
+    }
+
+    // MARK: - Parallel loops
+
+    /// The task function of every parallel loop in `statements`, with its context's type.
+    static func writeTasks(in statements: [Statement], _ program: Program, to out: inout CText) {
+        visit(statements) { item in
+            guard case let .statement(.parallel(p)) = item else { return }
+            writeTask(p, program, to: &out)
+        }
+    }
+
+    /// `struct NAME_task<id>`, the context a parallel loop hands its blocks (the kernel's
+    /// buffers, the values its body reads, the partial sums), and `NAME_task<id>(context, g)`,
+    /// which runs block `g`.
+    private static func writeTask(_ p: ParallelLoop, _ program: Program, to out: inout CText) {
+        let task = "\(program.name)_task\(p.id)"
+        let values = freeVariables(of: p)
+        out.line("struct \(task) {")
+        out.indent += 1
+        out.line("const double *const *inputs;")
+        out.line("double *const *outputs;")
+        out.line("double *ws;")
+        if !values.isEmpty { out.line("double values[\(values.count)];") }
+        if p.partialCount > 0 { out.line("double partials[\(p.blocks * p.partialCount)];") }
+        out.indent -= 1
+        out.line("};")
+        out.line("static void \(task)(void *context, long g) {")
+        out.indent += 1
+        out.line("struct \(task) *const nabla_x = (struct \(task) *)context;")
+        out.line("const double *const *const inputs = nabla_x->inputs;")
+        out.line("double *const *const outputs = nabla_x->outputs;")
+        out.line("double *const ws = nabla_x->ws;")
+        out.line("(void)inputs; (void)outputs; (void)ws;")
+        if p.partialCount > 0 { out.line("double *const nabla_p = nabla_x->partials;") }
+        writeBufferDeclarations(for: p.body, program, workspace: nil, to: &out)
+        for (k, v) in values.enumerated() { out.line("const double \(name(v)) = nabla_x->values[\(k)];") }
+        out.tasks = program.name
+        for statement in p.body { write(statement, to: &out) }
+        out.indent -= 1
+        out.line("}")
+    }
+
+    /// The variables a parallel loop's body reads but does not declare, in order of first use:
+    /// its task reads them from its context.
+    static func freeVariables(of p: ParallelLoop) -> [Variable] {
+        var declared = Set<Variable>(), seen = Set<Variable>(), result: [Variable] = []
+        visit(p.body) { item in
+            switch item {
+            case let .statement(.declare(v, _, _)): declared.insert(v)
+            case let .expression(.variable(v)), let .argument(.addressOf(v)), let .place(.variable(v)):
+                if case .counter = v { return }
+                if case .partial = v { return }
+                if !declared.contains(v), seen.insert(v).inserted { result.append(v) }
+            default: break
+            }
+        }
+        return result
+    }
+
+    /// A parallel loop where it runs: its context filled, the blocks run, then `after`.
+    private static func writeParallel(_ p: ParallelLoop, to out: inout CText) {
+        let task = "\(out.tasks)_task\(p.id)"
+        out.line("{")
+        out.indent += 1
+        out.line("struct \(task) nabla_x;")
+        out.line("nabla_x.inputs = inputs;")
+        out.line("nabla_x.outputs = outputs;")
+        out.line("nabla_x.ws = ws;")
+        for (k, v) in freeVariables(of: p).enumerated() { out.line("nabla_x.values[\(k)] = \(name(v));") }
+        out.line("\(CFunction.parallel.name)(\(p.blocks), \(task), &nabla_x);")
+        if !p.after.isEmpty {
+            out.line("{")
+            out.indent += 1
+            if p.partialCount > 0 { out.line("const double *const nabla_p = nabla_x.partials;") }
+            for statement in p.after { write(statement, to: &out) }
+            out.indent -= 1
+            out.line("}")
+        }
+        out.indent -= 1
+        out.line("}")
     }
 
     // MARK: - Statements
@@ -224,6 +329,8 @@ extension LoopIR {
             out.line("\(invocation.function)(nabla_in, nabla_out, \(argumentText(invocation.workspace)));")
             out.indent -= 1
             out.line("}")
+        case let .parallel(p):
+            writeParallel(p, to: &out)
         }
     }
 
@@ -367,6 +474,7 @@ extension LoopIR {
         case .workspace: out.append("ws")
         case let .constant(n): out.append("nabla_c"); out.append(n)
         case let .pointer(n): out.append("p"); out.append(n)
+        case .partials: out.append("nabla_p")
         }
     }
 
@@ -396,6 +504,7 @@ extension LoopIR {
         case let .hoisted(n): return "h\(n)"
         case let .cached(n): return "a\(n)"
         case let .temporary(n): return "t\(n)"
+        case let .partial(n): return "u\(n)"
         case let .counter(c): return name(c)
         }
     }
@@ -410,6 +519,7 @@ extension LoopIR {
         case .column: return "j"
         case .inner: return "p"
         case .step: return "k"
+        case .block: return "g"
         }
     }
 
@@ -421,6 +531,7 @@ extension LoopIR {
         case .workspace: return "ws"
         case let .constant(n): return "nabla_c\(n)"
         case let .pointer(n): return "p\(n)"
+        case .partials: return "nabla_p"
         }
     }
 
@@ -452,6 +563,9 @@ extension LoopIR {
 struct CText {
     private var bytes: [UInt8] = []
     var indent = 0
+    /// The program whose statements are being written: its parallel loops' tasks are named
+    /// after it.
+    var tasks = ""
     /// C literals already written, by bit pattern (kernels repeat few constants many times).
     private var literals: [UInt64: [UInt8]] = [:]
 

@@ -28,6 +28,10 @@ extension LoopIR {
             invocation.outputs = invocation.outputs.map { mapIndices($0, f) }
             invocation.workspace = mapIndices(invocation.workspace, f)
             return .invoke(invocation)
+        case var .parallel(p):
+            p.body = mapIndices(p.body, f)
+            p.after = mapIndices(p.after, f)
+            return .parallel(p)
         }
     }
 

@@ -25,6 +25,9 @@ extension LoopIR {
         case inner
         /// `k`: the loop over the steps of a `Scan`.
         case step
+        /// `g`: the number of the block a `ParallelLoop`'s body runs (a parameter of its task,
+        /// or the counter of the loop running the blocks in order).
+        case block
     }
 
     /// A scalar variable of generated code.
@@ -42,6 +45,8 @@ extension LoopIR {
         case cached(Int)
         /// `t<n>`: a temporary of an operation's own statements.
         case temporary(Int)
+        /// `u<n>`: one block's partial sum (see `ReductionBlocks`).
+        case partial(Int)
         /// A loop counter (a C `long`).
         case counter(Counter)
     }
@@ -61,6 +66,9 @@ extension LoopIR {
         case constant(Int)
         /// `p<n>`: a pointer local to a loop body, declared by `Statement.pointer`.
         case pointer(Int)
+        /// `nabla_p`: the partial sums of a `ParallelLoop`'s blocks, `partialCount` per block,
+        /// in its body and its `after` statements only.
+        case partials
     }
 
     /// An affine element index: `offset + sum(stride * counter)`.
@@ -243,9 +251,44 @@ extension LoopIR {
         /// A call of another function of the kernel (a loop's body) with the kernel calling
         /// convention: arrays of its inputs' and outputs' addresses, and its workspace.
         case invoke(Invocation)
+        /// Blocks of a loop run as the parts of one `nabla_parallel` call, possibly at once.
+        case parallel(ParallelLoop)
 
         /// `const double v = e;`
         public static func constant(_ v: Variable, _ e: Expression) -> Statement { .declare(v, e, mutable: false) }
+    }
+
+    /// A loop cut into blocks that may run at once, on the runtime's thread pool: its body
+    /// runs once per block with `Counter.block` the block's number, as a task function of its
+    /// own, and writes disjoint memory in every block. Each block leaves `partialCount` partial
+    /// sums in `Buffer.partials` (block `g`'s at `g * partialCount`); `after` runs once all
+    /// blocks are done, in order, and adds them up.
+    ///
+    /// The body reads the variables of its function it does not declare (stored scalars,
+    /// hoisted loads) through the task's context, and writes none of them.
+    public struct ParallelLoop: Hashable, Sendable {
+        /// Its number in its program: the task is the static function `<program>_task<id>`.
+        public var id: Int
+        /// How many blocks (at least two).
+        public var blocks: Int
+        /// Partial sums each block leaves.
+        public var partialCount: Int
+        /// The statements of one block.
+        public var body: [Statement]
+        /// What runs after every block is done: the partial sums added up.
+        public var after: [Statement]
+
+        /// Task `id`: `body` run for blocks `0..<blocks`, then `after`.
+        public init(id: Int, blocks: Int, partialCount: Int, body: [Statement], after: [Statement]) {
+            self.id = id
+            self.blocks = blocks
+            self.partialCount = partialCount
+            self.body = body
+            self.after = after
+        }
+
+        /// The most partial sums one parallel loop keeps (on its caller's stack).
+        public static let maximumPartials = 2048
     }
 
     /// A call of a subprogram (`Function.subprograms`): `name(inputs, outputs, workspace)` with

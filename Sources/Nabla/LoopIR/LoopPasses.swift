@@ -26,6 +26,10 @@ extension LoopIR {
                 result.append(.block(optimize(inner, unroll: unroll, hoisted: &hoisted)))
             case let .ifElse(c, a, b):
                 result.append(.ifElse(c, optimize(a, unroll: unroll, hoisted: &hoisted), optimize(b, unroll: unroll, hoisted: &hoisted)))
+            case var .parallel(p):
+                p.body = optimize(p.body, unroll: unroll, hoisted: &hoisted)
+                p.after = optimize(p.after, unroll: unroll, hoisted: &hoisted)
+                result.append(.parallel(p))
             default:
                 result.append(statement)
             }
@@ -139,7 +143,7 @@ extension LoopIR {
                     if let s = inner.start, s < inner.end { collect(inner.body) }
                 case let .block(inner):
                     collect(inner)
-                case .ifElse, .call, .pointer, .counter, .comment, .invoke:
+                case .ifElse, .call, .pointer, .counter, .comment, .invoke, .parallel:
                     continue
                 default:
                     visit(statement) { item in
@@ -212,6 +216,10 @@ extension LoopIR {
         case let .block(inner): return .block(mapExpressions(inner, rewrite))
         case let .call(f, arguments): return .call(f, arguments.map { $0.rewritten(rewrite) })
         case let .ifElse(c, a, b): return .ifElse(c.rewritten(rewrite), mapExpressions(a, rewrite), mapExpressions(b, rewrite))
+        case var .parallel(p):
+            p.body = mapExpressions(p.body, rewrite)
+            p.after = mapExpressions(p.after, rewrite)
+            return .parallel(p)
         }
     }
 }

@@ -46,6 +46,7 @@ extension LoopIR {
                 writeConstant(constant, to: &out)
                 out.line("#endif")
             }
+            writeTasks(in: function.statements, program, to: &out)
             let prototype = partPrototype(program, k)
             writeGuarded("\(program.name)_part\(k)", prototype + ";", to: &out)
             out.line(prototype + " {")

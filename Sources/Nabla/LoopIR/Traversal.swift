@@ -45,6 +45,12 @@ extension LoopIR {
             body(.buffer(buffer))
         case let .invoke(invocation):
             for argument in invocation.inputs + invocation.outputs + [invocation.workspace] { visit(argument, body) }
+        case let .parallel(p):
+            // The task reaches the workspace through its context, and calls the runtime's pool.
+            body(.buffer(.workspace))
+            body(.function(.parallel))
+            visit(p.body, body)
+            visit(p.after, body)
         }
     }
 

@@ -28,6 +28,11 @@ public struct Sum: LinearOperation {
 
     public func evaluate(_ inputs: [TensorData], shape: Shape) -> TensorData {
         let x = inputs[0]
+        if shape.count == 1, let blocks = LoopIR.ReductionBlocks(extents: x.shape.dims) {
+            // Many terms into one element: in blocks, as every kernel adds them.
+            let scalars = x.scalars
+            return TensorData(unchecked: shape, [blocks.sum { scalars[$0] }])
+        }
         var result = [Double](repeating: 0, count: shape.count)
         // Operand order, as the C does, so both round identically.
         var k = 0
@@ -48,9 +53,11 @@ public struct Sum: LinearOperation {
     public func lower(_ site: LoopIR.Site) throws -> [LoopIR.Statement] {
         let x = site.inputs[0], y = site.output
         let strides = resultStrides(input: Shape(x.extents), result: Shape(y.extents))
-        return LoopIR.fill(y, with: 0) + LoopIR.loopNest(over: x.extents, [
+        let nest = LoopIR.loopNest(over: x.extents, [
             LoopIR.Access(y, strides: strides), LoopIR.Access(x, strides: x.strides),
         ]) { [.accumulate($0[0].place, $0[1].value)] }
+        guard y.count == 1 else { return LoopIR.fill(y, with: 0) + nest }
+        return LoopIR.fill(y, with: 0) + (try LoopIR.summedInBlocks(nest, extents: x.extents, into: y.place()))
     }
 }
 
