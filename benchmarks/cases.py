@@ -26,12 +26,24 @@ CASES = [
     ("P8 RK4 T=10^5",       "p8",      "p8-rk4.nabla",             {"T": 100000},                "p8",     False),
 ]
 
+# The problems large enough to split over cores (threads.py: one thread against all, and the peers
+# with their default threading); not in the main table.
+THREAD_CASES = [
+    ("P2 N=10^6",           "p2",      "p2-rosenbrock.nabla",      {"N": 1000000},               "p2",     False),
+    ("P3 10^5x10",          "p3",      "p3-least-squares.nabla",   {"N": 100000, "D": 10},       "p3",     False),
+    ("P4 1024x784-128-10",  "p4",      "p4-mlp.nabla",             {"batch": 1024, "n_in": 784, "n_hidden": 128, "n_classes": 10}, "p4", False),
+    ("P5 n=1000",           "p5",      "p5-gp.nabla",              {"n": 1000},                  "p5",     False),
+]
 
-def cases(quick, problems=None):
+
+def cases(quick, problems=None, thread_cases=False):
     """The cases of a quick or a full run, as dicts; with `problems` (e.g. ["P8"]) only the cases
-    whose id starts with one of those words ("P2" is P2 alone, not P2-hvp; "P5" is the LU form alone, not P5-chol)."""
+    whose id starts with one of those words ("P2" is P2 alone, not P2-hvp; "P5" is the LU form alone, not P5-chol).
+    `thread_cases`: the cases of THREAD_CASES instead (all of them, quick or not)."""
     out = []
-    for cid, problem, file, dims, cname, in_quick in CASES:
+    for cid, problem, file, dims, cname, in_quick in (THREAD_CASES if thread_cases else CASES):
+        if thread_cases:
+            in_quick = True
         if quick and not in_quick:
             continue
         if problems and cid.split()[0] not in problems:

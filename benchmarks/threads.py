@@ -1,15 +1,19 @@
 """Nabla on one thread and on every core, for the problems large enough to split (issue 12).
 
-    python3 benchmarks/threads.py [--nabla .build/release/nabla] [--threads N] [--repeats 3] [--out DIR]
+    python3 benchmarks/threads.py [--nabla .build/release/nabla] [--threads N] [--repeats 3] [--peers] [--out DIR]
 
 For each case, `nabla bench --backend tcc,cc` with NABLA_THREADS=1 and NABLA_THREADS=N (default: the
 processors online), interleaved and repeated; prints the medians and the speed-ups as a Markdown table
-and writes them to DIR/threads.md and DIR/threads.json (DIR: benchmarks/results).
+and writes them to DIR/threads.md and DIR/threads.json (DIR: benchmarks/results). --peers also runs
+JAX, CasADi and PyTensor on the same cases with their default threading (peers/run_peers.py
+--thread-cases --threads default, into benchmarks/.venv) and sets the best of them beside Nabla on
+all cores.
 
-What the runtime splits today: matrix products of more than about a million multiply-adds, by rows
-(P4 at batch 1024, P5's X X^T). Sums over many elements (P2, P3's loss and gradient) are one ordered
-chain of additions, which Nabla keeps so that every tier gives the interpreter's bits; they run on
-one thread, and the table shows it.
+What the runtime splits: matrix products of more than half a million multiply-adds, by rows (P4 at
+batch 1024, P5's X X^T, P3's Phi theta) or, with fewer than 32 rows, by columns (P3's gradient
+e^T Phi); and fused loops over more than 16,384 elements by blocks of rows (P2, P3's loss, P4's
+elementwise layers). A sum into one element adds its blocks' partial sums in block order on every
+path, the interpreter's included, so results are the same bits for any thread count.
 """
 import argparse
 import json
@@ -18,13 +22,30 @@ import statistics
 import subprocess
 import sys
 
-CASES = [
-    # id, graph file, dims
-    ("P2 N=10^6", "p2-rosenbrock.nabla", {"N": 1000000}),
-    ("P3 10^5x10", "p3-least-squares.nabla", {"N": 100000, "D": 10}),
-    ("P4 1024x784-128-10", "p4-mlp.nabla", {"batch": 1024, "n_in": 784, "n_hidden": 128, "n_classes": 10}),
-    ("P5 n=1000", "p5-gp.nabla", {"n": 1000}),
-]
+from cases import THREAD_CASES
+
+# id, graph file, dims
+CASES = [(cid, file, dims) for cid, _, file, dims, _, _ in THREAD_CASES]
+
+
+def peers_with_default_threads(here, out):
+    """The fastest peer per case with its default threading, by case id: (label, us), or None."""
+    path = os.path.join(out, "threads-peers.json")
+    cmd = [sys.executable, os.path.join(here, "peers", "run_peers.py"), "--thread-cases", "--threads", "default",
+           "--peers", "jax,casadi,pytensor", "--out", path]
+    print("[threads] peers: " + " ".join(cmd), file=sys.stderr, flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        print("[threads] warning: run_peers.py failed; no peer column", file=sys.stderr)
+        return {}
+    with open(path) as f:
+        rows = json.load(f)["results"]
+    best = {}
+    for r in rows:
+        if r.get("status") != "ok":
+            continue
+        if r["case"] not in best or r["call_us"] < best[r["case"]][1]:
+            best[r["case"]] = (r.get("label", r["peer"]), r["call_us"])
+    return best
 
 
 def bench(nabla, file, dims, backend, threads, seconds):
@@ -47,6 +68,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.5)
     ap.add_argument("--out", default=os.path.join(here, "results"))
+    ap.add_argument("--peers", action="store_true", help="also the peers with their default threading")
     args = ap.parse_args()
     rows, isa = [], "?"
     for cid, file, dims in CASES:
@@ -61,11 +83,19 @@ def main():
             rows.append({"case": cid, "backend": backend, "one_thread_us": one, "threads_us": many, "speedup": one / many,
                          "samples": {str(k): v for k, v in times.items()}})
             print(f"[threads] {cid} {backend}: {one:.0f} us on 1 thread, {many:.0f} us on {args.threads}", file=sys.stderr, flush=True)
+    best = peers_with_default_threads(here, args.out) if args.peers else {}
     lines = [f"Nabla, value and gradient per call, 1 thread against {args.threads} (NABLA_THREADS), instruction set {isa}; "
-             f"medians of {args.repeats} interleaved `nabla bench` runs.", "",
-             f"| case | tier | 1 thread | {args.threads} threads | speed-up |", "|---|---|---:|---:|---:|"]
+             f"medians of {args.repeats} interleaved `nabla bench` runs."
+             + (" Best peer: the fastest of JAX, CasADi and PyTensor with their default threading, result checked." if args.peers else ""),
+             "", f"| case | tier | 1 thread | {args.threads} threads | speed-up |" + (" best peer, default threads | peer ÷ Nabla |" if args.peers else ""),
+             "|---|---|---:|---:|---:|" + ("---|---:|" if args.peers else "")]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['backend']} | {r['one_thread_us']:.0f} us | {r['threads_us']:.0f} us | {r['speedup']:.2f}x |")
+        line = f"| {r['case']} | {r['backend']} | {r['one_thread_us']:.0f} us | {r['threads_us']:.0f} us | {r['speedup']:.2f}x |"
+        if args.peers:
+            peer = best.get(r["case"])
+            r["best_peer"] = {"label": peer[0], "call_us": peer[1]} if peer else None
+            line += f" {peer[0]} {peer[1]:.0f} us | {peer[1] / r['threads_us']:.2f}x |" if peer else " n/a | |"
+        lines.append(line)
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -297,6 +297,37 @@ struct StandaloneCTests {
         }
     }
 
+    /// Loops large enough to run in blocks: a sum of 40,000 terms (blocks in order in
+    /// standalone C), a stencil's gradient (carried or recomputed pads) and a large
+    /// elementwise output, rolled and unrolled. The same graph's JIT C, whose loops run as
+    /// tasks on the runtime's pool (by name for TinyCC, through pointer slots for cc), is
+    /// strict C99 under every extra warning too.
+    @Test func loopsInBlocks() throws {
+        let g = GraphBuilder()
+        let n = 40_000
+        let x = try g.input("x", shape: [n])
+        let head = try x[.range(start: 0, end: n - 1, step: 1)], tail = try x[.range(start: 1, end: n, step: 1)]
+        let f = try sum(100 * (tail - head * head) * (tail - head * head) + sin(head) * head)
+        let graph = try g.graph(outputs: ["f": f, "df/dx": gradient(of: f, wrt: x), "y": exp(x * 0.5) + x])
+        for unroll in [1, 4] {
+            try checkStandalone(graph, inputs: ["x": data([n], seed: 12)], functionName: "blocks", unroll: unroll)
+        }
+        let gcc = try requireTool("gcc")
+        for (pointers, unroll) in [(false, 8), (true, 1)] {
+            var options = CEmitOptions(functionName: "blocks", useRuntime: true)
+            options.runtimeThroughPointers = pointers
+            options.unroll = unroll
+            let code = try emitC(graph, options: options).code
+            #expect(code.contains("nabla_parallel("), "unroll \(unroll)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nabla-blocks-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try code.write(to: directory.appendingPathComponent("kernel.c"), atomically: true, encoding: .utf8)
+            let result = try run(gcc, strictGCCFlags + extraKernelWarnings + ["-c", "kernel.c", "-o", "kernel.o"], in: directory)
+            #expect(result.status == 0 && result.stderr.isEmpty, "JIT C, unroll \(unroll), pointer slots \(pointers):\n\(result.stderr)")
+        }
+    }
+
     /// A kernel large enough to be split into several C functions (a deep recurrence with its
     /// gradient): strict C99 from gcc and tcc, rolled and unrolled, and the same values.
     @Test func splitKernels() throws {

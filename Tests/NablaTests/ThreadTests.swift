@@ -51,6 +51,41 @@ struct ThreadTests {
         }
     }
 
+    /// Products with too few rows to split by rows (a row vector, three rows) times tall
+    /// matrices, large enough to split: by blocks of columns, each element summed as the serial
+    /// kernels sum it, for any thread count; and the gradient of a least-squares fit over
+    /// many rows, whose A^T e is such a product.
+    @Test func productsWithFewRowsSplitByColumns() throws {
+        let g = GraphBuilder()
+        let v = try g.input("v", shape: [60_000]), b = try g.input("B", shape: [60_000, 10])
+        let a = try g.input("A", shape: [3, 30_000]), c = try g.input("C", shape: [30_000, 7])
+        let theta = try g.input("theta", shape: [10])
+        let e = try b.matmul(theta) - v
+        let loss = try sum(e * e)
+        let graph = try g.graph(outputs: ["vB": v.matmul(b), "AC": a.matmul(c), "dtheta": gradient(of: loss, wrt: theta)])
+        var rng = SeededRandom(seed: 43)
+        var inputs: [String: TensorData] = [:]
+        for port in graph.inputs {
+            var t = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng)
+            for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -20...20, using: &rng))) }
+            inputs[port.name] = t
+        }
+        let reference = try Interpreter.evaluate(graph, inputs: inputs)
+        let kernels = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))]
+        let original = KernelRuntime.threadCount
+        defer { KernelRuntime.threadCount = original }
+        for count in [1, 2, 3, 7] {
+            KernelRuntime.threadCount = count
+            for (tier, kernel) in kernels {
+                let outputs = try kernel(inputs)
+                for port in graph.outputs {
+                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
+                    #expect(sameBits(got, want), "\(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
+                }
+            }
+        }
+    }
+
     /// P5 in its LU and its Cholesky forms at n = 200: the gradients' solves with 200
     /// right-hand sides (A^-T from the LU factors, triangular solves) are split by columns.
     @Test(arguments: ["benchmarks/problems/p5-gp.nabla", "benchmarks/problems/p5-gp-cholesky.nabla"])

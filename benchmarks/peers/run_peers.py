@@ -737,7 +737,7 @@ def orchestrate_deep(args, bootstrap_error=None):
 
 
 def worker(peer, case_id, quick, jit_compiler):
-    case = next(c for c in cases(False) if c["id"] == case_id)
+    case = next(c for c in cases(False) + cases(False, thread_cases=True) if c["id"] == case_id)
     inp = make_inputs(case["problem"], case["dims"])
     budget = 0.3 if quick else 1.0
     if peer == "jax":
@@ -794,7 +794,7 @@ def orchestrate(args, bootstrap_error=None):
         from shutil import which
         if which("gcc") is None:
             import_errors["casadi-jit"] = "gcc not found for CasADi's JIT"
-    for case in cases(quick, [x for x in (args.problems or "").split(",") if x]):
+    for case in cases(quick, [x for x in (args.problems or "").split(",") if x], thread_cases=args.thread_cases):
         for peer in selected:
             row = {"peer": peer, "label": PEERS.get(peer, peer), "case": case["id"], "problem": case["problem"],
                    "dims": case["dims"]}
@@ -851,6 +851,8 @@ def main():
     ap.add_argument("--budget", type=float, default=0, help="seconds for all peers (default 480 quick, 1200 full)")
     ap.add_argument("--threads", choices=["one", "default"], default="one",
                     help="one: BLAS, OpenMP and XLA limited to one thread, like Nabla (default); default: as installed")
+    ap.add_argument("--thread-cases", action="store_true",
+                    help="the cases large enough to split over cores (cases.THREAD_CASES) instead of the main table's")
     ap.add_argument("--no-venv", action="store_true", help="run in this Python (packages already installed)")
     ap.add_argument("--deep", action="store_true", help="also the deep-graph anchors of P7 (key 'deep' of the JSON)")
     ap.add_argument("--deep-only", action="store_true",

@@ -16,7 +16,7 @@ final class GroupLowering {
     let scalarExpressions: [Expression?]
     let group: Int
     /// How memory pads that can be carried are written.
-    let padForm: KernelTarget.PadForm
+    private(set) var padForm: KernelTarget.PadForm
     private let nodes: [Graph.Node]
     private let space: Shape
     private let members: [Int]
@@ -27,6 +27,9 @@ final class GroupLowering {
     /// Carriable memory pads whose operand the loop recomputes at the positions the pad pairs
     /// read, by pad: that operand as one expression of the current position.
     private var recomputed: [Int: Expression] = [:]
+    /// Carried pads of a loop in blocks, by pad: the operand as one expression of the current
+    /// position, from which each block starts its carries (carries do not cross blocks).
+    private var carryStarts: [Int: Expression] = [:]
 
     /// The blocks of the loop (`LoopIR.ReductionBlocks`), when it has more than one.
     private let blocks: LoopIR.ReductionBlocks?
@@ -47,14 +50,23 @@ final class GroupLowering {
         members = plan.grouping.groups[group].members
         blocks = LoopIR.ReductionBlocks(extents: space.dims)
         self.parallel = parallel
-        // A loop in blocks keeps no carries from one block to the next.
-        let inBlocks = blocks != nil && (parallel || members.contains { plan.facts.roles[$0] == .sum && plan.facts.nodes[$0].shape.count == 1 })
-        self.padForm = inBlocks ? .recomputed : padForm
+        self.padForm = padForm
         // One axis needs no flattening: its loop is the flat loop.
         counters = space.rank == 1 ? [.flat] : (0..<space.rank).map(LoopIR.Counter.axis)
         access = plan.views.access
         groupOf = plan.grouping.group
         roles = plan.facts.roles
+        let inBlocks = blocks != nil && (parallel || members.contains { roles[$0] == .sum && nodes[$0].shape.count == 1 })
+        if inBlocks && padForm == .carried {
+            // Carries do not cross blocks: each block starts them from their operands,
+            // recomputed, or the pads are recomputed or stored like those of rolled loops.
+            let operands = recomputableOperands()
+            if members.allSatisfy({ plan.storage.carriablePads[$0] == nil || operands[$0] != nil }) {
+                carryStarts = operands
+            } else {
+                self.padForm = .recomputed
+            }
+        }
         if self.padForm == .recomputed { recomputed = recomputableOperands() }
     }
 
@@ -82,12 +94,22 @@ final class GroupLowering {
         let occurrences = memberReads(parts)
         let body = try loopBody(parts, occurrences)
         var statements = [Statement.comment(summary())] + parts.before
-        if recomputed.isEmpty {
+        if !carryStarts.isEmpty {
+            let (loop, starts) = (loopNest(body), blockStartCarries())
+            if let inBlocks = try inBlocks(loop, parts, starts: starts) {
+                statements += inBlocks
+                // After the blocks, the carries' last values are their operands, recomputed.
+                statements += withCarries(parts.after, from: carryStarts, position: space.count)
+            } else {
+                statements += carryDeclarations() + loop + parts.after
+            }
+        } else if recomputed.isEmpty {
             statements += carryDeclarations()
-            statements += try inBlocks(loopNest(body), parts)
+            statements += try inBlocks(loopNest(body), parts) ?? loopNest(body)
             statements += parts.after
         } else {
-            statements += try inBlocks(recomputingLoop(body), parts)
+            let loop = recomputingLoop(body)
+            statements += try inBlocks(loop, parts) ?? loop
             statements += withRecomputedCarries(parts.after, position: space.count)
         }
         return [.block(statements)]
@@ -98,24 +120,69 @@ final class GroupLowering {
     /// The loop as its blocks (`LoopIR.ReductionBlocks`): run on the thread pool when they may
     /// run at once and the loop is large enough; one after another when it has sums into one
     /// element (whose order the blocks define) that cannot; else as it is.
-    private func inBlocks(_ loop: [Statement], _ parts: Parts) throws -> [Statement] {
-        guard let blocks else { return loop }
+    /// `starts`: statements each block begins with, by where it starts (the carries' first
+    /// values). Nil: the loop as it is.
+    private func inBlocks(_ loop: [Statement], _ parts: Parts, starts: LoopIR.BlockStarts = .none) throws -> [Statement]? {
+        guard let blocks else { return nil }
         let sums = members.compactMap { m -> LoopIR.Place? in
             guard let t = parts.terminals[m], t.accumulates, nodes[m].shape.count == 1 else { return nil }
             return t.place
         }
         let wanted = parallel && (!sums.isEmpty || space.count >= Self.parallelMinimum)
-        guard wanted || !sums.isEmpty else { return loop }
-        guard let (forms, counter) = LoopIR.blockForms(ofNest: loop, blocks) else {
-            if sums.isEmpty { return loop }
+        guard wanted || !sums.isEmpty else { return nil }
+        guard let (forms, counter) = LoopIR.blockForms(ofNest: loop, blocks, starts: starts) else {
+            if sums.isEmpty { return nil }
             throw internalError("the loop of group \(group) over \(space) cannot be cut into blocks")
+        }
+        // Carries are block-local: the check sees the loop as each block runs it.
+        let checked = LoopIR.mapExpressions(loop.last.map { [$0] } ?? []) { e in
+            if case .variable(.carry) = e { return .literal(0) } else { return nil }
         }
         if wanted, sums.count * forms.count <= LoopIR.ParallelLoop.maximumPartials,
            // The statements before the loop are its first positions (of block 0), written out.
-           LoopIR.blocksMayRunAtOnce([loop.last!], counter: counter, targets: Set(sums)) {
+           LoopIR.blocksMayRunAtOnce(starts.isEmpty ? [loop.last!] : withoutCarryUpdates(checked), counter: counter, targets: Set(sums)) {
             return [LoopIR.blocksInParallel(forms, targets: sums, id: group)]
         }
-        return sums.isEmpty ? loop : LoopIR.blocksInOrder(forms, targets: sums)
+        return sums.isEmpty ? nil : LoopIR.blocksInOrder(forms, targets: sums)
+    }
+
+    /// The loop without the statements that move its carries along (locals of each block).
+    private func withoutCarryUpdates(_ loop: [Statement]) -> [Statement] {
+        LoopIR.mapStatements(loop) { statement in
+            guard case .assign(.variable(.carry), _) = statement else { return nil }
+            return .comment("carry")
+        }
+    }
+
+    /// Each block's carries, declared with the values of their operands before the block's
+    /// first position (+0.0 before the start: the pad's zeros).
+    private func blockStartCarries() -> LoopIR.BlockStarts {
+        let perBlock = blocks.map { $0.rowsPerBlock * $0.rowSize } ?? 0
+        func declarations(_ value: (Expression, Int) -> Expression) -> [Statement] {
+            carriedMembers.flatMap { m, depth in
+                stride(from: 1, through: depth, by: 1).map { j in
+                    Statement.declare(.carry(m, j), value(carryStarts[m]!, j), mutable: true)
+                }
+            }
+        }
+        return LoopIR.BlockStarts(
+            first: declarations { _, _ in .literal(0) },
+            middle: declarations { operand, j in
+                LoopIR.mapIndices(operand) { index in
+                    let stride = index.stride(of: .flat)
+                    return LoopIR.Index(index.offset - j * stride, index.terms.filter { $0.counter != .flat } + [.init(.block, stride * perBlock)])
+                }
+            },
+            last: { start in declarations { operand, j in self.operandValue(operand, back: j, position: start) } })
+    }
+
+    /// `statements` with carry j of each pad of `operands` replaced by its operand j positions
+    /// before `position`.
+    private func withCarries(_ statements: [Statement], from operands: [Int: Expression], position: Int) -> [Statement] {
+        LoopIR.mapExpressions(statements) { e in
+            guard case let .variable(.carry(pad, back)) = e, let operand = operands[pad] else { return nil }
+            return operandValue(operand, back: back, position: position)
+        }
     }
 
     // MARK: - Members

@@ -70,7 +70,10 @@ public enum KernelRuntime {
     }
 
     /// Threads the runtime may split one kernel call's large work over: matrix products of
-    /// more than about a million multiply-adds, by blocks of rows. The default is the
+    /// more than half a million multiply-adds, by blocks of rows (or of columns), and fused
+    /// loops over more than 16,384 elements, by blocks of rows (`LoopIR.ParallelLoop`;
+    /// sums into one element add their blocks' partial sums in order, `LoopIR.ReductionBlocks`,
+    /// on every path). The default is the
     /// environment variable `NABLA_THREADS`, else the processors online (at most 64); setting
     /// a value below 1 restores it. Results do not depend on the count: every element is
     /// computed on one thread, as a single-threaded call computes it.

@@ -70,12 +70,25 @@ extension LoopIR {
 
     /// The loop nest (or flat loop) over a tensor of `blocks`' extents as block forms: its outer
     /// loop cut into blocks of whole rows. Nil when it is not such a nest.
-    static func blockForms(ofNest nest: [Statement], _ blocks: ReductionBlocks) -> (forms: BlockForms, counter: Counter)? {
+    static func blockForms(ofNest nest: [Statement], _ blocks: ReductionBlocks, starts: BlockStarts = .none) -> (forms: BlockForms, counter: Counter)? {
         if case .loop(let outer)? = nest.last, outer.counter == .flat {
-            return blockForms(nest, counter: .flat, extent: blocks.rows * blocks.rowSize, perBlock: blocks.rowsPerBlock * blocks.rowSize)
-                .map { ($0, .flat) }
+            return blockForms(nest, counter: .flat, extent: blocks.rows * blocks.rowSize, perBlock: blocks.rowsPerBlock * blocks.rowSize,
+                              starts: starts).map { ($0, .flat) }
         }
-        return blockForms(nest, counter: .axis(0), extent: blocks.rows, perBlock: blocks.rowsPerBlock).map { ($0, .axis(0)) }
+        return blockForms(nest, counter: .axis(0), extent: blocks.rows, perBlock: blocks.rowsPerBlock, starts: starts).map { ($0, .axis(0)) }
+    }
+
+    /// Statements a block begins with, by the block: the first, one in the middle (whose start
+    /// is `g * perBlock`) and the last (given its first position).
+    struct BlockStarts {
+        var first: [Statement]
+        var middle: [Statement]
+        var last: (Int) -> [Statement]
+
+        /// No statements.
+        static var none: BlockStarts { BlockStarts(first: [], middle: [], last: { _ in [] }) }
+
+        var isEmpty: Bool { first.isEmpty && middle.isEmpty }
     }
 
     /// A loop nest over a tensor of `extents` that adds every element into `target`, in the
@@ -98,7 +111,7 @@ extension LoopIR {
     /// `statements` (statements at constant positions below `perBlock`, then one loop over
     /// `counter` from a constant start to `extent`, step and width 1) as block forms of
     /// `perBlock` iterations each; nil when they do not have that shape.
-    static func blockForms(_ statements: [Statement], counter: Counter, extent: Int, perBlock: Int) -> BlockForms? {
+    static func blockForms(_ statements: [Statement], counter: Counter, extent: Int, perBlock: Int, starts: BlockStarts = .none) -> BlockForms? {
         guard perBlock > 0, extent > perBlock, case let .loop(loop)? = statements.last, loop.counter == counter,
               let start = loop.start, start < perBlock, loop.end == extent, loop.step == 1, loop.width == 1 else { return nil }
         let prefix = statements.dropLast()
@@ -111,15 +124,15 @@ extension LoopIR {
             copy.body = body
             return .loop(copy)
         }
-        let first = Array(prefix) + [ranged(start, perBlock, loop.body)]
-        let last = [ranged((count - 1) * perBlock, extent, loop.body)]
+        let first = starts.first + Array(prefix) + [ranged(start, perBlock, loop.body)]
+        let last = starts.last((count - 1) * perBlock) + [ranged((count - 1) * perBlock, extent, loop.body)]
         let g = Expression.variable(.counter(.block))
         func isBlock(_ b: Int) -> Condition { .compare(.equal, g, .literal(Double(b))) }
         let lastOrMiddle: [Statement]
         if count == 2 {
             lastOrMiddle = last
         } else {
-            let middle = [ranged(0, perBlock, shiftedByBlock(loop.body, counter: counter, perBlock: perBlock))]
+            let middle = starts.middle + [ranged(0, perBlock, shiftedByBlock(loop.body, counter: counter, perBlock: perBlock))]
             lastOrMiddle = [.ifElse(isBlock(count - 1), last, middle)]
         }
         return BlockForms(count: count, body: [.ifElse(isBlock(0), first, lastOrMiddle)])
