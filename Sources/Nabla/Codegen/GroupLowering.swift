@@ -119,9 +119,8 @@ final class GroupLowering {
 
     /// The loop as its blocks (`LoopIR.ReductionBlocks`): run on the thread pool when they may
     /// run at once and the loop is large enough; one after another when it has sums into one
-    /// element (whose order the blocks define) that cannot; else as it is.
-    /// `starts`: statements each block begins with, by where it starts (the carries' first
-    /// values). Nil: the loop as it is.
+    /// element (whose order the blocks define) that cannot; nil (the loop as it is) otherwise.
+    /// `starts`: what each block begins with (its carries' first values).
     private func inBlocks(_ loop: [Statement], _ parts: Parts, starts: LoopIR.BlockStarts = .none) throws -> [Statement]? {
         guard let blocks else { return nil }
         let sums = members.compactMap { m -> LoopIR.Place? in
@@ -177,8 +176,8 @@ final class GroupLowering {
     }
 
     /// `statements` with carry j of each pad of `operands` replaced by its operand j positions
-    /// before `position`.
-    private func withCarries(_ statements: [Statement], from operands: [Int: Expression], position: Int) -> [Statement] {
+    /// before `position` (a constant; nil: the loop's counter), or zero before the start.
+    private func withCarries(_ statements: [Statement], from operands: [Int: Expression], position: Int?) -> [Statement] {
         LoopIR.mapExpressions(statements) { e in
             guard case let .variable(.carry(pad, back)) = e, let operand = operands[pad] else { return nil }
             return operandValue(operand, back: back, position: position)
@@ -451,10 +450,7 @@ final class GroupLowering {
     /// statements after the loop read carry j as the operand's element j from the end: j
     /// before position `count`.
     private func withRecomputedCarries(_ statements: [Statement], position: Int?) -> [Statement] {
-        LoopIR.mapExpressions(statements) { e in
-            guard case let .variable(.carry(pad, back)) = e, let operand = recomputed[pad] else { return nil }
-            return operandValue(operand, back: back, position: position)
-        }
+        withCarries(statements, from: recomputed, position: position)
     }
 
     private func operandValue(_ operand: Expression, back: Int, position: Int?) -> Expression {
