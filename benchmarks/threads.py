@@ -10,8 +10,7 @@ JAX, CasADi and PyTensor on the same cases with their default threading (peers/r
 all cores.
 
 What the runtime splits: matrix products of more than half a million multiply-adds, by rows (P4 at
-batch 1024, P5's X X^T, P3's Phi theta) or, with fewer than 32 rows, by columns (P3's gradient
-e^T Phi); and fused loops over more than 16,384 elements by blocks of rows (P2, P3's loss, P4's
+batch 1024, P5's X X^T, P3's Phi theta; not P3's gradient e^T Phi, a single row); and fused loops over more than 16,384 elements by blocks of rows (P2, P3's loss, P4's
 elementwise layers). A sum into one element adds its blocks' partial sums in block order on every
 path, the interpreter's included, so results are the same bits for any thread count.
 """

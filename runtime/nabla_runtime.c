@@ -461,29 +461,6 @@ static void matmul_rows(void *context, long r0, long r1) {
     matmul_serial(r1 - r0, w->k, w->n, w->A + r0 * w->k, w->B, w->C + r0 * w->n);
 }
 
-/* Products with too few rows to split (a row vector times a tall matrix: the gradient of a
- * least-squares fit): blocks of columns of C, every element summed over p in order from +0.0,
- * as every serial kernel sums it. */
-struct matmul_column_operands {
-    long m, k, n;
-    const double *A, *B;
-    double *C;
-};
-
-static void matmul_columns(void *context, long j0, long j1) {
-    const struct matmul_column_operands *w = (const struct matmul_column_operands *)context;
-    for (long i = 0; i < w->m; i++) {
-        const double *restrict a = w->A + i * w->k;
-        double *restrict c = w->C + i * w->n;
-        for (long j = j0; j < j1; j++) c[j] = 0.0;
-        for (long p = 0; p < w->k; p++) {
-            const double ap = a[p];
-            const double *restrict b = w->B + p * w->n;
-            for (long j = j0; j < j1; j++) c[j] += ap * b[j];
-        }
-    }
-}
-
 void nabla_matmul(long m, long k, long n, const double *restrict A, const double *restrict B,
                   double *restrict C) {
     if (m <= 0 || n <= 0) return;
@@ -491,20 +468,13 @@ void nabla_matmul(long m, long k, long n, const double *restrict A, const double
         for (long i = 0; i < m * n; i++) C[i] = 0.0;
         return;
     }
-    if ((double)m * (double)k * (double)n >= (double)NABLA_PARALLEL_MATMUL && nabla_threads() > 1) {
-        if (m >= 32) {
-            /* Whole 16-row tiles per block. */
-            struct matmul_operands work = {k, n, A, B, C};
-            nabla_parallel_blocks(0, m, 16, matmul_rows, &work);
-            return;
-        }
-        if (n >= 2) {
-            /* One block of columns per thread: each reads all of B. */
-            const long threads = nabla_threads();
-            struct matmul_column_operands work = {m, k, n, A, B, C};
-            nabla_parallel_blocks(0, n, (n + threads - 1) / threads, matmul_columns, &work);
-            return;
-        }
+    /* Products with few rows stay whole: split by columns, the threads would write the same
+     * cache lines of C (a row vector times a tall matrix ran 3x slower on two threads). */
+    if ((double)m * (double)k * (double)n >= (double)NABLA_PARALLEL_MATMUL && m >= 32 && nabla_threads() > 1) {
+        /* Whole 16-row tiles per block. */
+        struct matmul_operands work = {k, n, A, B, C};
+        nabla_parallel_blocks(0, m, 16, matmul_rows, &work);
+        return;
     }
     if (nabla_blas_matmul(m, k, n, A, B, C)) return;
     matmul_serial(m, k, n, A, B, C);

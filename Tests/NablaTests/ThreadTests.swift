@@ -51,11 +51,10 @@ struct ThreadTests {
         }
     }
 
-    /// Products with too few rows to split by rows (a row vector, three rows) times tall
-    /// matrices, large enough to split: by blocks of columns, each element summed as the serial
-    /// kernels sum it, for any thread count; and the gradient of a least-squares fit over
-    /// many rows, whose A^T e is such a product.
-    @Test func productsWithFewRowsSplitByColumns() throws {
+    /// Products with too few rows to split (a row vector, three rows) times tall matrices, and
+    /// the gradient of a least-squares fit over many rows (whose A^T e is such a product, next
+    /// to a product split by rows and a loop in blocks): the same bits for any thread count.
+    @Test func productsWithFewRowsGiveTheSameBits() throws {
         let g = GraphBuilder()
         let v = try g.input("v", shape: [60_000]), b = try g.input("B", shape: [60_000, 10])
         let a = try g.input("A", shape: [3, 30_000]), c = try g.input("C", shape: [30_000, 7])

@@ -70,7 +70,7 @@ public enum KernelRuntime {
     }
 
     /// Threads the runtime may split one kernel call's large work over: matrix products of
-    /// more than half a million multiply-adds, by blocks of rows (or of columns), and fused
+    /// more than half a million multiply-adds, by blocks of rows, and fused
     /// loops over more than 16,384 elements, by blocks of rows (`LoopIR.ParallelLoop`;
     /// sums into one element add their blocks' partial sums in order, `LoopIR.ReductionBlocks`,
     /// on every path). The default is the

@@ -196,9 +196,22 @@ extension LoopIR {
 
     /// The task function of every parallel loop in `statements`, with its context's type.
     static func writeTasks(in statements: [Statement], _ program: Program, to out: inout CText) {
-        visit(statements) { item in
-            guard case let .statement(.parallel(p)) = item else { return }
-            writeTask(p, program, to: &out)
+        forEachParallelLoop(in: statements) { writeTask($0, program, to: &out) }
+    }
+
+    /// Calls `body` for every parallel loop in `statements`. Only statements are walked (no
+    /// expressions), so the search costs little in kernels of a million statements.
+    static func forEachParallelLoop(in statements: [Statement], _ body: (ParallelLoop) -> Void) {
+        for statement in statements {
+            switch statement {
+            case let .parallel(p): body(p)
+            case let .loop(loop): forEachParallelLoop(in: loop.body, body)
+            case let .block(inner): forEachParallelLoop(in: inner, body)
+            case let .ifElse(_, a, b):
+                forEachParallelLoop(in: a, body)
+                forEachParallelLoop(in: b, body)
+            default: continue
+            }
         }
     }
 
