@@ -1,6 +1,6 @@
 """Nabla on one thread and on every core, for the problems large enough to split (issue 12).
 
-    python3 benchmarks/threads.py [--nabla .build/release/nabla] [--threads N] [--repeats 3] [--peers] [--out DIR]
+    python3 benchmarks/threads.py [--nabla .build/release/nabla] [--threads N] [--repeats 3] [--peers | --peers-from JSON] [--out DIR]
 
 For each case, `nabla bench --backend tcc,cc` with NABLA_THREADS=1 and NABLA_THREADS=N (default: the
 processors online), interleaved and repeated; prints the medians and the speed-ups as a Markdown table
@@ -27,15 +27,17 @@ from cases import THREAD_CASES
 CASES = [(cid, file, dims) for cid, _, file, dims, _, _ in THREAD_CASES]
 
 
-def peers_with_default_threads(here, out):
-    """The fastest peer per case with its default threading, by case id: (label, us), or None."""
-    path = os.path.join(out, "threads-peers.json")
+def peers_with_default_threads(here, out, reuse=None):
+    """The fastest peer per case with its default threading, by case id: (label, us), or None.
+    `reuse`: the JSON of an earlier run of the peers instead of a new one."""
+    path = reuse or os.path.join(out, "threads-peers.json")
     cmd = [sys.executable, os.path.join(here, "peers", "run_peers.py"), "--thread-cases", "--threads", "default",
            "--peers", "jax,casadi,pytensor", "--out", path]
-    print("[threads] peers: " + " ".join(cmd), file=sys.stderr, flush=True)
-    if subprocess.run(cmd).returncode != 0:
-        print("[threads] warning: run_peers.py failed; no peer column", file=sys.stderr)
-        return {}
+    if not reuse:
+        print("[threads] peers: " + " ".join(cmd), file=sys.stderr, flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            print("[threads] warning: run_peers.py failed; no peer column", file=sys.stderr)
+            return {}
     with open(path) as f:
         rows = json.load(f)["results"]
     best = {}
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=0.5)
     ap.add_argument("--out", default=os.path.join(here, "results"))
     ap.add_argument("--peers", action="store_true", help="also the peers with their default threading")
+    ap.add_argument("--peers-from", metavar="JSON", help="the peers' figures from this earlier --peers run (its threads-peers.json)")
     args = ap.parse_args()
     rows, isa = [], "?"
     for cid, file, dims in CASES:
@@ -82,7 +85,8 @@ def main():
             rows.append({"case": cid, "backend": backend, "one_thread_us": one, "threads_us": many, "speedup": one / many,
                          "samples": {str(k): v for k, v in times.items()}})
             print(f"[threads] {cid} {backend}: {one:.0f} us on 1 thread, {many:.0f} us on {args.threads}", file=sys.stderr, flush=True)
-    best = peers_with_default_threads(here, args.out) if args.peers else {}
+    args.peers = args.peers or bool(args.peers_from)
+    best = peers_with_default_threads(here, args.out, args.peers_from) if args.peers else {}
     lines = [f"Nabla, value and gradient per call, 1 thread against {args.threads} (NABLA_THREADS), instruction set {isa}; "
              f"medians of {args.repeats} interleaved `nabla bench` runs."
              + (" Best peer: the fastest of JAX, CasADi and PyTensor with their default threading, result checked." if args.peers else ""),
