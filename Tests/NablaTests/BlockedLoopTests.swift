@@ -110,14 +110,7 @@ struct BlockedLoopTests {
     }
 
     static func inputs(_ graph: Graph, seed: UInt64) -> [String: TensorData] {
-        var rng = SeededRandom(seed: seed)
-        var inputs: [String: TensorData] = [:]
-        for port in graph.inputs {
-            var t = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng)
-            for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -30...30, using: &rng))) }
-            inputs[port.name] = t
-        }
-        return inputs
+        inputsOverManyBinades(graph, seed: seed, binades: 30)
     }
 
     @Test(arguments: cases)
@@ -127,19 +120,8 @@ struct BlockedLoopTests {
         let reference = try Interpreter.evaluate(graph, inputs: inputs)
         let standalone = try Kernel(source: emitC(graph, options: .standalone), inputNames: graph.inputs.map(\.name),
                                     outputNames: graph.outputs.map(\.name))
-        let kernels = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc)), ("standalone", standalone)]
-        let original = KernelRuntime.threadCount
-        defer { KernelRuntime.threadCount = original }
-        for count in [1, 2, 3] {
-            KernelRuntime.threadCount = count
-            for (tier, kernel) in kernels {
-                let outputs = try kernel(inputs)
-                for port in graph.outputs {
-                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
-                    #expect(sameBits(got, want), "\(name), \(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
-                }
-            }
-        }
+        let kernels: [(String, any CompiledKernel)] = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc)), ("standalone", standalone)]
+        try expectSameBitsOnEveryThreadCount(graph, inputs, reference: reference, kernels: kernels, counts: [1, 2, 3], label: name + ", ")
     }
 
     /// The JIT kernels of large loops call the thread pool, small ones do not; standalone C

@@ -161,3 +161,39 @@ func seededInputs(_ graph: Graph, seed: UInt64) -> [String: TensorData] {
     for port in graph.inputs { inputs[port.name] = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng) }
     return inputs
 }
+
+/// Random inputs for every input of `graph`, uniform in [-1, 1] times powers of two in
+/// 2^-binades...2^binades: values over many binades, so that adding them in another order
+/// would change bits.
+func inputsOverManyBinades(_ graph: Graph, seed: UInt64, binades: Int = 20) -> [String: TensorData] {
+    var rng = SeededRandom(seed: seed)
+    var inputs: [String: TensorData] = [:]
+    for port in graph.inputs {
+        var t = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng)
+        for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -binades...binades, using: &rng))) }
+        inputs[port.name] = t
+    }
+    return inputs
+}
+
+/// Calls every kernel at every runtime thread count (`KernelRuntime.threadCount`, restored
+/// after) and expects each output to have `reference`'s bits.
+func expectSameBitsOnEveryThreadCount(
+    _ graph: Graph, _ inputs: [String: TensorData], reference: [String: TensorData], kernels: [(String, any CompiledKernel)],
+    counts: [Int], label: String = "", sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let original = KernelRuntime.threadCount
+    defer { KernelRuntime.threadCount = original }
+    for count in counts {
+        KernelRuntime.threadCount = count
+        #expect(KernelRuntime.threadCount == count, sourceLocation: sourceLocation)
+        for (tier, kernel) in kernels {
+            let outputs = try kernel(inputs)
+            for port in graph.outputs {
+                let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
+                #expect(sameBits(got, want), "\(label)\(tier), \(count) threads, \(port.name): \(firstDifference(got, want))",
+                        sourceLocation: sourceLocation)
+            }
+        }
+    }
+}

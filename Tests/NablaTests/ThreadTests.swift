@@ -21,34 +21,15 @@ struct ThreadTests {
         let c = try a.matmul(b)
         let loss = try sum(sin(c)) + sum(a.matmul(v))
         let graph = try g.graph(outputs: ["C": c, "loss": loss, "dA": gradient(of: loss, wrt: a), "dB": gradient(of: loss, wrt: b)])
-        var rng = SeededRandom(seed: 41)
-        var inputs: [String: TensorData] = [:]
-        for (name, shape) in [("A", [203, 150]), ("B", [150, 97]), ("v", [150])] as [(String, Shape)] {
-            var t = TensorData.random(shape, in: -1...1, using: &rng)
-            // Many binades, so a changed summation order would change bits.
-            for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -20...20, using: &rng))) }
-            inputs[name] = t
-        }
+        // Many binades, so a changed summation order would change bits.
+        let inputs = inputsOverManyBinades(graph, seed: 41)
         return (graph, inputs)
     }
 
     @Test func everyThreadCountGivesTheInterpretersBits() throws {
         let (graph, inputs) = try Self.productGraph()
-        let reference = try Interpreter.evaluate(graph, inputs: inputs)
-        let kernels = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))]
-        let original = KernelRuntime.threadCount
-        defer { KernelRuntime.threadCount = original }
-        for count in [1, 2, 3, 7] {
-            KernelRuntime.threadCount = count
-            #expect(KernelRuntime.threadCount == count)
-            for (tier, kernel) in kernels {
-                let outputs = try kernel(inputs)
-                for port in graph.outputs {
-                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
-                    #expect(sameBits(got, want), "\(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
-                }
-            }
-        }
+        try expectSameBitsOnEveryThreadCount(graph, inputs, reference: try Interpreter.evaluate(graph, inputs: inputs),
+                                             kernels: [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))], counts: [1, 2, 3, 7])
     }
 
     /// Products with too few rows to split (a row vector, three rows) times tall matrices, and
@@ -62,27 +43,9 @@ struct ThreadTests {
         let e = try b.matmul(theta) - v
         let loss = try sum(e * e)
         let graph = try g.graph(outputs: ["vB": v.matmul(b), "AC": a.matmul(c), "dtheta": gradient(of: loss, wrt: theta)])
-        var rng = SeededRandom(seed: 43)
-        var inputs: [String: TensorData] = [:]
-        for port in graph.inputs {
-            var t = TensorData.random(graph.nodes[port.node].shape, in: -1...1, using: &rng)
-            for i in t.scalars.indices { t.scalars[i] *= Foundation.pow(2, Double(Int.random(in: -20...20, using: &rng))) }
-            inputs[port.name] = t
-        }
-        let reference = try Interpreter.evaluate(graph, inputs: inputs)
-        let kernels = [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))]
-        let original = KernelRuntime.threadCount
-        defer { KernelRuntime.threadCount = original }
-        for count in [1, 2, 3, 7] {
-            KernelRuntime.threadCount = count
-            for (tier, kernel) in kernels {
-                let outputs = try kernel(inputs)
-                for port in graph.outputs {
-                    let got = outputs[port.name]!.scalars, want = reference[port.name]!.scalars
-                    #expect(sameBits(got, want), "\(tier), \(count) threads, \(port.name): \(firstDifference(got, want))")
-                }
-            }
-        }
+        let inputs = inputsOverManyBinades(graph, seed: 43)
+        try expectSameBitsOnEveryThreadCount(graph, inputs, reference: try Interpreter.evaluate(graph, inputs: inputs),
+                                             kernels: [("tcc", try Kernel(graph)), ("cc", try Kernel(graph, backend: .cc))], counts: [1, 2, 3, 7])
     }
 
     /// P5 in its LU and its Cholesky forms at n = 200: the gradients' solves with 200
