@@ -65,7 +65,7 @@ struct BlockedLoopTests {
     /// that any other order would change bits).
     static let cases: [String] = [
         "sum 16385", "sum 49159", "sum 4194305", "rosenbrock 100000", "transposed 300x200", "columns and total 40000x2",
-        "elementwise 100000", "mean and variance 70000", "rows 5x30000",
+        "elementwise 100000", "mean and variance 70000", "rows 5x30000", "fold 40000", "split 30000",
     ]
 
     static func graph(_ name: String) throws -> Graph {
@@ -89,7 +89,7 @@ struct BlockedLoopTests {
             return try g.graph(outputs: ["f": f, "df/dA": gradient(of: f, wrt: a)])
         case "columns":
             let a = try g.input("A", shape: Shape(dims))
-            let y = try exp(a * 0.5)
+            let y = exp(a * 0.5)
             return try g.graph(outputs: ["total": sum(y), "columns": sum(y, axes: [0])])
         case "elementwise":
             let x = try g.input("x", shape: Shape(dims))
@@ -97,13 +97,29 @@ struct BlockedLoopTests {
             return try g.graph(outputs: ["y": y, "dy": gradient(of: sum(y * y), wrt: x)])
         case "mean":
             let x = try g.input("x", shape: Shape(dims))
-            let mean = try sum(x) / Double(dims[0])
+            let mean = sum(x) / Double(dims[0])
             let variance = try sum((x - mean) * (x - mean))
             return try g.graph(outputs: ["variance": variance, "d/dx": gradient(of: variance, wrt: x)])
         case "rows":
             let a = try g.input("A", shape: Shape(dims))
             let r = try sum(tanh(a), axes: [1])
             return try g.graph(outputs: ["rows": r, "total": sum(r * r)])
+        case "fold":
+            // Parallel loops inside a loop's body (a subprogram of its own).
+            let x = try g.input("x", shape: Shape(dims)), c0 = try g.input("c0")
+            let c = try fold(c0, steps: 3) { c, k in try tanh(c * 0.5 + sum(sin(x) * c) * 1e-4 + k * 0.1) }
+            return try g.graph(outputs: ["c": c, "dc/dx": gradient(of: c, wrt: x), "dc/dc0": gradient(of: c, wrt: c0)])
+        case "split":
+            // A kernel split into parts (TinyCC compiles them unit by unit), some with parallel loops.
+            let x = try g.input("x", shape: Shape(dims)), y0 = try g.input("y0")
+            var y = y0
+            for k in 0..<1500 {
+                y = 0.999 * sin(y) + 0.001
+                if k % 500 == 0 { y = try y + sum(x * x * y) * 1e-6 }
+            }
+            let graph = try g.graph(outputs: ["y": y, "dy/dx": gradient(of: y, wrt: x)])
+            #expect(try Compilation(graph).isSplit)
+            return graph
         default:
             throw NablaError.invalidArgument(op: "test", reason: "no case \(name)")
         }
