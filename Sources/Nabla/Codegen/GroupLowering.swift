@@ -35,6 +35,14 @@ final class GroupLowering {
     private let blocks: LoopIR.ReductionBlocks?
     /// Whether the loop's blocks may run on the thread pool when they can.
     private let parallel: Bool
+    /// Whether a member sums every element of the space into one element (whose order the
+    /// blocks define).
+    private let hasSumIntoOneElement: Bool
+
+    /// Whether the loop should run its blocks on the pool (when they may run at once).
+    private var wantsParallelBlocks: Bool { parallel && (hasSumIntoOneElement || space.count >= Self.parallelMinimum) }
+    /// Whether the loop is cut into blocks at all: to run them on the pool, or for its sums.
+    private var wantsBlocks: Bool { blocks != nil && (wantsParallelBlocks || hasSumIntoOneElement) }
 
     /// Fewest elements a loop without sums needs for its blocks to run in parallel.
     static let parallelMinimum = 32_768
@@ -56,8 +64,9 @@ final class GroupLowering {
         access = plan.views.access
         groupOf = plan.grouping.group
         roles = plan.facts.roles
-        let inBlocks = blocks != nil && (parallel || members.contains { roles[$0] == .sum && nodes[$0].shape.count == 1 })
-        if inBlocks && padForm == .carried {
+        let (roles, nodes) = (self.roles, self.nodes)
+        hasSumIntoOneElement = members.contains { roles[$0] == .sum && nodes[$0].shape.count == 1 }
+        if wantsBlocks && padForm == .carried {
             // Carries do not cross blocks: each block starts them from their operands,
             // recomputed, or the pads are recomputed or stored like those of rolled loops.
             let operands = recomputableOperands()
@@ -122,34 +131,33 @@ final class GroupLowering {
     /// element (whose order the blocks define) that cannot; nil (the loop as it is) otherwise.
     /// `starts`: what each block begins with (its carries' first values).
     private func inBlocks(_ loop: [Statement], _ parts: Parts, starts: LoopIR.BlockStarts = .none) throws -> [Statement]? {
-        guard let blocks else { return nil }
+        guard let blocks, wantsBlocks, let outer = loop.last else { return nil }
         let sums = members.compactMap { m -> LoopIR.Place? in
             guard let t = parts.terminals[m], t.accumulates, nodes[m].shape.count == 1 else { return nil }
             return t.place
         }
-        let wanted = parallel && (!sums.isEmpty || space.count >= Self.parallelMinimum)
-        guard wanted || !sums.isEmpty else { return nil }
         guard let (forms, counter) = LoopIR.blockForms(ofNest: loop, blocks, starts: starts) else {
             if sums.isEmpty { return nil }
             throw internalError("the loop of group \(group) over \(space) cannot be cut into blocks")
         }
-        // Carries are block-local: the check sees the loop as each block runs it.
-        let checked = LoopIR.mapExpressions(loop.last.map { [$0] } ?? []) { e in
-            if case .variable(.carry) = e { return .literal(0) } else { return nil }
-        }
-        if wanted, sums.count * forms.count <= LoopIR.ParallelLoop.maximumPartials,
-           // The statements before the loop are its first positions (of block 0), written out.
-           LoopIR.blocksMayRunAtOnce(starts.isEmpty ? [loop.last!] : withoutCarryUpdates(checked), counter: counter, targets: Set(sums)) {
+        // The statements before the loop are its first positions (of block 0), written out;
+        // its carries are locals of each block.
+        if wantsParallelBlocks, sums.count * forms.count <= LoopIR.ParallelLoop.maximumPartials,
+           LoopIR.blocksMayRunAtOnce(withoutCarries(outer), counter: counter, targets: Set(sums)) {
             return [LoopIR.blocksInParallel(forms, targets: sums, id: group)]
         }
         return sums.isEmpty ? nil : LoopIR.blocksInOrder(forms, targets: sums)
     }
 
-    /// The loop without the statements that move its carries along (locals of each block).
-    private func withoutCarryUpdates(_ loop: [Statement]) -> [Statement] {
-        LoopIR.mapStatements(loop) { statement in
+    /// The loop as one block runs it, for the check of what its blocks share: its carries
+    /// (each block's own locals) neither read nor moved along.
+    private func withoutCarries(_ loop: Statement) -> [Statement] {
+        let dropped = LoopIR.mapStatements([loop]) { statement in
             guard case .assign(.variable(.carry), _) = statement else { return nil }
             return .comment("carry")
+        }
+        return LoopIR.mapExpressions(dropped) { e in
+            if case .variable(.carry) = e { return .literal(0) } else { return nil }
         }
     }
 
