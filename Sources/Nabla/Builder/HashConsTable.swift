@@ -21,12 +21,27 @@ struct HashConsTable {
     }
 
     /// The hash of an operation applied to operands.
+    ///
+    /// Every node of a graph is hashed once or more as graphs are built and rebuilt, so this is
+    /// a multiply-and-shift mix rather than `Hasher` (SipHash, built for untrusted keys): the
+    /// operation's type and its operand ids, and the operation's own `hashValue` only when its
+    /// type carries parameters (a type of size zero has one value, as `add` and `sin` do).
+    /// Equal keys hash alike; the table compares the nodes themselves on a match.
     static func hash(_ operation: some Operation, _ inputs: [Int]) -> Int {
-        var hasher = Hasher()
-        hasher.combine(ObjectIdentifier(type(of: operation)))
-        hasher.combine(operation)
-        hasher.combine(inputs)
-        return hasher.finalize()
+        var h = mix(UInt64(UInt(bitPattern: ObjectIdentifier(type(of: operation)))))
+        if MemoryLayout.size(ofValue: operation) != 0 { h = mix(h ^ UInt64(UInt(bitPattern: operation.hashValue))) }
+        for input in inputs { h = mix(h ^ UInt64(UInt(bitPattern: input))) }
+        return Int(bitPattern: UInt(truncatingIfNeeded: h))
+    }
+
+    /// One round of a 64-bit finaliser (the constants of splitmix64): every input bit reaches
+    /// every output bit, so consecutive ids spread over the table.
+    @inline(__always)
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var x = value &+ 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 31)
     }
 
     /// The node with hash `hash` for which `matches` holds, if any.

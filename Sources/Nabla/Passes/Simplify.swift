@@ -32,13 +32,26 @@ public struct RewriteRule: Sendable {
     }
 }
 
-/// The rules that can match each operation type, in table order.
-private func rulesByOperation(_ rules: [RewriteRule]) -> [ObjectIdentifier: [RewriteRule]] {
-    var table: [ObjectIdentifier: [RewriteRule]] = [:]
-    for rule in rules {
-        for type in rule.operations { table[ObjectIdentifier(type), default: []].append(rule) }
+/// The rules that can match each operation type, in table order: a short list of the few types
+/// any rule names, searched by identity (cheaper per node than hashing into a dictionary).
+private struct RulesByOperation {
+    private var entries: [(type: ObjectIdentifier, rules: [RewriteRule])] = []
+
+    init(_ rules: [RewriteRule]) {
+        for rule in rules {
+            for type in rule.operations {
+                let key = ObjectIdentifier(type)
+                if let k = entries.firstIndex(where: { $0.type == key }) { entries[k].rules.append(rule) } else { entries.append((key, [rule])) }
+            }
+        }
     }
-    return table
+
+    /// The rules for operations of `type`, in table order.
+    subscript(type: any Operation.Type) -> [RewriteRule] {
+        let key = ObjectIdentifier(type)
+        for entry in entries where entry.type == key { return entry.rules }
+        return []
+    }
 }
 
 /// Options for `simplify`.
@@ -220,15 +233,17 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
     for port in graph.inputs {
         mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
     }
-    let rules = rulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
+    let rules = RulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
     let recorded = scansRecordedElsewhere(graph)
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
         if node.inputs.isEmpty, let constant = node.operation as? Constant {
             mapped[id] = builder.constant(constant.value).id
             continue
         }
-        let inputs = node.inputs.map { mapped[$0] }
-        if recorded.contains(id), let scan = node.operation as? Scan {
+        // The node's own operand list where no operand moved (no copy), else a renumbered one.
+        var inputs = node.inputs
+        for k in inputs.indices where mapped[inputs[k]] != inputs[k] { inputs[k] = mapped[inputs[k]] }
+        if !recorded.isEmpty, recorded.contains(id), let scan = node.operation as? Scan {
             // The same loop also runs keeping its carries (for a reverse pass): one loop does
             // both, its result the first part of the other's.
             let keeping = try builder.apply(Scan(body: scan.body, steps: scan.steps, reverse: scan.reverse, keepsCarries: true), inputs.map { Tensor(builder: builder, id: $0) })
@@ -239,7 +254,7 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
         // Most nodes have no rule that could apply: found without building arrays (and without
         // holding on to the builder's roles, which it appends to below).
         var candidates: [RewriteRule] = []
-        for rule in rules[ObjectIdentifier(type(of: node.operation))] ?? [] {
+        for rule in rules[type(of: node.operation)] {
             if rule.operandRoles.map({ needed in inputs.contains { needed.contains(builder.roles[$0]) } }) ?? true { candidates.append(rule) }
         }
         let foldable = !inputs.isEmpty && node.operation.foldsConstants && inputs.allSatisfy { builder.roles[$0] == .constant }
@@ -270,7 +285,8 @@ private func scansRecordedElsewhere(_ graph: Graph) -> Set<Int> {
     var keeping = Set<Key>()
     var candidates: [(Int, Key)] = []
     for (id, node) in graph.nodes.enumerated() {
-        guard let scan = node.operation as? Scan else { continue }
+        // The type is compared first: a cast of every node of a large graph costs more.
+        guard type(of: node.operation) == Scan.self, let scan = node.operation as? Scan else { continue }
         let key = Key(body: scan.body, steps: scan.steps, reverse: scan.reverse, operands: node.inputs)
         if scan.keepsCarries { keeping.insert(key) } else { candidates.append((id, key)) }
     }
