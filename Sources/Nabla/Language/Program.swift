@@ -81,12 +81,11 @@ public struct NablaProgram: Sendable {
     private init(file: SourceFile, dims overrides: [String: Int], jacobianLayout: JacobianLayout) throws {
         var lexer = Lexer(file: file)
         let tokens = lexer.tokenize()
-        var parser = Parser(tokens: tokens)
-        let statements = parser.parseProgram()
+        let parsed = Parser.parseProgram(tokens)
         var elaborator = Elaborator(file: file, overrides: overrides, jacobianLayout: jacobianLayout)
-        elaborator.diagnostics = (lexer.diagnostics + parser.diagnostics).sorted { $0.span.start < $1.span.start }
-        elaborator.poison(parser.failedNames)
-        elaborator.run(statements)
+        elaborator.diagnostics = (lexer.diagnostics + parsed.diagnostics).sorted { $0.span.start < $1.span.start }
+        elaborator.poison(parsed.failedNames)
+        elaborator.run(parsed.statements)
         let declared = elaborator.dimOrder
         for name in overrides.keys.sorted() where !declared.contains(name) {
             throw NablaError.unknownName(kind: "dim", name: name, known: declared)
