@@ -8,12 +8,37 @@
 /// A builder is not thread-safe; build each graph on one thread (graphs and kernels made from
 /// it are freely shareable).
 public final class GraphBuilder {
-    private(set) var nodes: [Graph.Node] = []
+    /// The tables every appended node touches, together at one fixed address: reaching them
+    /// through a pointer spares each access the dynamic exclusivity check that a class's stored
+    /// properties cost (several per node, on graphs of a million nodes). A builder is used from
+    /// one thread at a time, and nothing here escapes a call.
+    private struct Tables {
+        var nodes: [Graph.Node] = []
+        /// Each node's operation's role.
+        var roles: [OperationRole] = []
+        /// See `uniformValues`.
+        var uniformValues: [Double?] = []
+        /// Existing node for each (operation, operands): applying the same operation to the same
+        /// operands again returns it, so shared subexpressions (common in derivatives) are built once.
+        var existing = HashConsTable()
+        /// The node of each scalar constant, by its bits.
+        var scalarConstants: [UInt64: Int] = [:]
+    }
+
+    private let tables: UnsafeMutablePointer<Tables> = {
+        let tables = UnsafeMutablePointer<Tables>.allocate(capacity: 1)
+        tables.initialize(to: Tables())
+        return tables
+    }()
+
+    deinit {
+        tables.deinitialize(count: 1)
+        tables.deallocate()
+    }
+
+    /// The nodes appended so far, in order.
+    var nodes: [Graph.Node] { _read { yield tables.pointee.nodes } }
     private(set) var inputPorts: [Graph.Port] = []
-    private var scalarConstants: [UInt64: Int] = [:]
-    /// Existing node for each (operation, operands): applying the same operation to the same
-    /// operands again returns it, so shared subexpressions (common in derivatives) are built once.
-    private var existing = HashConsTable()
     private var inputNames = Set<String>()
 
     /// The builder of the graph around this one, when this one builds a loop body: tensors of
@@ -42,10 +67,10 @@ public final class GraphBuilder {
     init(capacity: Int) {
         parent = nil
         depth = 0
-        existing = HashConsTable(capacity: capacity)
-        nodes.reserveCapacity(capacity)
-        roles.reserveCapacity(capacity)
-        uniformValues.reserveCapacity(capacity)
+        tables.pointee.existing = HashConsTable(capacity: capacity)
+        tables.pointee.nodes.reserveCapacity(capacity)
+        tables.pointee.roles.reserveCapacity(capacity)
+        tables.pointee.uniformValues.reserveCapacity(capacity)
     }
 
     /// Rebuilds an existing graph in a new builder, so it can be extended or differentiated.
@@ -59,9 +84,9 @@ public final class GraphBuilder {
             let inputs = node.inputs.map { tensors[$0].id }
             let id = builder.append(Graph.Node(operation: node.operation, inputs: inputs, shape: node.shape))
             if let constant = node.operation as? Constant, constant.value.shape.isScalar {
-                builder.scalarConstants[constant.value.scalar.bitPattern] = id
+                builder.tables.pointee.scalarConstants[constant.value.scalar.bitPattern] = id
             } else if !(node.operation is Input) {
-                builder.existing.insert(id, hash: HashConsTable.hash(node.operation, inputs))
+                builder.tables.pointee.existing.insert(id, hash: HashConsTable.hash(node.operation, inputs))
             }
             tensors.append(Tensor(builder: builder, id: id))
         }
@@ -86,9 +111,9 @@ public final class GraphBuilder {
 
     /// A scalar constant. Equal constants share one node.
     public func constant(_ value: Double) -> Tensor {
-        if let id = scalarConstants[value.bitPattern] { return Tensor(builder: self, id: id) }
+        if let id = tables.pointee.scalarConstants[value.bitPattern] { return Tensor(builder: self, id: id) }
         let id = append(Graph.Node(operation: Constant(TensorData(value)), inputs: [], shape: .scalar))
-        scalarConstants[value.bitPattern] = id
+        tables.pointee.scalarConstants[value.bitPattern] = id
         return Tensor(builder: self, id: id)
     }
 
@@ -138,8 +163,8 @@ public final class GraphBuilder {
         if let shortened = Self.shortenedSteps(operation) { return try apply(shortened, operands) }
         let inputs = operands.map(\.id)
         let hash = HashConsTable.hash(operation, inputs)
-        let found = existing.find(hash) { id in
-            nodes[id].inputs == inputs && operation.isEqual(to: nodes[id].operation)
+        let found = tables.pointee.existing.find(hash) { [tables] id in
+            tables.pointee.nodes[id].inputs == inputs && operation.isEqual(to: tables.pointee.nodes[id].operation)
         }
         if let id = found { return Tensor(builder: self, id: id) }
         // Operands are checked first, so that no shape rule computes with an empty constant's
@@ -148,7 +173,7 @@ public final class GraphBuilder {
         let shape = try operation.outputShape(for: operands.map(\.shape))
         try shape.checkElementCount(of: operation.name)
         let id = append(Graph.Node(operation: operation, inputs: inputs, shape: shape))
-        existing.insert(id, hash: hash)
+        tables.pointee.existing.insert(id, hash: hash)
         return Tensor(builder: self, id: id)
     }
 
@@ -215,12 +240,12 @@ public final class GraphBuilder {
     /// itself (or a copy with these operands) appended. For passes that rebuild graphs.
     func reapply(_ node: Graph.Node, inputs: [Int]) -> Int {
         let hash = HashConsTable.hash(node.operation, inputs)
-        let found = existing.find(hash) { id in
-            nodes[id].inputs == inputs && node.operation.isEqual(to: nodes[id].operation)
+        let found = tables.pointee.existing.find(hash) { [tables] id in
+            tables.pointee.nodes[id].inputs == inputs && node.operation.isEqual(to: tables.pointee.nodes[id].operation)
         }
         if let id = found { return id }
         let id = append(node.inputs == inputs ? node : Graph.Node(operation: node.operation, inputs: inputs, shape: node.shape))
-        existing.insert(id, hash: hash)
+        tables.pointee.existing.insert(id, hash: hash)
         return id
     }
 
@@ -241,23 +266,25 @@ public final class GraphBuilder {
     }
 
     private func append(_ node: Graph.Node) -> Int {
-        nodes.append(node)
-        roles.append(node.operation.role)
-        uniformValues.append(Self.uniformValue(of: node, uniformValues))
-        return nodes.count - 1
+        let role = node.operation.role
+        let uniform = Self.uniformValue(of: node, role: role, tables.pointee.uniformValues)
+        tables.pointee.nodes.append(node)
+        tables.pointee.roles.append(role)
+        tables.pointee.uniformValues.append(uniform)
+        return tables.pointee.nodes.count - 1
     }
 
     /// Each node's operation's role, kept as nodes are appended.
-    private(set) var roles: [OperationRole] = []
+    var roles: [OperationRole] { _read { yield tables.pointee.roles } }
 
     /// For each node, the value of all its elements when it is a constant whose elements are
     /// all equal (bit for bit), or a broadcast or reshape of one; nil otherwise. Kept as nodes
     /// are appended, for the simplifier's rules, which ask it of every operand.
-    private(set) var uniformValues: [Double?] = []
+    var uniformValues: [Double?] { _read { yield tables.pointee.uniformValues } }
 
-    private static func uniformValue(of node: Graph.Node, _ known: [Double?]) -> Double? {
+    private static func uniformValue(of node: Graph.Node, role: OperationRole, _ known: [Double?]) -> Double? {
         let operation = node.operation
-        switch operation.role {
+        switch role {
         case .constant:
             guard let constant = operation as? Constant, let first = constant.value.scalars.first else { return nil }
             return constant.value.scalars.allSatisfy({ $0.bitPattern == first.bitPattern }) ? first : nil
