@@ -79,6 +79,10 @@ struct Elaborator {
 
     mutating func run(_ statements: [Statement]) {
         findRecursion(statements)
+        // Most statements bind a name: tables sized for them once are never rehashed as they grow.
+        values.reserveCapacity(values.count + statements.count)
+        declaredAt.reserveCapacity(declaredAt.count + statements.count)
+        bindingNodes.reserveCapacity(bindingNodes.count + statements.count)
         for statement in statements {
             do {
                 try elaborate(statement)
