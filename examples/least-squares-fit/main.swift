@@ -28,7 +28,7 @@ do {
     let Phi = try g.input("Phi", shape: [count, features]), y = try g.input("y", shape: [count])
     let theta = try g.input("theta", shape: [features])
     let residual = try y - Phi.matmul(theta)
-    let loss = try 0.5 * sum(square(residual))
+    let loss = 0.5 * sum(square(residual))
     let descent = try Kernel(g.graph(outputs: ["L": loss, "dL/dtheta": gradient(of: loss, wrt: theta)]))
     let normal = try solve(Phi.transposed.matmul(Phi), Phi.transposed.matmul(y))
     let direct = try Kernel(g.graph(outputs: ["theta": normal]))
