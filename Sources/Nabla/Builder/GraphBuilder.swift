@@ -163,7 +163,7 @@ public final class GraphBuilder {
         if let shortened = Self.shortenedSteps(operation) { return try apply(shortened, operands) }
         let inputs = operands.map(\.id)
         let hash = HashConsTable.hash(operation, inputs)
-        let found = tables.pointee.existing.find(hash) { [tables] id in
+        let found = tables.pointee.existing.find(hash) { id in
             tables.pointee.nodes[id].inputs == inputs && operation.isEqual(to: tables.pointee.nodes[id].operation)
         }
         if let id = found { return Tensor(builder: self, id: id) }
@@ -240,7 +240,7 @@ public final class GraphBuilder {
     /// itself (or a copy with these operands) appended. For passes that rebuild graphs.
     func reapply(_ node: Graph.Node, inputs: [Int]) -> Int {
         let hash = HashConsTable.hash(node.operation, inputs)
-        let found = tables.pointee.existing.find(hash) { [tables] id in
+        let found = tables.pointee.existing.find(hash) { id in
             tables.pointee.nodes[id].inputs == inputs && node.operation.isEqual(to: tables.pointee.nodes[id].operation)
         }
         if let id = found { return id }

@@ -25,11 +25,11 @@ struct HashConsTable {
     /// Every node of a graph is hashed once or more as graphs are built and rebuilt, so this is
     /// a multiply-and-shift mix rather than `Hasher` (SipHash, built for untrusted keys): the
     /// operation's type and its operand ids, and the operation's own `hashValue` only when its
-    /// type carries parameters (a type of size zero has one value, as `add` and `sin` do).
+    /// type carries parameters (not for `Operation.hasOneValue` types, such as `add` and `sin`).
     /// Equal keys hash alike; the table compares the nodes themselves on a match.
     static func hash(_ operation: some Operation, _ inputs: [Int]) -> Int {
         var h = mix(UInt64(UInt(bitPattern: ObjectIdentifier(type(of: operation)))))
-        if MemoryLayout.size(ofValue: operation) != 0 { h = mix(h ^ UInt64(UInt(bitPattern: operation.hashValue))) }
+        if !type(of: operation).hasOneValue { h = mix(h ^ UInt64(UInt(bitPattern: operation.hashValue))) }
         for input in inputs { h = mix(h ^ UInt64(UInt(bitPattern: input))) }
         return Int(bitPattern: UInt(truncatingIfNeeded: h))
     }

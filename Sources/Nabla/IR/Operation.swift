@@ -154,11 +154,14 @@ extension LinearOperation {
 }
 
 extension Operation {
+    /// True when the type has one value (a type of size zero, such as `Add` or `Sin`): the same
+    /// type is the same operation, so hashing and comparing need only the type.
+    static var hasOneValue: Bool { MemoryLayout<Self>.size == 0 }
+
     /// True when `other` is an operation of this type equal to this one.
     func isEqual(to other: any Operation) -> Bool {
-        // A type of size zero has one value: the same type is the same operation, and the
-        // dynamic cast (the slow part of this test) is not needed.
-        if MemoryLayout<Self>.size == 0 { return type(of: other) == Self.self }
+        // The dynamic cast is the slow part of this test, and a type of one value needs none.
+        if Self.hasOneValue { return type(of: other) == Self.self }
         guard let other = other as? Self else { return false }
         return self == other
     }
