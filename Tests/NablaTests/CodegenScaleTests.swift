@@ -91,16 +91,16 @@ struct CodegenScaleTests {
     /// with its line in that unit.
     @Test func tinyCCLinksUnits() throws {
         let (module, units) = try TinyCC.compile(symbol: "twice") { add in
-            add { "double one(void);\ndouble one(void) { return 1.0; }\n" }
-            add { "double one(void);\nint twice(void);\nint twice(void) { return (int)(2 * one()); }\n" }
+            try add { "double one(void);\ndouble one(void) { return 1.0; }\n" }
+            try add { "double one(void);\nint twice(void);\nint twice(void) { return (int)(2 * one()); }\n" }
         }
         #expect(units.count == 2 && units[0].hasPrefix("double one(void);"))
         let twice = unsafeBitCast(module.address, to: (@convention(c) () -> Int32).self)
         #expect(twice() == 2)
         do {
             _ = try TinyCC.compile(symbol: "f") { add in
-                add { "int f(void);\nint f(void) { return 0; }\n" }
-                add { "int g(void);\n\nint g(void) { return missing; }\n" }
+                try add { "int f(void);\nint f(void) { return 0; }\n" }
+                try add { "int g(void);\n\nint g(void) { return missing; }\n" }
             }
             Issue.record("an undeclared identifier compiled")
         } catch let NablaError.compilation(message, line, sourceLine) {
@@ -108,6 +108,32 @@ struct CodegenScaleTests {
             #expect(line == 3)
             #expect(sourceLine == "int g(void) { return missing; }")
         }
+    }
+
+    /// While TinyCC's thread has a unit waiting, the next unit is written by the caller: here
+    /// the first unit's writing waits until the third's has run, which only the caller can do
+    /// then (the thread is held in the first, the second waits behind it). The units still
+    /// compile in order into one program.
+    @Test func theCallerWritesUnitsWhileTinyCCIsBehind() throws {
+        let third = DispatchSemaphore(value: 0)
+        let writers = Lock<[Int: Bool]>([:])
+        let caller = pthread_self()
+        let (module, units) = try TinyCC.compile(symbol: "three") { add in
+            try add {
+                let released = third.wait(timeout: .now() + 30) == .success
+                writers.withLock { $0[0] = released }
+                return "int one(void);\nint one(void) { return 1; }\n"
+            }
+            try add { "int two(void);\nint two(void) { return 2; }\n" }
+            try add {
+                writers.withLock { $0[2] = pthread_equal(pthread_self(), caller) != 0 }
+                third.signal()
+                return "int one(void);\nint two(void);\nint three(void);\nint three(void) { return one() + two(); }\n"
+            }
+        }
+        #expect(writers.withLock { $0 } == [0: true, 2: true])
+        #expect(units.count == 3 && units[2].contains("three(void) {"))
+        #expect(unsafeBitCast(module.address, to: (@convention(c) () -> Int32).self)() == 3)
     }
 
     /// Values within one part stay in variables: a small graph is one function with no scalar

@@ -134,6 +134,50 @@ struct PassTests {
         }
     }
 
+    /// Simplification reads a builder's graph in place while it changes nothing, and rebuilds
+    /// from the first node that changes: the same graph, node for node, as rebuilding all of
+    /// it (what it does for a graph that may repeat nodes), on every example file.
+    @Test func readingInPlaceGivesWhatRebuildingGives() throws {
+        for path in exampleFiles() {
+            let program = try NablaProgram(contentsOfFile: path)
+            #expect(program.graph.isHashConsed)
+            var unmarked = program.graph
+            unmarked.isHashConsed = false
+            for options in [SimplifyOptions(), SimplifyOptions(fastMath: true)] {
+                let (inPlace, statistics) = try simplifyWithStatistics(program.graph, options: options)
+                let (rebuilt, expected) = try simplifyWithStatistics(unmarked, options: options)
+                #expect(inPlace.description == rebuilt.description, "\(path)")
+                #expect(statistics.rewrites == expected.rewrites && statistics.foldedConstants == expected.foldedConstants, "\(path)")
+            }
+        }
+    }
+
+    /// A graph simplification leaves as it is comes back with the very same nodes; one whose
+    /// last node changes keeps every node before it.
+    @Test func anUnchangedGraphIsNotCopied() throws {
+        let g = GraphBuilder()
+        let x = try g.input("x"), a = try g.input("a")
+        var y = x
+        for _ in 0..<50 { y = try 0.5 * sin(y) + a }
+        let graph = try g.graph(outputs: ["y": y])
+        let (same, statistics) = try simplifyWithStatistics(graph)
+        #expect(statistics.rewrites.isEmpty && statistics.foldedConstants == 0)
+        #expect(same.nodes.count == graph.nodes.count && zip(same.nodes, graph.nodes).allSatisfy { $0 === $1 })
+        let changed = try simplify(try g.graph(outputs: ["y": y * 1]))
+        #expect(changed.nodes.count == graph.nodes.count && zip(changed.nodes, graph.nodes).allSatisfy { $0 === $1 })
+        #expect(changed.outputs[0].node == graph.outputs[0].node)
+    }
+
+    /// The builder computes scalar operations on scalar constants as it goes, with the
+    /// interpreter's arithmetic; tensor constants are left to simplification.
+    @Test func theBuilderFoldsScalarConstants() throws {
+        let g = GraphBuilder()
+        let folded = try sin(g.constant(0.5)) * g.constant(3) + g.constant(1)
+        #expect((folded.operation as? Constant)?.value.scalar == Foundation.sin(0.5) * 3 + 1)
+        let vector = try g.constant(TensorData(shape: [2], scalars: [1, 2]))
+        #expect(try (vector * g.constant(2)).operation is Multiply)
+    }
+
     @Test func commonSubexpressionsAndDeadCodeGo() throws {
         // Built without the builder's own sharing: two equal sin nodes and a dead exp.
         let x = Graph.Node(operation: Input(), inputs: [], shape: [2])

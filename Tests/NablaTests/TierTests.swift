@@ -283,7 +283,7 @@ struct BenchCommandTests {
                 #expect(value > 0 && value.isFinite, "\(name).\(field) = \(String(describing: entry[field]))")
             }
             #expect((entry["compiles"] as? Int ?? 0) >= 1)
-            #expect(entry["nodes"] as? Int == 20 && entry["forward_nodes"] as? Int == 9, "\(name) node counts")
+            #expect(entry["nodes"] as? Int == 19 && entry["forward_nodes"] as? Int == 9, "\(name) node counts")
             if name == "interp" {
                 #expect(entry["workspace_bytes"] is NSNull)
             } else {

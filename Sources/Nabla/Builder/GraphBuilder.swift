@@ -23,6 +23,9 @@ public final class GraphBuilder {
         var existing = HashConsTable()
         /// The node of each scalar constant, by its bits.
         var scalarConstants: [UInt64: Int] = [:]
+        /// Set while the builder is a view of a graph (`viewing(_:)`): the nodes before it are
+        /// the builder's, and neither table above holds them yet.
+        var viewLimit: Int?
     }
 
     private let tables: UnsafeMutablePointer<Tables> = {
@@ -83,11 +86,7 @@ public final class GraphBuilder {
         for node in graph.nodes {
             let inputs = node.inputs.map { tensors[$0].id }
             let id = builder.append(Graph.Node(operation: node.operation, inputs: inputs, shape: node.shape))
-            if let constant = node.operation as? Constant, constant.value.shape.isScalar {
-                builder.tables.pointee.scalarConstants[constant.value.scalar.bitPattern] = id
-            } else if !(node.operation is Input) {
-                builder.tables.pointee.existing.insert(id, hash: HashConsTable.hash(node.operation, inputs))
-            }
+            builder.recordForLookup(id)
             tensors.append(Tensor(builder: builder, id: id))
         }
         builder.inputPorts = graph.inputs.map { Graph.Port(name: $0.name, node: tensors[$0.node].id) }
@@ -95,10 +94,73 @@ public final class GraphBuilder {
         return (builder, tensors)
     }
 
+    /// Enters node `id` in the table its kind is looked up in: scalar constants by value, other
+    /// nodes but inputs by operation and operands.
+    private func recordForLookup(_ id: Int) {
+        let node = tables.pointee.nodes[id]
+        if let constant = node.operation as? Constant, constant.value.shape.isScalar {
+            tables.pointee.scalarConstants[constant.value.scalar.bitPattern] = id
+        } else if !(node.operation is Input) {
+            tables.pointee.existing.insert(id, hash: HashConsTable.hash(node.operation, node.inputs))
+        }
+    }
+
+    /// A builder that reads `graph` as it is, for a pass that rebuilds a graph node by node and
+    /// usually changes nothing: tensors of the nodes before `viewLimit` (which the pass moves
+    /// forward as it goes) read their operations, shapes, roles and uniform values, and nothing
+    /// is hashed. The first node added (or looked up) ends the view: the nodes from
+    /// `viewLimit` on are dropped and the rest entered in the lookup tables, as if they had
+    /// been built here.
+    /// - Precondition: `graph.isHashConsed` (it has no nodes the builder would have shared).
+    static func viewing(_ graph: Graph) -> GraphBuilder {
+        precondition(graph.isHashConsed, "a view of a graph with nodes a builder would share")
+        let builder = GraphBuilder()
+        let tables = builder.tables
+        tables.pointee.nodes = graph.nodes
+        tables.pointee.roles.reserveCapacity(graph.nodes.count)
+        tables.pointee.uniformValues.reserveCapacity(graph.nodes.count)
+        for node in graph.nodes {
+            let role = node.operation.role
+            tables.pointee.roles.append(role)
+            tables.pointee.uniformValues.append(uniformValue(of: node, role: role, tables.pointee.uniformValues))
+        }
+        tables.pointee.viewLimit = 0
+        builder.inputPorts = graph.inputs
+        builder.inputNames = Set(graph.inputs.map(\.name))
+        return builder
+    }
+
+    /// Whether this builder is still a view (`viewing(_:)`).
+    var isViewing: Bool { tables.pointee.viewLimit != nil }
+
+    /// How many of the viewed graph's nodes are this builder's (see `viewing(_:)`).
+    var viewLimit: Int {
+        get { tables.pointee.viewLimit ?? tables.pointee.nodes.count }
+        set {
+            precondition(isViewing && newValue <= tables.pointee.nodes.count, "viewLimit moved outside a view")
+            tables.pointee.viewLimit = newValue
+        }
+    }
+
+    /// Ends a view (`viewing(_:)`): keeps the nodes before its limit, and enters them in the
+    /// lookup tables. Does nothing for a builder that is not a view.
+    func endView() {
+        guard let limit = tables.pointee.viewLimit else { return }
+        tables.pointee.viewLimit = nil
+        let count = tables.pointee.nodes.count
+        precondition(inputPorts.allSatisfy { $0.node < limit }, "a view ended before one of its inputs")
+        tables.pointee.nodes.removeSubrange(limit..<count)
+        tables.pointee.roles.removeSubrange(limit..<count)
+        tables.pointee.uniformValues.removeSubrange(limit..<count)
+        tables.pointee.existing = HashConsTable(capacity: count)
+        for id in 0..<limit { recordForLookup(id) }
+    }
+
     /// Declares a named input of the given shape (a scalar by default).
     /// - Throws: `NablaError.duplicateName` if an input of that name exists,
     ///   `.invalidArgument` if the shape has more than `Shape.maximumElementCount` elements.
     public func input(_ name: String, shape: Shape = .scalar) throws -> Tensor {
+        endView()
         guard !inputNames.contains(name) else {
             throw NablaError.duplicateName(kind: "input", name: name)
         }
@@ -111,6 +173,7 @@ public final class GraphBuilder {
 
     /// A scalar constant. Equal constants share one node.
     public func constant(_ value: Double) -> Tensor {
+        endView()
         if let id = tables.pointee.scalarConstants[value.bitPattern] { return Tensor(builder: self, id: id) }
         let id = append(Graph.Node(operation: Constant(TensorData(value)), inputs: [], shape: .scalar))
         tables.pointee.scalarConstants[value.bitPattern] = id
@@ -124,6 +187,7 @@ public final class GraphBuilder {
     /// tensor is kept, but applying an operation to it and building a graph with it throw.
     public func constant(_ value: TensorData) -> Tensor {
         if value.shape.isScalar { return constant(value.scalar) }
+        endView()
         let id = append(Graph.Node(operation: Constant(value), inputs: [], shape: value.shape))
         return Tensor(builder: self, id: id)
     }
@@ -161,6 +225,8 @@ public final class GraphBuilder {
             operands = try operands.map { try $0.builder === self ? $0 : capture($0, op: operation.name) }
         }
         if let shortened = Self.shortenedSteps(operation) { return try apply(shortened, operands) }
+        endView()
+        if let folded = foldedScalar(operation, operands) { return folded }
         let inputs = operands.map(\.id)
         let hash = HashConsTable.hash(operation, inputs)
         let found = tables.pointee.existing.find(hash) { id in
@@ -175,6 +241,22 @@ public final class GraphBuilder {
         let id = append(Graph.Node(operation: operation, inputs: inputs, shape: shape))
         tables.pointee.existing.insert(id, hash: hash)
         return Tensor(builder: self, id: id)
+    }
+
+    /// The constant that `operation` computes from scalar constants, when it folds constants
+    /// (`Operation.foldsConstants`) and its result is a scalar too; nil otherwise. Computed
+    /// with the interpreter's arithmetic, as simplification folds it, so results do not change
+    /// (a derivative's seed of 1 times a constant factor, say, is that factor).
+    private func foldedScalar(_ operation: some Operation, _ operands: [Tensor]) -> Tensor? {
+        guard !operands.isEmpty, operation.foldsConstants else { return nil }
+        var values: [TensorData] = []
+        for operand in operands {
+            guard tables.pointee.roles[operand.id] == .constant, let constant = tables.pointee.nodes[operand.id].operation as? Constant,
+                  constant.value.shape.isScalar else { return nil }
+            values.append(constant.value)
+        }
+        guard let shape = try? operation.outputShape(for: values.map(\.shape)), shape.isScalar else { return nil }
+        return constant(operation.evaluate(values, shape: shape).scalar)
     }
 
     /// True when this builder is `other` or builds a loop body inside `other`'s graph (at any depth).
@@ -239,6 +321,7 @@ public final class GraphBuilder {
     /// of the node's own operands (so its shape stands): an existing equal node, or the node
     /// itself (or a copy with these operands) appended. For passes that rebuild graphs.
     func reapply(_ node: Graph.Node, inputs: [Int]) -> Int {
+        endView()
         let hash = HashConsTable.hash(node.operation, inputs)
         let found = tables.pointee.existing.find(hash) { id in
             tables.pointee.nodes[id].inputs == inputs && node.operation.isEqual(to: tables.pointee.nodes[id].operation)
@@ -266,6 +349,7 @@ public final class GraphBuilder {
     }
 
     private func append(_ node: Graph.Node) -> Int {
+        precondition(!isViewing, "a node appended to a view")
         let role = node.operation.role
         let uniform = Self.uniformValue(of: node, role: role, tables.pointee.uniformValues)
         tables.pointee.nodes.append(node)
@@ -307,7 +391,7 @@ public final class GraphBuilder {
             guard seen.insert(name).inserted else { throw NablaError.duplicateName(kind: "output", name: name) }
             guard tensor.builder === self else { throw NablaError.mixedBuilders(op: "output '\(name)'") }
         }
-        let whole = Graph(nodes: nodes, inputs: inputPorts, outputs: outputs.map { Graph.Port(name: $0.0, node: $0.1.id) })
+        let whole = Graph(nodes: nodes, inputs: inputPorts, outputs: outputs.map { Graph.Port(name: $0.0, node: $0.1.id) }, isHashConsed: true)
         let graph = whole.pruned()
         try Self.checkElementCounts(graph)
         return graph

@@ -41,7 +41,7 @@ extension StageGraph {
         let targets = reductions.map { Target.reduction($0.offset) }
         if isFirst {
             let outputs = reductions.map { Graph.Port(name: names.output(.reduction($0.offset), node: $0.node, graph), node: $0.node) }
-            let whole = Graph(nodes: graph.nodes, inputs: graph.inputs, outputs: outputs)
+            let whole = Graph(nodes: graph.nodes, inputs: graph.inputs, outputs: outputs, isHashConsed: graph.isHashConsed)
             return (StageGraph(graph: whole, sources: graph.inputs.indices.map { .input($0) }, targets: targets), reductions)
         }
         let builder = GraphBuilder()

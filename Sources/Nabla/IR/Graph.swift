@@ -41,6 +41,10 @@ public struct Graph: Sendable, CustomStringConvertible {
     public internal(set) var inputs: [Port]
     /// Outputs, in the order kernels write their output buffers.
     public internal(set) var outputs: [Port]
+    /// True when no two nodes are ones a `GraphBuilder` would have shared (the same operation
+    /// on the same operands): so for every graph a builder makes, and the passes keep it.
+    /// Simplification then need not look for shared subexpressions while it changes nothing.
+    var isHashConsed = false
 
     /// Shape of the named input.
     public func inputShape(_ name: String) throws -> Shape {
@@ -99,6 +103,6 @@ extension Graph {
         }
         return Graph(
             nodes: kept, inputs: inputs.map { Port(name: $0.name, node: newIndex[$0.node]) },
-            outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) })
+            outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) }, isHashConsed: isHashConsed)
     }
 }

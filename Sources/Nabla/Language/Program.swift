@@ -100,7 +100,7 @@ public struct NablaProgram: Sendable {
         }
         // Every node built, shared by the derivatives' functions, which are pruned only when
         // asked for (by `nabla check`): a million-node file is not pruned once per directive.
-        let built = Graph(nodes: elaborator.builder.nodes, inputs: elaborator.builder.inputPorts, outputs: [])
+        let built = Graph(nodes: elaborator.builder.nodes, inputs: elaborator.builder.inputPorts, outputs: [], isHashConsed: true)
         derivatives = elaborator.derivativeSources.map { source in
             DerivativeOutput(
                 name: source.output, built: built, functionNode: source.function.id,
@@ -142,7 +142,7 @@ public struct DerivativeOutput: Sendable {
 
     /// A graph with the same inputs and one output `f`, the differentiated function.
     public var function: Graph {
-        Graph(nodes: built.nodes, inputs: built.inputs, outputs: [Graph.Port(name: "f", node: functionNode)]).pruned()
+        Graph(nodes: built.nodes, inputs: built.inputs, outputs: [Graph.Port(name: "f", node: functionNode)], isHashConsed: built.isHashConsed).pruned()
     }
     /// The input (or binding) differentiated with respect to.
     public let variable: String

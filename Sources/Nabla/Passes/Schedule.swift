@@ -28,7 +28,7 @@ extension Graph {
         }
         return Graph(
             nodes: reordered, inputs: inputs.map { Port(name: $0.name, node: newIndex[$0.node]) },
-            outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) })
+            outputs: outputs.map { Port(name: $0.name, node: newIndex[$0.node]) }, isHashConsed: isHashConsed)
     }
 
     /// Nodes by anchor, sinks before the node they are anchored at, each group in index order:

@@ -35,22 +35,44 @@ public struct RewriteRule: Sendable {
 /// The rules that can match each operation type, in table order: a short list of the few types
 /// any rule names, searched by identity (cheaper per node than hashing into a dictionary).
 private struct RulesByOperation {
-    private var entries: [(type: ObjectIdentifier, rules: [RewriteRule])] = []
+    /// A rule with its operand roles as a bit mask (`OperationRole.bit`), or nil for any.
+    struct Entry {
+        let rule: RewriteRule
+        let operandRoles: UInt8?
+    }
+
+    private var entries: [(type: ObjectIdentifier, rules: [Entry])] = []
 
     init(_ rules: [RewriteRule]) {
         for rule in rules {
+            let entry = Entry(rule: rule, operandRoles: rule.operandRoles.map { $0.reduce(0) { $0 | $1.bit } })
             for type in rule.operations {
                 let key = ObjectIdentifier(type)
-                if let k = entries.firstIndex(where: { $0.type == key }) { entries[k].rules.append(rule) } else { entries.append((key, [rule])) }
+                if let k = entries.firstIndex(where: { $0.type == key }) { entries[k].rules.append(entry) } else { entries.append((key, [entry])) }
             }
         }
     }
 
     /// The rules for operations of `type`, in table order.
-    subscript(type: any Operation.Type) -> [RewriteRule] {
+    subscript(type: any Operation.Type) -> [Entry] {
         let key = ObjectIdentifier(type)
         for entry in entries where entry.type == key { return entry.rules }
         return []
+    }
+}
+
+extension OperationRole {
+    /// A bit of its own, for sets of roles tested once per node.
+    var bit: UInt8 {
+        switch self {
+        case .opaque: 1
+        case .input: 2
+        case .constant: 4
+        case .elementwise: 8
+        case .view: 16
+        case .sum: 32
+        case .padSlice: 64
+        }
     }
 }
 
@@ -228,49 +250,80 @@ public func simplify(_ graph: Graph, options: SimplifyOptions = SimplifyOptions(
 public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = SimplifyOptions()) throws -> (graph: Graph, statistics: SimplifyStatistics) {
     var statistics = SimplifyStatistics()
     statistics.nodesBefore = graph.nodes.count
-    let builder = GraphBuilder(capacity: graph.nodes.count)
+    let recorded = scansRecordedElsewhere(graph)
+    // While no node has changed, the builder is a view of the graph itself (nothing is copied
+    // or hashed): most nodes of large graphs stay as they are, and often all do. That needs
+    // a graph without nodes to share (as builders make them), and its inputs first, where a
+    // new builder would put them.
+    let inputsFirst = graph.inputs.enumerated().allSatisfy { $0.element.node == $0.offset }
+    let builder: GraphBuilder
     var mapped = [Int](repeating: -1, count: graph.nodes.count)
-    for port in graph.inputs {
-        mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
+    if recorded.isEmpty && inputsFirst && graph.isHashConsed {
+        builder = GraphBuilder.viewing(graph)
+        for port in graph.inputs { mapped[port.node] = port.node }
+    } else {
+        builder = GraphBuilder(capacity: graph.nodes.count)
+        for port in graph.inputs {
+            mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
+        }
     }
     let rules = RulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
-    let recorded = scansRecordedElsewhere(graph)
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
-        if node.inputs.isEmpty, let constant = node.operation as? Constant {
-            mapped[id] = builder.constant(constant.value).id
-            continue
-        }
-        // The node's own operand list where no operand moved (no copy), else a renumbered one.
-        var inputs = node.inputs
-        for k in inputs.indices where mapped[inputs[k]] != inputs[k] { inputs[k] = mapped[inputs[k]] }
-        if !recorded.isEmpty, recorded.contains(id), let scan = node.operation as? Scan {
-            // The same loop also runs keeping its carries (for a reverse pass): one loop does
-            // both, its result the first part of the other's.
-            let keeping = try builder.apply(Scan(body: scan.body, steps: scan.steps, reverse: scan.reverse, keepsCarries: true), inputs.map { Tensor(builder: builder, id: $0) })
-            mapped[id] = try keeping.slice([.range(start: 0, end: node.shape.count, step: 1)]).id
-            statistics.rewrites["scan -> part of the same scan keeping its carries", default: 0] += 1
-            continue
-        }
-        // Most nodes have no rule that could apply: found without building arrays (and without
-        // holding on to the builder's roles, which it appends to below).
-        var candidates: [RewriteRule] = []
-        for rule in rules[type(of: node.operation)] {
-            if rule.operandRoles.map({ needed in inputs.contains { needed.contains(builder.roles[$0]) } }) ?? true { candidates.append(rule) }
-        }
-        let foldable = !inputs.isEmpty && node.operation.foldsConstants && inputs.allSatisfy { builder.roles[$0] == .constant }
-        if candidates.isEmpty && !foldable {
-            // Nothing can change this node: it is looked up, or appended as it is (its
-            // operands' shapes, and so its own, are unchanged).
-            mapped[id] = builder.reapply(node, inputs: inputs)
-            continue
-        }
-        let operands = inputs.map { Tensor(builder: builder, id: $0) }
-        let replacement = try simplified(node.operation, operands, node.shape, builder, candidates, options, &statistics)
-        mapped[id] = replacement?.id ?? builder.reapply(node, inputs: inputs)
+        if builder.isViewing { builder.viewLimit = id }
+        mapped[id] = try simplifiedNode(id, node, mapped, builder, rules, recorded, options, &statistics)
+        if builder.isViewing && mapped[id] != id { builder.endView() }
+    }
+    if builder.isViewing {
+        // Nothing changed: the graph as it was, without the nodes no output needs.
+        let result = graph.pruned()
+        statistics.nodesAfter = result.nodes.count
+        return (result, statistics)
     }
     let result = try builder.graph(outputs: graph.outputs.map { ($0.name, Tensor(builder: builder, id: mapped[$0.node])) })
     statistics.nodesAfter = result.nodes.count
     return (result, statistics)
+}
+
+/// The id in `builder` of node `id` of the graph being simplified (`node`), whose operands are
+/// at `mapped`: a folded constant, what a rule rewrote it to, or the node as it was (an
+/// equal node of the builder, or itself). While `builder` views the graph, a node that stays
+/// as it is keeps its own id.
+private func simplifiedNode(
+    _ id: Int, _ node: Graph.Node, _ mapped: [Int], _ builder: GraphBuilder, _ rules: RulesByOperation,
+    _ recorded: Set<Int>, _ options: SimplifyOptions, _ statistics: inout SimplifyStatistics
+) throws -> Int {
+    if node.inputs.isEmpty, let constant = node.operation as? Constant {
+        return builder.isViewing ? id : builder.constant(constant.value).id
+    }
+    // The node's own operand list where no operand moved (no copy), else a renumbered one.
+    var inputs = node.inputs
+    for k in inputs.indices where mapped[inputs[k]] != inputs[k] { inputs[k] = mapped[inputs[k]] }
+    if !recorded.isEmpty, recorded.contains(id), let scan = node.operation as? Scan {
+        // The same loop also runs keeping its carries (for a reverse pass): one loop does
+        // both, its result the first part of the other's.
+        let keeping = try builder.apply(Scan(body: scan.body, steps: scan.steps, reverse: scan.reverse, keepsCarries: true), inputs.map { Tensor(builder: builder, id: $0) })
+        statistics.rewrites["scan -> part of the same scan keeping its carries", default: 0] += 1
+        return try keeping.slice([.range(start: 0, end: node.shape.count, step: 1)]).id
+    }
+    // Most nodes have no rule that could apply: found without building arrays (and without
+    // holding on to the builder's roles, which it appends to below).
+    var operandRoles: UInt8 = 0
+    for input in inputs { operandRoles |= builder.roles[input].bit }
+    var candidates: [RewriteRule] = []
+    for entry in rules[type(of: node.operation)] where entry.operandRoles.map({ $0 & operandRoles != 0 }) ?? true {
+        candidates.append(entry.rule)
+    }
+    let foldable = !inputs.isEmpty && node.operation.foldsConstants && operandRoles == OperationRole.constant.bit
+    if !candidates.isEmpty || foldable {
+        let operands = inputs.map { Tensor(builder: builder, id: $0) }
+        if let replacement = try simplified(node.operation, operands, node.shape, builder, candidates, options, &statistics) {
+            return replacement.id
+        }
+    }
+    // Nothing changed this node: it is looked up, or appended as it is (its operands' shapes,
+    // and so its own, are unchanged). A rule that built nodes and then did not match has
+    // ended the view.
+    return builder.isViewing ? id : builder.reapply(node, inputs: inputs)
 }
 
 /// Scans that do not keep their carries while an equal scan of the same operands does (reverse
