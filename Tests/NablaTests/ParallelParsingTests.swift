@@ -1,8 +1,9 @@
 import Testing
 @testable import Nabla
 
-/// A long file is parsed in two halves at once (`Parser.parseProgram`); the result must be the
-/// one a single pass gives, statements, diagnostics and failed names alike, wherever the cut is.
+/// A long file is lexed and parsed in two halves at once (`Parser.parseFile`); the result must
+/// be the one a single pass gives, statements, diagnostics and failed names alike, wherever the
+/// cut is.
 @Suite struct ParallelParsingTests {
     /// Statements of every kind, errors of many kinds, ';' inside and outside brackets, brackets
     /// left open across lines and a statement keyword closing them.
@@ -30,52 +31,60 @@ import Testing
         "output last = x",
     ]
 
-    static func tokens(_ text: String) -> [Token] {
-        var lexer = Lexer(file: SourceFile(name: "t.nabla", text: text))
-        return lexer.tokenize()
-    }
+    static func file(_ text: String) -> SourceFile { SourceFile(name: "t.nabla", text: text) }
 
+    /// Cut after every line break, inside brackets and out, and at every ';'-separated line.
     @Test func everyCutGivesWhatOnePassGives() {
-        let tokens = Self.tokens(Self.nastyLines.joined(separator: "\n") + "\n")
-        let whole = Parser.parsedAlone(tokens)
+        let file = Self.file(Self.nastyLines.joined(separator: "\n") + "\n")
+        let whole = Parser.parsedAlone(file)
         #expect(!whole.diagnostics.isEmpty && !whole.failedNames.isEmpty && whole.statements.count > 10)
         var cuts = 0
-        for cut in tokens.indices.dropLast() where tokens[cut].kind == .newline {
-            let halves = Parser.parsedInTwo(tokens, cutAfter: cut)
-            #expect(halves == whole, "cut after token \(cut) (\(tokens[cut].span.start))")
+        for cut in file.bytes.indices.dropLast() where file.bytes[cut] == UInt8(ascii: "\n") {
+            let halves = Parser.parsedInTwo(file, cutAfter: cut)
+            #expect(halves == whole, "cut after byte \(cut)")
             cuts += 1
         }
-        // One cut per line break and per ';' outside and inside brackets.
-        #expect(cuts >= Self.nastyLines.count + 2)
+        #expect(cuts == Self.nastyLines.count - 1)
+    }
+
+    /// A cut inside brackets (a call's arguments over two lines), and one inside brackets that
+    /// a statement keyword on the next line closes, give what one pass gives too.
+    @Test func cutsInsideBracketsGiveWhatOnePassGives() {
+        for text in ["a = f(1,\n2, 3)\noutput b = a\n", "u = [1, 2\noutput v = u\nw = (v +\n1)\n", "x = (1 +\n# a comment (\n2)\n"] {
+            let file = Self.file(text)
+            let whole = Parser.parsedAlone(file)
+            for cut in file.bytes.indices.dropLast() where file.bytes[cut] == UInt8(ascii: "\n") {
+                #expect(Parser.parsedInTwo(file, cutAfter: cut) == whole, "\(text.debugDescription), cut after byte \(cut)")
+            }
+        }
     }
 
     @Test func aLongFileIsCutAndGivesWhatOnePassGives() throws {
         var lines = ["input x", "input a"]
         for k in 1...20_000 {
             lines.append("y\(k) = 0.999 * sin(\(k == 1 ? "x" : "y\(k - 1)")) + 0.001 * a")
-            // Errors scattered over both halves.
-            if k % 4_999 == 0 { lines.append(Self.nastyLines[k % Self.nastyLines.count] + " +") }
+            // Errors scattered over both halves, an unexpected character among them.
+            if k % 4_999 == 0 { lines.append(Self.nastyLines[k % Self.nastyLines.count] + " + $") }
         }
         lines.append("output f = y20000")
-        let tokens = Self.tokens(lines.joined(separator: "\n") + "\n")
-        #expect(tokens.count >= Parser.twoHalvesMinimum)
-        let cut = try #require(Parser.statementBoundary(near: tokens.count / 2, in: tokens))
-        #expect(tokens[cut].kind == .newline && cut >= tokens.count / 2)
-        let whole = Parser.parsedAlone(tokens)
-        #expect(whole.diagnostics.count >= 4)
-        #expect(Parser.parseProgram(tokens) == whole)
+        let file = Self.file(lines.joined(separator: "\n") + "\n")
+        #expect(file.bytes.count >= Parser.twoHalvesMinimum)
+        let cut = try #require(Parser.lineBreak(near: file.bytes.count / 2, in: file.bytes))
+        #expect(file.bytes[cut] == UInt8(ascii: "\n") && cut >= file.bytes.count / 2)
+        let whole = Parser.parsedAlone(file)
+        #expect(whole.diagnostics.count >= 8)
+        #expect(Parser.parseFile(file) == whole)
     }
 
-    @Test func theBoundaryIsANewlineOtherThanTheLast() {
-        // "x" alone: [x, newline, end] has no newline to cut at.
-        #expect(Parser.statementBoundary(near: 0, in: Self.tokens("x")) == nil)
-        let tokens = Self.tokens("a = 1\nb = 2\nc = f(1,\n2, 3)")
-        let newlines = tokens.indices.filter { tokens[$0].kind == .newline }
-        // The break inside the call's brackets is not a token; the file's last newline is never a cut.
-        #expect(newlines.count == 3)
-        #expect(Parser.statementBoundary(near: 0, in: tokens) == newlines[0])
-        #expect(Parser.statementBoundary(near: newlines[0] + 1, in: tokens) == newlines[1])
+    @Test func theCutIsALineBreakOtherThanTheLastByte() {
+        // "x\n" has no line break to cut at but its last byte.
+        #expect(Parser.lineBreak(near: 0, in: Array("x\n".utf8)) == nil)
+        #expect(Parser.lineBreak(near: 0, in: Array("x".utf8)) == nil)
+        let bytes = Array("a = 1\nb = 2\nc = 3\n".utf8)
+        let breaks = bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }
+        #expect(Parser.lineBreak(near: 0, in: bytes) == breaks[0])
+        #expect(Parser.lineBreak(near: breaks[0] + 1, in: bytes) == breaks[1])
         // Past the last cut, the search goes back.
-        #expect(Parser.statementBoundary(near: tokens.count - 1, in: tokens) == newlines[1])
+        #expect(Parser.lineBreak(near: bytes.count - 1, in: bytes) == breaks[1])
     }
 }

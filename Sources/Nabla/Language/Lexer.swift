@@ -28,18 +28,29 @@ struct Token: Equatable {
     }
 }
 
-let languageKeywords: Set<String> = ["dim", "input", "output", "grad", "wrt", "jacobian", "hessian", "jvp", "hvp", "along", "def", "taylor", "at", "order", "and", "or", "not"]
-
 /// Splits source text into tokens. Newlines inside parentheses and brackets are skipped, so an
 /// expression may span lines there.
 struct Lexer {
-    /// Operators and punctuation, by their byte.
-    private static let symbols: [UInt8: String] = [
-        UInt8(ascii: "+"): "+", UInt8(ascii: "-"): "-", UInt8(ascii: "*"): "*", UInt8(ascii: "/"): "/",
-        UInt8(ascii: "@"): "@", UInt8(ascii: "^"): "^", UInt8(ascii: "'"): "'", UInt8(ascii: "("): "(",
-        UInt8(ascii: ")"): ")", UInt8(ascii: "["): "[", UInt8(ascii: "]"): "]", UInt8(ascii: ","): ",",
-        UInt8(ascii: ":"): ":", UInt8(ascii: "="): "=",
-    ]
+    /// The operator or punctuation of one byte, if `c` is one.
+    private static func symbol(_ c: UInt8) -> String? {
+        switch c {
+        case UInt8(ascii: "+"): "+"
+        case UInt8(ascii: "-"): "-"
+        case UInt8(ascii: "*"): "*"
+        case UInt8(ascii: "/"): "/"
+        case UInt8(ascii: "@"): "@"
+        case UInt8(ascii: "^"): "^"
+        case UInt8(ascii: "'"): "'"
+        case UInt8(ascii: "("): "("
+        case UInt8(ascii: ")"): ")"
+        case UInt8(ascii: "["): "["
+        case UInt8(ascii: "]"): "]"
+        case UInt8(ascii: ","): ","
+        case UInt8(ascii: ":"): ":"
+        case UInt8(ascii: "="): "="
+        default: nil
+        }
+    }
 
     /// The comparison operators of two bytes at `i`, if one starts there.
     private static func twoByteSymbol(_ b: [UInt8], at i: Int) -> String? {
@@ -70,14 +81,23 @@ struct Lexer {
         return ["dim", "input", "output", "grad", "jacobian", "hessian", "jvp", "hvp", "def", "taylor"].contains(word)
     }
 
-    mutating func tokenize() -> [Token] {
+    /// Every token of the file, ending with a newline and an end token.
+    mutating func tokenize() -> [Token] { tokenize(file.bytes.indices, closing: true).tokens }
+
+    /// The tokens of the bytes in `range`, lexed from outside any bracket, and the bracket depth
+    /// after them; with `closing`, ending with the file's closing newline and end tokens.
+    /// Lexing needs nothing from before a line break but the depth, so bytes after a line
+    /// break lexed at depth 0 give the tokens one pass does whenever it is at depth 0 there.
+    mutating func tokenize(_ range: Range<Int>, closing: Bool) -> (tokens: [Token], depth: Int) {
         let b = file.bytes
         var tokens: [Token] = []
-        var i = 0
+        tokens.reserveCapacity(range.count / 3)
+        var i = range.lowerBound
+        let end = range.upperBound
         var depth = 0
         func isIdentStart(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 }
         func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
-        while i < b.count {
+        while i < end {
             let c = b[i]
             let start = i
             switch c {
@@ -96,7 +116,7 @@ struct Lexer {
             case _ where isIdentStart(c):
                 while i < b.count, isIdentStart(b[i]) || isDigit(b[i]) { i += 1 }
                 let text = String(decoding: b[start..<i], as: UTF8.self)
-                tokens.append(Token(kind: languageKeywords.contains(text) ? .keyword : .identifier, text: text, span: SourceSpan(start: start, end: i)))
+                tokens.append(Token(kind: Self.isKeyword(b, start..<i) ? .keyword : .identifier, text: text, span: SourceSpan(start: start, end: i)))
             case _ where isDigit(c) || (c == UInt8(ascii: ".") && i + 1 < b.count && isDigit(b[i + 1])):
                 while i < b.count, isDigit(b[i]) { i += 1 }
                 if i < b.count, b[i] == UInt8(ascii: ".") {
@@ -119,7 +139,7 @@ struct Lexer {
                 } else if c == UInt8(ascii: "<") || c == UInt8(ascii: ">") {
                     i += 1
                     tokens.append(Token(kind: .symbol, text: c == UInt8(ascii: "<") ? "<" : ">", span: SourceSpan(start: start, end: i)))
-                } else if let text = Self.symbols[c] {
+                } else if let text = Self.symbol(c) {
                     i += 1
                     if c == UInt8(ascii: "(") || c == UInt8(ascii: "[") { depth += 1 }
                     if c == UInt8(ascii: ")") || c == UInt8(ascii: "]") { depth = max(0, depth - 1) }
@@ -136,8 +156,31 @@ struct Lexer {
                 }
             }
         }
-        tokens.append(Token(kind: .newline, text: "", span: SourceSpan(start: b.count, end: b.count)))
-        tokens.append(Token(kind: .end, text: "", span: SourceSpan(start: b.count, end: b.count)))
-        return tokens
+        if closing {
+            tokens.append(Token(kind: .newline, text: "", span: SourceSpan(start: b.count, end: b.count)))
+            tokens.append(Token(kind: .end, text: "", span: SourceSpan(start: b.count, end: b.count)))
+        }
+        return (tokens, depth)
+    }
+
+    /// The language's keywords, each packed as `packed` packs a word (all have at most 8 bytes).
+    private static let keywords: [UInt64] = [
+        "dim", "input", "output", "grad", "wrt", "jacobian", "hessian", "jvp", "hvp", "along", "def", "taylor", "at", "order",
+        "and", "or", "not",
+    ].map { word in packed(Array(word.utf8), 0..<word.utf8.count)! }
+
+    /// The bytes of `range` in one integer, the first lowest, or nil for more than 8 bytes.
+    private static func packed(_ bytes: [UInt8], _ range: Range<Int>) -> UInt64? {
+        guard range.count <= 8 else { return nil }
+        var word: UInt64 = 0
+        for (k, i) in range.enumerated() { word |= UInt64(bytes[i]) << (8 * UInt64(k)) }
+        return word
+    }
+
+    /// Whether the word at `range` of `bytes` is a keyword (compared as integers: every
+    /// identifier asks, and comparing unequal strings is slow).
+    private static func isKeyword(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        guard let word = packed(bytes, range) else { return false }
+        return keywords.contains(word)
     }
 }

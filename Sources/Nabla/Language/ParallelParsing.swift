@@ -1,51 +1,61 @@
 import Foundation
 
-/// Parsing a whole file, in two halves at once when it is long.
+/// Lexing and parsing a whole file, in two halves at once when it is long.
 ///
 /// Statements are independent of each other: each ends at a newline token (the lexer writes
 /// those only outside brackets, or for ';'), and the parser keeps nothing from one statement to
-/// the next but its diagnostics and the names of statements that failed. So a long token stream
-/// is cut at a newline token near its middle, the second half is parsed on a thread of its own
-/// while the calling thread parses the first, and the two results, joined in order, are what
-/// one pass over the whole stream gives.
+/// the next but its diagnostics and the names of statements that failed. The lexer keeps
+/// nothing across a line break but its bracket depth. So a long file is cut at a line break
+/// near its middle; the second half is lexed and parsed on a thread of its own while the
+/// calling thread does the first, and when the first half ends outside any bracket (a newline
+/// token at the cut) the two results, joined in order, are what one pass over the whole file
+/// gives. Otherwise (a bracket left open across the cut) the file is parsed in one pass.
 extension Parser {
-    /// What parsing a token stream gives.
+    /// What lexing and parsing a file gives.
     struct Parsed: Sendable, Equatable {
         var statements: [Statement]
+        /// The lexer's diagnostics and the parser's, in the order of their spans.
         var diagnostics: [Diagnostic]
         /// Names bound by statements that failed to parse, in file order.
         var failedNames: [String]
     }
 
-    /// Streams of at least this many tokens (about 5,000 lines of bindings) are parsed in two
+    /// Files of at least this many bytes (about 3,000 lines of bindings) are parsed in two
     /// halves; below it, a thread costs more than it saves.
-    static let twoHalvesMinimum = 1 << 16
+    static let twoHalvesMinimum = 1 << 17
 
-    /// The statements of `tokens` (a lexer's whole output, ending in an end token).
-    static func parseProgram(_ tokens: [Token]) -> Parsed {
-        guard tokens.count >= twoHalvesMinimum, let cut = statementBoundary(near: tokens.count / 2, in: tokens) else {
-            return parsedAlone(tokens)
+    /// The statements of `file`, with every diagnostic of lexing and parsing it.
+    static func parseFile(_ file: SourceFile) -> Parsed {
+        guard file.bytes.count >= twoHalvesMinimum, let cut = lineBreak(near: file.bytes.count / 2, in: file.bytes) else {
+            return parsedAlone(file)
         }
-        return parsedInTwo(tokens, cutAfter: cut)
+        return parsedInTwo(file, cutAfter: cut)
     }
 
-    /// `tokens` parsed as two streams at once, the first ending with the newline token at `cut`.
-    static func parsedInTwo(_ tokens: [Token], cutAfter cut: Int) -> Parsed {
-        precondition(tokens[cut].kind == .newline && cut < tokens.count - 1, "a stream is cut after a newline token")
-        let end = tokens[cut].span.end
-        let head = Array(tokens[...cut]) + [Token(kind: .end, text: "", span: SourceSpan(start: end, end: end))]
-        let tail = Array(tokens[(cut + 1)...])
+    /// `file` lexed and parsed as two halves at once, the first ending with the line break at
+    /// byte `cut`, or in one pass when the first half ends inside brackets.
+    static func parsedInTwo(_ file: SourceFile, cutAfter cut: Int) -> Parsed {
+        precondition(file.bytes[cut] == UInt8(ascii: "\n"), "a file is cut after a line break")
         let second = Lock<Parsed?>(nil)
         let finished = DispatchSemaphore(value: 0)
         let thread = Thread {
-            let parsed = parsedAlone(tail)
+            var lexer = Lexer(file: file)
+            let tokens = lexer.tokenize((cut + 1)..<file.bytes.count, closing: true).tokens
+            let parsed = parsed(tokens, lexer.diagnostics)
             second.withLock { $0 = parsed }
             finished.signal()
         }
         // The parser keeps its nesting on the heap; this is ample.
         thread.stackSize = 4 << 20
         thread.start()
-        var whole = parsedAlone(head)
+        var lexer = Lexer(file: file)
+        var (head, depth) = lexer.tokenize(0..<(cut + 1), closing: false)
+        guard depth == 0 else {
+            finished.wait()
+            return parsedAlone(file)
+        }
+        head.append(Token(kind: .end, text: "", span: SourceSpan(start: cut + 1, end: cut + 1)))
+        var whole = parsed(head, lexer.diagnostics)
         finished.wait()
         let rest = second.withLock { $0! }
         whole.statements += rest.statements
@@ -54,24 +64,32 @@ extension Parser {
         return whole
     }
 
-    /// One parser over all of `tokens`.
-    static func parsedAlone(_ tokens: [Token]) -> Parsed {
-        var parser = Parser(tokens: tokens)
-        let statements = parser.parseProgram()
-        return Parsed(statements: statements, diagnostics: parser.diagnostics, failedNames: parser.failedNames)
+    /// `file` lexed and parsed in one pass.
+    static func parsedAlone(_ file: SourceFile) -> Parsed {
+        var lexer = Lexer(file: file)
+        let tokens = lexer.tokenize()
+        return parsed(tokens, lexer.diagnostics)
     }
 
-    /// The index of a newline token at or after `middle` (or before it, when there is none after),
-    /// other than the stream's closing newline; nil when there is no such token.
-    static func statementBoundary(near middle: Int, in tokens: [Token]) -> Int? {
-        // The stream ends with a newline and an end token, which are never a cut.
-        let last = tokens.count - 3
+    /// One parser over all of `tokens` (a stream ending in an end token), its diagnostics after
+    /// the lexer's, all in the order of their spans.
+    private static func parsed(_ tokens: [Token], _ lexerDiagnostics: [Diagnostic]) -> Parsed {
+        var parser = Parser(tokens: tokens)
+        let statements = parser.parseProgram()
+        let diagnostics = (lexerDiagnostics + parser.diagnostics).sorted { $0.span.start < $1.span.start }
+        return Parsed(statements: statements, diagnostics: diagnostics, failedNames: parser.failedNames)
+    }
+
+    /// The index of a line break at or after `middle` (or before it, when there is none after),
+    /// other than the file's last byte; nil when there is no such byte.
+    static func lineBreak(near middle: Int, in bytes: [UInt8]) -> Int? {
+        let last = bytes.count - 2
         guard last >= 0 else { return nil }
         var i = min(middle, last)
-        while i <= last, tokens[i].kind != .newline { i += 1 }
+        while i <= last, bytes[i] != UInt8(ascii: "\n") { i += 1 }
         if i <= last { return i }
         i = min(middle, last)
-        while i >= 0, tokens[i].kind != .newline { i -= 1 }
+        while i >= 0, bytes[i] != UInt8(ascii: "\n") { i -= 1 }
         return i >= 0 ? i : nil
     }
 }

@@ -79,11 +79,9 @@ public struct NablaProgram: Sendable {
     }
 
     private init(file: SourceFile, dims overrides: [String: Int], jacobianLayout: JacobianLayout) throws {
-        var lexer = Lexer(file: file)
-        let tokens = lexer.tokenize()
-        let parsed = Parser.parseProgram(tokens)
+        let parsed = Parser.parseFile(file)
         var elaborator = Elaborator(file: file, overrides: overrides, jacobianLayout: jacobianLayout)
-        elaborator.diagnostics = (lexer.diagnostics + parsed.diagnostics).sorted { $0.span.start < $1.span.start }
+        elaborator.diagnostics = parsed.diagnostics
         elaborator.poison(parsed.failedNames)
         elaborator.run(parsed.statements)
         let declared = elaborator.dimOrder
