@@ -136,6 +136,27 @@ struct CodegenScaleTests {
         #expect(unsafeBitCast(module.address, to: (@convention(c) () -> Int32).self)() == 3)
     }
 
+    /// A large graph is planned while it is simplified (`Compilation`): the C is the same as
+    /// planning after simplification gives, whether simplification kept the graph (the plan
+    /// made on the side is used) or changed its last node (that plan is dropped).
+    @Test func planningWhileSimplifyingGivesTheSameC() throws {
+        let kept = try recurrenceGraph(steps: 10_000)
+        #expect(kept.nodes.count >= Compilation.planWhileSimplifyingMinimum)
+        let g = GraphBuilder()
+        let x = try g.input("x")
+        var y = x
+        for _ in 0..<(Compilation.planWhileSimplifyingMinimum / 2) { y = 0.5 * sin(y) }
+        let changed = try g.graph(outputs: ["y": y * 1])
+        #expect(changed.nodes.count >= Compilation.planWhileSimplifyingMinimum)
+        for graph in [kept, changed] {
+            var unmarked = graph
+            unmarked.isHashConsed = false  // planned only after simplification
+            let (_, statistics) = try simplifyWithStatistics(graph)
+            #expect(statistics.keptTheGraph == (graph.nodes.count == kept.nodes.count))
+            #expect(try Compilation(graph).emit(.standalone).code == Compilation(unmarked).emit(.standalone).code)
+        }
+    }
+
     /// Values within one part stay in variables: a small graph is one function with no scalar
     /// in memory.
     @Test func aSmallKernelIsOneFunction() throws {

@@ -100,13 +100,48 @@ public struct Compilation: Sendable {
     /// and memory planning.
     /// - Throws: `NablaError` from the simplifier (a rewrite that would change a shape).
     public init(_ graph: Graph, simplify: Bool = true, simplifyOptions: SimplifyOptions = SimplifyOptions()) throws {
-        let (simplified, statistics) = simplify
-            ? try simplifyWithStatistics(graph, options: simplifyOptions)
-            : (graph, SimplifyStatistics(nodesBefore: graph.nodes.count, nodesAfter: graph.nodes.count))
         self.graph = graph
-        scheduled = simplified.scheduledLate()
+        guard simplify else {
+            simplification = SimplifyStatistics(nodesBefore: graph.nodes.count, nodesAfter: graph.nodes.count)
+            scheduled = graph.scheduledLate()
+            plan = KernelPlan(graph: scheduled)
+            return
+        }
+        // Simplification leaves many large graphs as they are (a builder already shared their
+        // equal nodes and folded their scalar constants): such a graph is planned on another
+        // thread while it is simplified, and that plan is kept when nothing changed.
+        // Once simplification changes a node, the guess stops at its next phase.
+        let changed = Lock(false)
+        let guess = graph.nodes.count >= Self.planWhileSimplifyingMinimum && graph.isHashConsed
+            ? OtherThread { Self.planned(graph.pruned(), unless: { changed.withLock { $0 } }) } : nil
+        let (simplified, statistics): (Graph, SimplifyStatistics)
+        do {
+            (simplified, statistics) = try simplifyWithStatistics(graph, options: simplifyOptions) {
+                changed.withLock { $0 = true }
+            }
+        } catch {
+            changed.withLock { $0 = true }
+            _ = guess?.join()
+            throw error
+        }
         simplification = statistics
-        plan = KernelPlan(graph: scheduled)
+        if let guess, statistics.keptTheGraph, let guessed = guess.join() {
+            (scheduled, plan) = guessed
+        } else {
+            // A guess stops on its own, soon.
+            (scheduled, plan) = Self.planned(simplified, unless: { false })!
+        }
+    }
+
+    /// Graphs of at least this many nodes are planned while they are simplified; for smaller
+    /// ones a thread costs more than it saves.
+    static let planWhileSimplifyingMinimum = 1 << 16
+
+    /// The scheduled graph and its plan, or nil when `stopped` says true between two phases.
+    private static func planned(_ graph: Graph, unless stopped: () -> Bool) -> (Graph, KernelPlan)? {
+        let scheduled = graph.scheduledLate()
+        if stopped() { return nil }
+        return KernelPlan(graph: scheduled, unless: stopped).map { (scheduled, $0) }
     }
 
     /// The passes `options` asks for (its `simplify` and `simplifyOptions`).
@@ -225,7 +260,7 @@ public struct Compilation: Sendable {
         while let (current, path) = pending.popLast() {
             var index = 0
             for (i, node) in current.graph.nodes.enumerated() {
-                guard let scan = node.operation as? Scan else { continue }
+                guard type(of: node.operation) == Scan.self, let scan = node.operation as? Scan else { continue }
                 let stored = scan.pieces.history.reduce(0) { $0 + $1.shape.count } * 8
                 summaries.append(CompileStatistics.LoopSummary(path: path + [index], steps: scan.steps, storedBytes: stored))
                 if let body = current.loops[i]?.body { pending.append((body, path + [index])) }

@@ -36,28 +36,20 @@ extension Parser {
     /// byte `cut`, or in one pass when the first half ends inside brackets.
     static func parsedInTwo(_ file: SourceFile, cutAfter cut: Int) -> Parsed {
         precondition(file.bytes[cut] == UInt8(ascii: "\n"), "a file is cut after a line break")
-        let second = Lock<Parsed?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        let thread = Thread {
+        let second = OtherThread {
             var lexer = Lexer(file: file)
             let tokens = lexer.tokenize((cut + 1)..<file.bytes.count, closing: true).tokens
-            let parsed = parsed(tokens, lexer.diagnostics)
-            second.withLock { $0 = parsed }
-            finished.signal()
+            return parsed(tokens, lexer.diagnostics)
         }
-        // The parser keeps its nesting on the heap; this is ample.
-        thread.stackSize = 4 << 20
-        thread.start()
         var lexer = Lexer(file: file)
         var (head, depth) = lexer.tokenize(0..<(cut + 1), closing: false)
         guard depth == 0 else {
-            finished.wait()
+            _ = second.join()
             return parsedAlone(file)
         }
         head.append(Token(kind: .end, text: "", span: SourceSpan(start: cut + 1, end: cut + 1)))
         var whole = parsed(head, lexer.diagnostics)
-        finished.wait()
-        let rest = second.withLock { $0! }
+        let rest = second.join()
         whole.statements += rest.statements
         whole.diagnostics += rest.diagnostics
         whole.failedNames += rest.failedNames

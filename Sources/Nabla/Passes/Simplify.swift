@@ -233,6 +233,9 @@ public struct SimplifyStatistics: Sendable {
     public var foldedConstants = 0
     /// How often each rule fired, by name.
     public var rewrites: [String: Int] = [:]
+    /// True when the result is the graph passed in (without nodes no output needs): no node
+    /// changed, and none was shared with another.
+    var keptTheGraph = false
 
     /// Statistics with these node counts, nothing folded and no rule fired.
     public init(nodesBefore: Int = 0, nodesAfter: Int = 0) {
@@ -248,6 +251,14 @@ public func simplify(_ graph: Graph, options: SimplifyOptions = SimplifyOptions(
 
 /// `simplify`, also reporting what it did.
 public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = SimplifyOptions()) throws -> (graph: Graph, statistics: SimplifyStatistics) {
+    try simplifyWithStatistics(graph, options: options, onFirstChange: {})
+}
+
+/// `simplifyWithStatistics`, calling `onFirstChange` as soon as it is known that the result
+/// will not be the graph passed in (`SimplifyStatistics.keptTheGraph` false).
+func simplifyWithStatistics(
+    _ graph: Graph, options: SimplifyOptions, onFirstChange: () -> Void
+) throws -> (graph: Graph, statistics: SimplifyStatistics) {
     var statistics = SimplifyStatistics()
     statistics.nodesBefore = graph.nodes.count
     let recorded = scansRecordedElsewhere(graph)
@@ -262,21 +273,28 @@ public func simplifyWithStatistics(_ graph: Graph, options: SimplifyOptions = Si
         builder = GraphBuilder.viewing(graph)
         for port in graph.inputs { mapped[port.node] = port.node }
     } else {
+        onFirstChange()
         builder = GraphBuilder(capacity: graph.nodes.count)
         for port in graph.inputs {
             mapped[port.node] = try builder.input(port.name, shape: graph.nodes[port.node].shape).id
         }
     }
     let rules = RulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
+    var viewed = builder.isViewing
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
         if builder.isViewing { builder.viewLimit = id }
         mapped[id] = try simplifiedNode(id, node, mapped, builder, rules, recorded, options, &statistics)
         if builder.isViewing && mapped[id] != id { builder.endView() }
+        if !builder.isViewing && viewed {
+            viewed = false
+            onFirstChange()
+        }
     }
     if builder.isViewing {
         // Nothing changed: the graph as it was, without the nodes no output needs.
         let result = graph.pruned()
         statistics.nodesAfter = result.nodes.count
+        statistics.keptTheGraph = true
         return (result, statistics)
     }
     let result = try builder.graph(outputs: graph.outputs.map { ($0.name, Tensor(builder: builder, id: mapped[$0.node])) })

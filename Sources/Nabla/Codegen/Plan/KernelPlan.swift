@@ -34,14 +34,24 @@ struct KernelPlan: Sendable {
     }
 
     init(graph: Graph, partSize: Int = KernelParts.defaultSize) {
+        self.init(graph: graph, partSize: partSize, unless: { false })!
+    }
+
+    /// The plan, or nil when `stopped` says true between two phases (a plan made on the side
+    /// that is no longer wanted stops early).
+    init?(graph: Graph, partSize: Int = KernelParts.defaultSize, unless stopped: () -> Bool) {
         self.graph = graph
         let facts = GraphFacts(graph)
+        if stopped() { return nil }
         var views = ViewFolding(facts)
         let grouping = LoopGrouping(facts, views)
+        if stopped() { return nil }
         let storage = StorageDecision(facts, views, grouping)
         views.resolve(storage.materialized, facts)
+        if stopped() { return nil }
         let lifetimes = Lifetimes(facts, grouping, storage, views.access)
         let parts = KernelParts(facts, grouping, storage, size: partSize)
+        if stopped() { return nil }
         let (outputNode, inputIndex) = Self.ports(graph)
         let nodes = facts.nodes
         let needsBuffer = nodes.indices.map { i in
@@ -87,7 +97,8 @@ struct KernelPlan: Sendable {
         var loops: [Int: LoopPlan] = [:]
         var end = top
         for (i, node) in graph.nodes.enumerated() {
-            guard let scan = node.operation as? Scan else { continue }
+            // The type is compared first: a cast of every node of a large graph costs more.
+            guard type(of: node.operation) == Scan.self, let scan = node.operation as? Scan else { continue }
             let body = scan.body.graph
             // The simplifier keeps every input and output, and cannot fail on a graph it built.
             let simplified = (try? simplifyWithStatistics(body).0) ?? body
