@@ -92,6 +92,8 @@ extension Graph {
         for id in stride(from: nodes.count - 1, through: 0, by: -1) where live[id] {
             for operand in nodes[id].inputs { live[operand] = true }
         }
+        // A graph already pruned (most are, as builders and passes make them) comes back as it is.
+        if !live.contains(false) { return self }
         var newIndex = [Int](repeating: -1, count: nodes.count)
         var kept: [Node] = []
         kept.reserveCapacity(nodes.count)

@@ -20,6 +20,8 @@ struct Elaborator {
     var expansions: [CallKey: Tensor] = [:]
     /// Expression nodes expanded from function bodies so far, against `expansionBudget`.
     var expandedNodes = 0
+    /// The emptied stacks of the last `lower`, for the next.
+    var spareLoweringState: LoweringState?
     /// Functions that call themselves, directly or through others (reported at their definition).
     var recursiveFunctions: Set<String> = []
     /// Recursion errors by the function whose body holds the call closing the cycle, reported

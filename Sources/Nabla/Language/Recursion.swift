@@ -153,6 +153,8 @@ extension Elaborator {
     /// error reported with the definition holding the call that closes it, and calls of those
     /// functions are not expanded.
     mutating func findRecursion(_ statements: [Statement]) {
+        // Without functions there is nothing to look for (and no table of every name to build).
+        guard statements.contains(where: { if case .function = $0 { return true } else { return false } }) else { return }
         let (cycles, recursive) = CallGraph(statements).recursion()
         recursiveFunctions = recursive
         for cycle in cycles {
