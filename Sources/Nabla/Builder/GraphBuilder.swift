@@ -211,7 +211,9 @@ public final class GraphBuilder {
     /// Appends `operation` applied to `operands` after checking shapes.
     ///
     /// This is the one way nodes other than inputs and constants enter a graph. Applying an
-    /// equal operation to the same operands twice returns the first node.
+    /// equal operation to the same operands twice returns the first node, and a scalar
+    /// operation on scalar constants returns the constant it computes (with the interpreter's
+    /// arithmetic, so results do not change).
     /// - Throws: the operation's shape errors; `NablaError.mixedBuilders`; `.invalidArgument`
     ///   when an operand's or the result's shape has more than `Shape.maximumElementCount`
     ///   elements.
