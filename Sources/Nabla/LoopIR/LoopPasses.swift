@@ -162,7 +162,12 @@ extension LoopIR {
         collect(loop.body)
         guard !found.isEmpty else { return ([], loop) }
         var rewritten = loop
-        rewritten.body = mapExpressions(loop.body) { found[$0].map { .variable($0) } }
+        // Only loads were hoisted: other expressions are not looked up (hashing one hashes
+        // its whole tree).
+        rewritten.body = mapExpressions(loop.body) { e in
+            guard case .load = e else { return nil }
+            return found[e].map { .variable($0) }
+        }
         return (declarations, rewritten)
     }
 
