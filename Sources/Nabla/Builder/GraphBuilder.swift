@@ -106,10 +106,10 @@ public final class GraphBuilder {
     }
 
     /// A builder that reads `graph` as it is, for a pass that rebuilds a graph node by node and
-    /// usually changes nothing: tensors of the nodes before `viewLimit` (which the pass moves
-    /// forward as it goes) read their operations, shapes, roles and uniform values, and nothing
+    /// usually changes nothing: tensors of the nodes before the view's limit (which the pass
+    /// moves forward as it goes, `extendView(to:)`) read their operations, shapes, roles and uniform values, and nothing
     /// is hashed. The first node added (or looked up) ends the view: the nodes from
-    /// `viewLimit` on are dropped and the rest entered in the lookup tables, as if they had
+    /// the limit on are dropped and the rest entered in the lookup tables, as if they had
     /// been built here.
     /// - Precondition: `graph.isHashConsed` (it has no nodes the builder would have shared).
     static func viewing(_ graph: Graph) -> GraphBuilder {
@@ -133,13 +133,10 @@ public final class GraphBuilder {
     /// Whether this builder is still a view (`viewing(_:)`).
     var isViewing: Bool { tables.pointee.viewLimit != nil }
 
-    /// How many of the viewed graph's nodes are this builder's (see `viewing(_:)`).
-    var viewLimit: Int {
-        get { tables.pointee.viewLimit ?? tables.pointee.nodes.count }
-        set {
-            precondition(isViewing && newValue <= tables.pointee.nodes.count, "viewLimit moved outside a view")
-            tables.pointee.viewLimit = newValue
-        }
+    /// Makes the viewed graph's first `limit` nodes this builder's (see `viewing(_:)`).
+    func extendView(to limit: Int) {
+        precondition(isViewing && limit <= tables.pointee.nodes.count, "a view extended past its graph")
+        tables.pointee.viewLimit = limit
     }
 
     /// Ends a view (`viewing(_:)`): keeps the nodes before its limit, and enters them in the
@@ -257,8 +254,9 @@ public final class GraphBuilder {
                   constant.value.shape.isScalar else { return nil }
             values.append(constant.value)
         }
-        guard let shape = try? operation.outputShape(for: values.map(\.shape)), shape.isScalar else { return nil }
-        return constant(operation.evaluate(values, shape: shape).scalar)
+        guard let shape = try? operation.outputShape(for: values.map(\.shape)), shape.isScalar,
+              let value = operation.folded(values, shape: shape, limit: 1) else { return nil }
+        return constant(value.scalar)
     }
 
     /// True when this builder is `other` or builds a loop body inside `other`'s graph (at any depth).

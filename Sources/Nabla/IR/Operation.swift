@@ -100,6 +100,20 @@ extension Operation {
     public var description: String { name }
 }
 
+extension Operation {
+    /// The result computed from constant operands `values` with the interpreter's arithmetic
+    /// (`evaluate`), when the operation folds constants and its result, of `shape`, has at most
+    /// `limit` elements and no more than its largest operand (a broadcast stays symbolic: a
+    /// loop filling memory beats a large literal); nil otherwise. Simplification and the
+    /// builder both fold through this.
+    func folded(_ values: [TensorData], shape: Shape, limit: Int) -> TensorData? {
+        guard !values.isEmpty, foldsConstants, shape.count <= limit, shape.count <= max(1, values.map(\.shape.count).max()!) else {
+            return nil
+        }
+        return evaluate(values, shape: shape)
+    }
+}
+
 /// What a reverse-mode rule receives: the node's operands and result as builder tensors, the
 /// cotangent flowing into the result, and which operands need a cotangent at all.
 public struct PullbackRule {

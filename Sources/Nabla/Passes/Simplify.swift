@@ -280,15 +280,13 @@ func simplifyWithStatistics(
         }
     }
     let rules = RulesByOperation(rewriteRules.filter { options.fastMath || !$0.fastMathOnly })
-    var viewed = builder.isViewing
     for (id, node) in graph.nodes.enumerated() where mapped[id] < 0 {
-        if builder.isViewing { builder.viewLimit = id }
+        let viewing = builder.isViewing
+        if viewing { builder.extendView(to: id) }
         mapped[id] = try simplifiedNode(id, node, mapped, builder, rules, recorded, options, &statistics)
-        if builder.isViewing && mapped[id] != id { builder.endView() }
-        if !builder.isViewing && viewed {
-            viewed = false
-            onFirstChange()
-        }
+        guard viewing, mapped[id] != id || !builder.isViewing else { continue }
+        builder.endView()
+        onFirstChange()
     }
     if builder.isViewing {
         // Nothing changed: the graph as it was, without the nodes no output needs.
@@ -374,10 +372,9 @@ private func simplified(
     // Operations that enlarge their operands (a broadcast, say) stay symbolic: a loop filling
     // memory beats a large literal array.
     let values = operands.allSatisfy({ builder.roles[$0.id] == .constant }) ? operands.compactMap { ($0.operation as? Constant)?.value } : []
-    if !operands.isEmpty, op.foldsConstants, values.count == operands.count, shape.count <= options.foldLimit,
-       shape.count <= max(1, values.map(\.shape.count).max()!) {
+    if values.count == operands.count, let value = op.folded(values, shape: shape, limit: options.foldLimit) {
         statistics.foldedConstants += 1
-        return builder.constant(op.evaluate(values, shape: shape))
+        return builder.constant(value)
     }
     for rule in rules {
         if let replacement = try rule.rewrite(op, operands, shape) {
